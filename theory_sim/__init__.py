@@ -1,0 +1,37 @@
+"""theory_sim: exact simulation of RLHF optimisation for the theory of arXiv 2503.15477.
+
+Start with :class:`Problem` (a policy, a reward model r_RM, a ground truth r_G and lambda), then
+:func:`gradient_flow` for the trajectory and :func:`time_to_gain` for t_gamma; the metrics
+(:func:`reward_variance`, :func:`accuracy`, ...) act on probability tables; the checks in
+:mod:`theory_sim.theorems` compare measured times against the paper's bounds.
+
+Importing theory_sim turns on JAX's float64 mode (``jax_enable_x64``) for the whole process:
+the theorems live at reward variances down to 1e-12 and times up to 1e8, beyond float32.
+"""
+
+import jax
+
+# Float64 for the whole process (see the README): set before any array is created.
+jax.config.update("jax_enable_x64", True)
+
+from theory_sim.flow import GainTime as GainTime  # noqa: E402
+from theory_sim.flow import Trajectory as Trajectory  # noqa: E402
+from theory_sim.flow import default_save_ts as default_save_ts  # noqa: E402
+from theory_sim.flow import gradient_flow as gradient_flow  # noqa: E402
+from theory_sim.flow import time_to_gain as time_to_gain  # noqa: E402
+from theory_sim.flow import time_to_gain_details as time_to_gain_details  # noqa: E402
+from theory_sim.metrics import accuracy as accuracy  # noqa: E402
+from theory_sim.metrics import entropy as entropy  # noqa: E402
+from theory_sim.metrics import expected_reward as expected_reward  # noqa: E402
+from theory_sim.metrics import kl_divergence as kl_divergence  # noqa: E402
+from theory_sim.metrics import on_policy_accuracy as on_policy_accuracy  # noqa: E402
+from theory_sim.metrics import reward_variance as reward_variance  # noqa: E402
+from theory_sim.objective import kl_optimal_policy as kl_optimal_policy  # noqa: E402
+from theory_sim.objective import objective as objective  # noqa: E402
+from theory_sim.objective import policy_gradient as policy_gradient  # noqa: E402
+from theory_sim.objective import prompt_objective as prompt_objective  # noqa: E402
+from theory_sim.objective import tabular_gradient as tabular_gradient  # noqa: E402
+from theory_sim.policies import Tabular as Tabular  # noqa: E402
+from theory_sim.problem import Problem as Problem  # noqa: E402
+
+__version__ = "0.1.0"

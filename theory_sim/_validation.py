@@ -1,0 +1,130 @@
+"""Input validation shared by every public entry point.
+
+Validation happens once, at the boundary (``Problem`` construction and the public wrappers);
+jitted code paths assume valid input and carry no checks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_float_scalar",
+    "check_index",
+    "check_probabilities",
+    "check_reward_range",
+    "require_x64",
+]
+
+
+def require_x64() -> None:
+    """Raise if JAX's float64 mode was switched off after ``theory_sim`` was imported."""
+    if not jax.config.read("jax_enable_x64"):
+        raise RuntimeError(
+            "theory_sim needs float64: jax_enable_x64 was switched off after import. "
+            "Call jax.config.update('jax_enable_x64', True) before using theory_sim."
+        )
+
+
+def as_float_array(name: str, value: Any, *, ndim: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``value`` as a finite float64 numpy array, or raise a ValueError naming ``name``.
+
+    Arrays that carry an integer, boolean or complex dtype are refused (a float is needed and a
+    silent cast would hide a mistake); Python scalars and nested lists are converted.
+    """
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        kind = np.dtype(dtype).kind
+        if kind != "f":
+            raise ValueError(
+                f"`{name}` must have a floating-point dtype; got dtype {np.dtype(dtype).name}."
+            )
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`{name}` must be an array of real numbers; got {value!r}.") from err
+    if ndim is not None and arr.ndim not in ndim:
+        expected = " or ".join(f"{d}-D" for d in ndim)
+        raise ValueError(f"`{name}` must be {expected}; got shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"`{name}` must not be empty; got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"`{name}` must be finite; entry {tuple(int(i) for i in bad)} is {arr[tuple(bad)]}."
+        )
+    return arr
+
+
+def check_float_scalar(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    allow_inf: bool = False,
+) -> float:
+    """Return ``value`` as a Python float after checking it is a real scalar in range."""
+    if isinstance(value, bool) or (
+        getattr(value, "dtype", None) is not None and np.dtype(value.dtype).kind not in "fiu"
+    ):
+        raise ValueError(f"`{name}` must be a real number; got {value!r}.")
+    try:
+        arr = np.asarray(value)
+        if arr.shape != ():
+            raise ValueError
+        out = float(arr)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`{name}` must be a real scalar; got {value!r}.") from err
+    if math.isnan(out) or (math.isinf(out) and not allow_inf):
+        raise ValueError(f"`{name}` must be finite; got {out}.")
+    if positive and not out > 0:
+        raise ValueError(f"`{name}` must be > 0; got {out}.")
+    if nonnegative and not out >= 0:
+        raise ValueError(f"`{name}` must be >= 0; got {out}.")
+    return out
+
+
+def check_index(name: str, value: Any, size: int, what: str) -> int:
+    """Return ``value`` as an int in ``range(size)`` or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"`{name}` must be an integer index; got {value!r}.")
+    if not 0 <= int(value) < size:
+        raise ValueError(f"`{name}` must be in [0, {size - 1}] ({size} {what}); got {value}.")
+    return int(value)
+
+
+# Rows of a probability table may miss 1 by accumulated round-off; a float32 softmax misses by
+# about 1e-7, so 1e-6 accepts any honestly normalised table and still catches unnormalised ones.
+PROBABILITY_SUM_TOLERANCE = 1e-6
+
+
+def check_probabilities(name: str, value: Any) -> np.ndarray:
+    """Return ``value`` as a float64 table whose last axis is a probability vector."""
+    arr = as_float_array(name, value)
+    if arr.ndim < 1:
+        raise ValueError(f"`{name}` must have an output axis; got a scalar.")
+    if np.any(arr < 0):
+        raise ValueError(f"`{name}` must be non-negative; its minimum is {arr.min()}.")
+    worst = float(np.max(np.abs(arr.sum(axis=-1) - 1.0)))
+    if worst > PROBABILITY_SUM_TOLERANCE:
+        raise ValueError(
+            f"`{name}` must sum to 1 over its last axis (within {PROBABILITY_SUM_TOLERANCE}); "
+            f"a row is off by {worst:.3g}."
+        )
+    return arr
+
+
+def check_reward_range(name: str, reward: np.ndarray, claim: str) -> None:
+    """Refuse rewards outside [-1, 1] for a claim whose constants assume that range."""
+    lo, hi = float(np.min(reward)), float(np.max(reward))
+    if lo < -1.0 or hi > 1.0:
+        raise ValueError(
+            f"{claim} assumes rewards in [-1, 1]; `{name}` spans [{lo:.6g}, {hi:.6g}]. "
+            "Rescale it (for example divide by its largest absolute value)."
+        )

@@ -1,0 +1,273 @@
+"""Exact per-prompt quantities of a policy's probability table (Section 3 of arXiv 2503.15477).
+
+Every function takes tables whose last axis enumerates the outputs, shape [..., Y] (typically
+[X, Y] or [T, X, Y]), and returns one number per row, shape [...]: a scalar for a 1-D table.
+
+Sums are taken relative to the reward of the row's most probable output. Algebraically this
+changes nothing (probabilities sum to 1); numerically it removes the cancellation in r - E_pi r
+when pi is nearly a point mass, which is where the theorems' long times live.
+
+The public functions validate their input; the underscored ones are the jit-safe kernels used
+inside the flow and take no checks.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import entr, rel_entr
+
+from theory_sim._validation import as_float_array, check_probabilities
+
+__all__ = [
+    "accuracy",
+    "entropy",
+    "expected_reward",
+    "kl_divergence",
+    "on_policy_accuracy",
+    "reward_variance",
+]
+
+
+# ----------------------------------------------------------------------------- kernels (no checks)
+
+
+def _centered(probs: jax.Array, reward: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(c, E_pi c, r_m) with c = r - r_m and r_m the reward of the most probable output."""
+    mode = jnp.argmax(probs, axis=-1, keepdims=True)
+    r_mode = jnp.take_along_axis(reward, mode, axis=-1)
+    centered = reward - r_mode
+    return centered, jnp.sum(probs * centered, axis=-1), r_mode[..., 0]
+
+
+def _expected_reward(probs: jax.Array, reward: jax.Array) -> jax.Array:
+    _, mean_c, r_mode = _centered(probs, reward)
+    return r_mode + mean_c
+
+
+def _reward_variance(probs: jax.Array, reward: jax.Array) -> jax.Array:
+    centered, mean_c, _ = _centered(probs, reward)
+    return jnp.sum(probs * jnp.square(centered - mean_c[..., None]), axis=-1)
+
+
+def _kl_divergence(probs: jax.Array, ref_probs: jax.Array) -> jax.Array:
+    # rel_entr gives 0 log 0 = 0 and +inf where the reference has no mass.
+    return jnp.sum(rel_entr(probs, ref_probs), axis=-1)
+
+
+def _entropy(probs: jax.Array) -> jax.Array:
+    return jnp.sum(entr(probs), axis=-1)
+
+
+def _pair_accuracy(reward_rm: jax.Array, reward_gt: jax.Array, weights: jax.Array) -> jax.Array:
+    """Weighted agreement of sign(r_RM(y) - r_RM(y')) with sign(r_G(y) - r_G(y')) for one row.
+
+    ``weights`` [Y, Y] is symmetrised; the diagonal (y = y') is ignored.
+    """
+    agree = jnp.sign(reward_rm[:, None] - reward_rm[None, :]) == jnp.sign(
+        reward_gt[:, None] - reward_gt[None, :]
+    )
+    w = 0.5 * (weights + weights.T) * (1.0 - jnp.eye(weights.shape[-1], dtype=weights.dtype))
+    return jnp.sum(jnp.where(agree, w, 0.0)) / jnp.sum(w)
+
+
+# Rows are processed in batches so the [Y, Y] comparison tables of a batch take at most ~2**24
+# entries (128 MiB in float64) whatever X is.
+_PAIR_BATCH_ENTRIES = 2**24
+
+
+@partial(jax.jit, static_argnames=("uniform",))
+def _accuracy_rows(reward_rm, reward_gt, weights, uniform: bool):
+    num_outputs = reward_rm.shape[-1]
+    batch = max(1, _PAIR_BATCH_ENTRIES // num_outputs**2)
+    if uniform:
+
+        def row(args):
+            rm, gt = args
+            return _pair_accuracy(rm, gt, jnp.ones((num_outputs, num_outputs), rm.dtype))
+
+        return jax.lax.map(row, (reward_rm, reward_gt), batch_size=batch)
+    return jax.lax.map(
+        lambda a: _pair_accuracy(*a), (reward_rm, reward_gt, weights), batch_size=batch
+    )
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def expected_reward(pi, reward) -> jax.Array:
+    """Expected reward per prompt, E_{y~pi(.|x)} r(x, y).
+
+    Args:
+        pi: probability table [..., Y] (each row sums to 1).
+        reward: reward table broadcastable to ``pi``'s shape, with the same last axis Y.
+
+    Returns:
+        [...]: one value per row (a scalar for 1-D ``pi``).
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import expected_reward
+        >>> float(expected_reward(np.array([0.5, 0.5]), np.array([1.0, 0.0])))
+        0.5
+    """
+    probs, rew = _probs_and_table("pi", pi, "reward", reward)
+    return _jit_expected_reward(probs, rew)
+
+
+def reward_variance(pi, reward) -> jax.Array:
+    """Reward variance per prompt, the quantity that governs optimisation speed.
+
+    Var_{y~pi(.|x)}[r(x, y)] = E_pi (r - E_pi r)^2 = 1/2 E_{y, y' iid pi} (r(y) - r(y'))^2.
+
+    Section 3 of arXiv 2503.15477; Proposition 3 and Theorem 4 bound the time to gain by its
+    value at the initial policy.
+
+    Args:
+        pi: probability table [..., Y].
+        reward: reward table broadcastable to ``pi``'s shape.
+
+    Returns:
+        [...]: one value per row (a scalar for 1-D ``pi``).
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import reward_variance
+        >>> float(reward_variance(np.array([0.5, 0.5]), np.array([1.0, -1.0])))
+        1.0
+    """
+    probs, rew = _probs_and_table("pi", pi, "reward", reward)
+    return _jit_reward_variance(probs, rew)
+
+
+def kl_divergence(pi, pi_ref) -> jax.Array:
+    """KL(pi(.|x) || pi_ref(.|x)) = sum_y pi(y) ln(pi(y) / pi_ref(y)) per prompt, with 0 ln 0 = 0.
+
+    Args:
+        pi, pi_ref: probability tables [..., Y] of the same shape.
+
+    Returns:
+        [...]: non-negative; +inf where ``pi`` puts mass on an output ``pi_ref`` excludes.
+    """
+    probs = check_probabilities("pi", pi)
+    ref = check_probabilities("pi_ref", pi_ref)
+    if ref.shape != probs.shape:
+        raise ValueError(f"`pi_ref` must have shape {probs.shape} like `pi`; got {ref.shape}.")
+    return _jit_kl(jnp.asarray(probs), jnp.asarray(ref))
+
+
+def entropy(pi) -> jax.Array:
+    """Shannon entropy -sum_y pi(y) ln pi(y) per prompt (natural log, 0 ln 0 = 0)."""
+    return _jit_entropy(jnp.asarray(check_probabilities("pi", pi)))
+
+
+def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
+    """Pairwise ranking accuracy of a reward model per prompt (Section 3 of arXiv 2503.15477).
+
+    acc = sum_{y<y'} w(y,y') 1[sign(r_RM(y) - r_RM(y')) == sign(r_G(y) - r_G(y'))]
+          / sum_{y<y'} w(y,y')
+
+    with sign(0) = 0, so a tie in r_G must be a tie in r_RM to count as correct. By default w = 1
+    on every unordered pair of distinct outputs (the paper's uniform accuracy). The value is
+    invariant under strictly increasing transforms of ``reward_rm``.
+
+    Args:
+        reward_rm: reward-model table [..., Y].
+        reward_gt: ground-truth table of the same shape.
+        pair_weights: optional non-negative weights [..., Y, Y] (broadcastable); they are
+            symmetrised and the diagonal is ignored. Must put positive weight on some pair.
+
+    Returns:
+        [...]: accuracies in [0, 1] (a scalar for 1-D input).
+
+    Cost: O(Y^2) time and memory per row (rows are batched to bound memory).
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import accuracy
+        >>> float(accuracy(np.array([0.0, 0.5, 0.5]), np.array([0.0, 1.0, 2.0])))  # tie is wrong
+        0.6666666666666666
+    """
+    rm = as_float_array("reward_rm", reward_rm)
+    gt = as_float_array("reward_gt", reward_gt)
+    if rm.ndim < 1 or rm.shape[-1] < 2:
+        raise ValueError(f"`reward_rm` needs an output axis of size >= 2; got shape {rm.shape}.")
+    if gt.shape != rm.shape:
+        raise ValueError(
+            f"`reward_gt` must have shape {rm.shape} like `reward_rm`; got {gt.shape}."
+        )
+    lead, num_outputs = rm.shape[:-1], rm.shape[-1]
+    flat_rm = jnp.asarray(rm.reshape(-1, num_outputs))
+    flat_gt = jnp.asarray(gt.reshape(-1, num_outputs))
+    if pair_weights is None:
+        out = _accuracy_rows(flat_rm, flat_gt, None, uniform=True)
+        return out.reshape(lead)
+    weights = _check_pair_weights(pair_weights, rm.shape)
+    out = _accuracy_rows(
+        flat_rm, flat_gt, jnp.asarray(weights.reshape(-1, num_outputs, num_outputs)), uniform=False
+    )
+    return out.reshape(lead)
+
+
+def on_policy_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
+    """Accuracy over pairs drawn from pi x pi, given y != y' (Section 3 of arXiv 2503.15477).
+
+    acc_pi = sum_{y != y'} pi(y) pi(y') 1[agree] / sum_{y != y'} pi(y) pi(y')
+
+    Args:
+        pi: probability table [..., Y]; each row needs mass on at least two outputs.
+        reward_rm, reward_gt: reward tables of ``pi``'s shape.
+
+    Returns:
+        [...]: accuracies in [0, 1].
+    """
+    probs = check_probabilities("pi", pi)
+    if np.any(np.sum(probs > 0, axis=-1) < 2):
+        raise ValueError(
+            "`pi` must put mass on at least two outputs in every row for on-policy pairs to exist."
+        )
+    rm = as_float_array("reward_rm", reward_rm)
+    if rm.shape != probs.shape:
+        raise ValueError(f"`reward_rm` must have shape {probs.shape} like `pi`; got {rm.shape}.")
+    return accuracy(rm, reward_gt, probs[..., :, None] * probs[..., None, :])
+
+
+def _check_pair_weights(pair_weights, shape: tuple[int, ...]) -> np.ndarray:
+    w = as_float_array("pair_weights", pair_weights)
+    target = shape + shape[-1:]
+    try:
+        w = np.broadcast_to(w, target)
+    except ValueError as err:
+        raise ValueError(
+            f"`pair_weights` must be broadcastable to {target} (rewards' shape plus [Y]); "
+            f"got {np.shape(pair_weights)}."
+        ) from err
+    if np.any(w < 0):
+        raise ValueError(f"`pair_weights` must be non-negative; its minimum is {w.min()}.")
+    off_diagonal = w * (1.0 - np.eye(shape[-1]))
+    if np.any(off_diagonal.sum(axis=(-2, -1)) <= 0):
+        raise ValueError(
+            "`pair_weights` must put positive weight on some pair of distinct outputs."
+        )
+    return w
+
+
+def _probs_and_table(pname, pi, rname, reward) -> tuple[jax.Array, jax.Array]:
+    probs = check_probabilities(pname, pi)
+    rew = as_float_array(rname, reward)
+    try:
+        rew = np.broadcast_to(rew, probs.shape)
+    except ValueError as err:
+        raise ValueError(
+            f"`{rname}` must be broadcastable to `{pname}`'s shape {probs.shape}; got {rew.shape}."
+        ) from err
+    return jnp.asarray(probs), jnp.asarray(rew)
+
+
+_jit_expected_reward = jax.jit(_expected_reward)
+_jit_reward_variance = jax.jit(_reward_variance)
+_jit_kl = jax.jit(_kl_divergence)
+_jit_entropy = jax.jit(_entropy)

@@ -1,0 +1,146 @@
+"""The KL-regularised RLHF objective phi and its exact gradient (Section 2 of arXiv 2503.15477).
+
+phi(theta) = mean_x E_{y~pi_theta(.|x)} r_KL(x, y; theta),
+r_KL(x, y; theta) = r_RM(x, y) - lambda ln(pi_theta(y|x) / pi_0(y|x)).
+
+phi is maximised throughout theory_sim. The gradient comes from autodiff through the
+parameterisation's log-probability table, so every parameterisation gets it for free; the tabular
+closed form is kept as an independent oracle for tests.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from theory_sim.metrics import _centered
+from theory_sim.policies import Tabular
+from theory_sim.problem import Problem
+
+__all__ = [
+    "kl_optimal_policy",
+    "objective",
+    "policy_gradient",
+    "prompt_objective",
+    "tabular_gradient",
+]
+
+
+def _prompt_objective(log_probs, ref_log_probs, reward, kl_coef) -> jax.Array:
+    """phi(theta; x) = E_pi r_KL(x, .) per prompt, [X, Y] tables -> [X].
+
+    Taken relative to r_KL at the most probable output: exact because probabilities sum to 1,
+    and it keeps the gradient pi * (r_KL - E_pi r_KL) free of cancellation near a point mass.
+    """
+    probs = jnp.exp(log_probs)
+    r_kl = reward - kl_coef * (log_probs - ref_log_probs)
+    _, mean_c, r_mode = _centered(probs, r_kl)
+    return r_mode + mean_c
+
+
+def _objective(problem: Problem, params: jax.Array) -> jax.Array:
+    log_probs = problem.log_probs(params)
+    per_prompt = _prompt_objective(
+        log_probs, problem.ref_log_probs, problem.reward_rm, problem.kl_coef
+    )
+    return jnp.mean(per_prompt)
+
+
+_grad = jax.grad(_objective, argnums=1)
+_jit_objective = jax.jit(_objective)
+_jit_grad = jax.jit(_grad)
+
+
+def objective(problem: Problem, logits) -> float:
+    """The objective phi (Section 2 of arXiv 2503.15477).
+
+    phi(theta) = mean_x [E_pi r_RM(x, .) - lambda KL(pi(.|x) || pi_0(.|x))]
+
+    Args:
+        problem: the :class:`~theory_sim.Problem`.
+        logits: parameters shaped like ``problem``'s ``init_logits`` ([X, Y] or [Y] if tabular).
+
+    Returns:
+        The scalar phi(theta).
+    """
+    return float(_jit_objective(problem, problem.check_params("logits", logits)))
+
+
+def prompt_objective(problem: Problem, logits) -> jax.Array:
+    """phi(theta; x) = E_{pi(.|x)} r_KL(x, .) for every prompt: [X] (a scalar for one prompt)."""
+    params = problem.check_params("logits", logits)
+    values = _jit_prompt_objective(problem, params)
+    return values[0] if problem.single_prompt else values
+
+
+@jax.jit
+def _jit_prompt_objective(problem: Problem, params):
+    return _prompt_objective(
+        problem.log_probs(params), problem.ref_log_probs, problem.reward_rm, problem.kl_coef
+    )
+
+
+def policy_gradient(problem: Problem, logits) -> jax.Array:
+    """The exact gradient grad_theta phi(theta), by autodiff, shaped like ``logits``.
+
+    Compiled once per (problem shape, parameterisation): repeated calls on instances of the same
+    size reuse the compiled code.
+
+    Args:
+        problem: the :class:`~theory_sim.Problem`.
+        logits: parameters shaped like ``problem``'s ``init_logits``.
+
+    Returns:
+        Array shaped like ``logits``.
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import Problem, policy_gradient
+        >>> p = Problem(np.zeros(2), np.array([1.0, -1.0]))
+        >>> policy_gradient(p, np.zeros(2)).tolist()   # pi * (r - E_pi r)
+        [0.5, -0.5]
+    """
+    params = problem.check_params("logits", logits)
+    return problem.external(_jit_grad(problem, params))
+
+
+def tabular_gradient(problem: Problem, logits) -> jax.Array:
+    """Closed-form tabular gradient, an oracle independent of autodiff (theory.md section 2).
+
+    grad_{theta[x]} phi = (1/X) pi(.|x) * (r_KL(x, .) - E_{pi(.|x)} r_KL(x, .)).
+
+    Only for the :class:`~theory_sim.Tabular` parameterisation.
+    """
+    if not isinstance(problem.policy, Tabular):
+        raise ValueError(
+            f"`problem` must use the Tabular policy for the closed form; got {problem.policy!r}."
+        )
+    params = problem.check_params("logits", logits)
+    return problem.external(_jit_tabular_gradient(problem, params))
+
+
+@jax.jit
+def _jit_tabular_gradient(problem: Problem, params):
+    log_probs = jax.nn.log_softmax(params, axis=-1)
+    probs = jnp.exp(log_probs)
+    r_kl = problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
+    mean = jnp.sum(probs * r_kl, axis=-1, keepdims=True)
+    return probs * (r_kl - mean) / problem.num_prompts
+
+
+def kl_optimal_policy(problem: Problem) -> jax.Array:
+    """The maximiser of phi for lambda > 0 over all policies (theory.md section 2).
+
+    pi*(y|x) = pi_0(y|x) exp(r_RM(x, y) / lambda) / Z(x),   and phi* = mean_x lambda ln Z(x).
+
+    For an expressive parameterisation (tabular) it is the limit of the gradient flow.
+
+    Returns:
+        [X, Y] probabilities ([Y] for a one-prompt problem).
+    """
+    lam = float(problem.kl_coef)
+    if lam <= 0:
+        raise ValueError("`problem.kl_coef` must be > 0 for pi* to exist; got 0.")
+    return problem.external(
+        jax.nn.softmax(problem.ref_log_probs + problem.reward_rm / lam, axis=-1)
+    )

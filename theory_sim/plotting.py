@@ -1,0 +1,75 @@
+"""Matplotlib figures from results: every function accepts an optional ``ax`` and returns the
+figure; nothing here computes a theoretical quantity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["plot_bound_check", "plot_reward_curves"]
+
+
+def _axes(ax):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.0, 4.2), layout="constrained")
+        return fig, ax
+    return ax.figure, ax
+
+
+def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
+    """Measured t_gamma against its lower bound on log-log axes; a check holds above the diagonal.
+
+    Checks whose target was not reached (t_gamma = inf) are drawn at the top edge as triangles.
+    """
+    fig, ax = _axes(ax)
+    rows = [c for c in checks if c.relation == ">=" and np.isfinite(c.bound) and c.bound > 0]
+    if not rows:
+        ax.text(0.5, 0.5, "no finite bounds", ha="center", transform=ax.transAxes)
+        return fig
+    bound = np.array([c.bound for c in rows])
+    measured = np.array([c.measured for c in rows])
+    finite = np.isfinite(measured)
+    top = max(measured[finite].max() if finite.any() else bound.max(), bound.max()) * 10
+    lo = min(bound.min(), measured[finite].min() if finite.any() else bound.min()) / 3
+    ax.plot([lo, top], [lo, top], color="0.4", lw=1, label="measured = bound")
+    ax.scatter(bound[finite], measured[finite], s=18, color="tab:blue", label="measured t_gamma")
+    if (~finite).any():
+        ax.scatter(
+            bound[~finite],
+            np.full((~finite).sum(), top),
+            marker="^",
+            s=22,
+            color="tab:orange",
+            label="not reached (inf)",
+        )
+    failed = np.array([not c.holds for c in rows])
+    if failed.any():
+        ax.scatter(
+            bound[failed],
+            np.where(finite, measured, top)[failed],
+            s=60,
+            facecolors="none",
+            edgecolors="red",
+            label="fails",
+        )
+    ax.set(
+        xscale="log", yscale="log", xlabel="bound", ylabel="measured", title=title or rows[0].claim
+    )
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_reward_curves(traj, prompt: int = 0, ax=None):
+    """Expected proxy and ground-truth reward against time (log axis) for one prompt."""
+    fig, ax = _axes(ax)
+    ts = np.asarray(traj.ts)
+    keep = ts > 0
+    for series, label in ((traj.expected_rm, "E r_RM"), (traj.expected_gt, "E r_G")):
+        values = series if series.ndim == 1 else series[:, prompt]
+        ax.plot(ts[keep], values[keep], label=label)
+    ax.set(xscale="log", xlabel="time t", ylabel="expected reward")
+    ax.legend()
+    return fig

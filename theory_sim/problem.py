@@ -1,0 +1,176 @@
+"""The RLHF problem: a policy parameterisation, its initial parameters, two rewards and lambda.
+
+All input validation happens here, once; the jitted code downstream assumes valid input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theory_sim._validation import as_float_array, check_float_scalar, require_x64
+from theory_sim.policies import Tabular
+
+__all__ = ["Problem"]
+
+
+@jax.tree_util.register_pytree_node_class
+class Problem:
+    """A KL-regularised RLHF problem over an enumerated output space (Sec. 2, arXiv 2503.15477).
+
+    phi(theta) = mean_x [ E_{y~pi_theta(.|x)} r_RM(x, y) - lambda KL(pi_theta(.|x) || pi_0(.|x)) ]
+
+    Prompts are uniform over the X rows, so each prompt's row of the gradient carries a factor
+    1/X and every time scales with X, exactly as with |S| in the paper. The reference policy
+    pi_0 is the initial policy.
+
+    Args:
+        init_logits: initial parameters of the policy. For the default tabular policy, logits of
+            shape [X, Y], or [Y] for a single prompt (results then drop the prompt axis).
+        reward_rm: the proxy reward r_RM that is optimised, shape [X, Y] (or [Y]).
+        reward_gt: the ground-truth reward r_G, same shape; defaults to ``reward_rm``.
+        kl_coef: lambda >= 0, the KL coefficient.
+        policy: the parameterisation (default :class:`~theory_sim.Tabular`).
+
+    A Problem is a JAX pytree: its arrays are leaves and the parameterisation is static.
+    ``ref_log_probs`` holds log pi_0 [X, Y]. Jitted functions taking a Problem compile once per
+    shape and are reused for every instance of that shape (including different ``kl_coef``).
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import Problem
+        >>> problem = Problem(np.zeros(3), reward_rm=np.array([1.0, 0.0, -1.0]), kl_coef=0.1)
+        >>> problem.num_prompts, problem.num_outputs
+        (1, 3)
+    """
+
+    def __init__(
+        self,
+        init_logits: Any,
+        reward_rm: Any,
+        reward_gt: Any = None,
+        kl_coef: float = 0.0,
+        *,
+        policy: Any = None,
+    ):
+        require_x64()
+        policy = Tabular() if policy is None else policy
+        params, single = policy.check_params("init_logits", init_logits)
+        num_prompts, num_outputs = int(params.shape[0]), policy.num_outputs(params)
+        expected = (num_outputs,) if single else (num_prompts, num_outputs)
+        rm = _check_reward("reward_rm", reward_rm, expected)
+        gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
+        lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+        params0 = jnp.asarray(params)
+        self._set(
+            policy=policy,
+            single_prompt=bool(single),
+            params0=params0,
+            reward_rm=jnp.asarray(rm.reshape(num_prompts, num_outputs)),
+            reward_gt=jnp.asarray(gt.reshape(num_prompts, num_outputs)),
+            kl_coef=jnp.asarray(lam, dtype=jnp.float64),
+            # log pi_0 is fixed for the problem's lifetime: computed once, not in every gradient.
+            ref=policy.log_probs(params0),
+        )
+
+    def _set(self, *, policy, single_prompt, params0, reward_rm, reward_gt, kl_coef, ref):
+        self.policy = policy
+        self.single_prompt = single_prompt
+        self.params0 = params0
+        self.reward_rm = reward_rm
+        self.reward_gt = reward_gt
+        self.kl_coef = kl_coef
+        self.ref_log_probs = ref
+
+    # pytree protocol: unflattening bypasses validation (leaves may be tracers inside jit).
+    def tree_flatten(self):
+        children = (self.params0, self.reward_rm, self.reward_gt, self.kl_coef, self.ref_log_probs)
+        return children, (self.policy, self.single_prompt)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        obj = object.__new__(cls)
+        params0, reward_rm, reward_gt, kl_coef, ref = children
+        obj._set(
+            policy=aux[0],
+            single_prompt=aux[1],
+            params0=params0,
+            reward_rm=reward_rm,
+            reward_gt=reward_gt,
+            kl_coef=kl_coef,
+            ref=ref,
+        )
+        return obj
+
+    @property
+    def num_prompts(self) -> int:
+        """X, the number of prompts (|S| in the paper)."""
+        return int(self.reward_rm.shape[0])
+
+    @property
+    def num_outputs(self) -> int:
+        """Y, the size of the enumerated output space (n = |Y| in the paper)."""
+        return int(self.reward_rm.shape[1])
+
+    def log_probs(self, params: jax.Array) -> jax.Array:
+        """log pi_theta(y|x) as a [X, Y] table (internal layout, always with a prompt axis)."""
+        return self.policy.log_probs(params)
+
+    def with_kl_coef(self, kl_coef: float) -> Problem:
+        """The same problem with another KL coefficient (validated)."""
+        lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+        out = object.__new__(Problem)
+        out._set(
+            policy=self.policy,
+            single_prompt=self.single_prompt,
+            params0=self.params0,
+            reward_rm=self.reward_rm,
+            reward_gt=self.reward_gt,
+            kl_coef=jnp.asarray(lam, dtype=jnp.float64),
+            ref=self.ref_log_probs,
+        )
+        return out
+
+    def check_reward(self, name: str, reward: Any) -> jax.Array:
+        """Validate a user reward table against this problem and return it as [X, Y]."""
+        expected = (
+            (self.num_outputs,) if self.single_prompt else (self.num_prompts, self.num_outputs)
+        )
+        arr = _check_reward(name, reward, expected)
+        return jnp.asarray(arr.reshape(self.num_prompts, self.num_outputs))
+
+    def check_params(self, name: str, params: Any) -> jax.Array:
+        """Validate user parameters shaped like ``init_logits`` and return the internal layout."""
+        arr, single = self.policy.check_params(name, params)
+        if arr.shape != self.params0.shape or single != self.single_prompt:
+            raise ValueError(
+                f"`{name}` must have shape {self.external_shape(self.params0)} to match "
+                f"`init_logits`; got {np.shape(params)}."
+            )
+        return jnp.asarray(arr)
+
+    def external(self, table: jax.Array) -> jax.Array:
+        """Drop the prompt axis (the second to last) of a result for a one-prompt problem."""
+        return table[..., 0, :] if self.single_prompt else table
+
+    def external_shape(self, table) -> tuple[int, ...]:
+        shape = tuple(table.shape)
+        return shape[:-2] + shape[-1:] if self.single_prompt else shape
+
+    def __repr__(self) -> str:
+        return (
+            f"Problem(policy={self.policy!r}, prompts={self.num_prompts}, "
+            f"outputs={self.num_outputs}, kl_coef={float(self.kl_coef):g})"
+        )
+
+
+def _check_reward(name: str, reward: Any, expected: tuple[int, ...]) -> np.ndarray:
+    arr = as_float_array(name, reward)
+    if arr.shape != expected:
+        raise ValueError(
+            f"`{name}` must have shape {expected} to match `init_logits`; got {arr.shape}."
+        )
+    return arr
