@@ -70,9 +70,11 @@ def check_float_scalar(
     allow_inf: bool = False,
 ) -> float:
     """Return ``value`` as a Python float after checking it is a real scalar in range."""
-    if isinstance(value, bool) or (
-        getattr(value, "dtype", None) is not None and np.dtype(value.dtype).kind not in "fiu"
-    ):
+    dtype = getattr(value, "dtype", None)
+    numeric = isinstance(value, (int, float)) or (
+        dtype is not None and np.dtype(dtype).kind in "fiu"
+    )
+    if isinstance(value, bool) or not numeric:
         raise ValueError(f"`{name}` must be a real number; got {value!r}.")
     try:
         arr = np.asarray(value)

@@ -152,7 +152,7 @@ def _euler_path(problem, save_ts, dt):
 
         k, theta = jax.lax.while_loop(lambda c: c[0] < k_target, step, (k, theta))
         # Euler's continuous extension: the straight segment from theta_k along grad phi(theta_k).
-        saved = theta + (s - k * dt) * _grad(problem, theta)
+        saved = theta + (s - k.astype(s.dtype) * dt) * _grad(problem, theta)
         return (k, theta), saved
 
     (num_steps, _), params = jax.lax.scan(advance, (jnp.int64(0), problem.params0), save_ts)
@@ -361,7 +361,7 @@ def _euler_gain(problem, reward, prompt, gamma, t_max, dt):
         return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
 
     _, tau = jax.lax.fori_loop(0, _BISECTION_STEPS, bisect, (jnp.float64(0.0), dt))
-    time = (k - 1) * dt + tau
+    time = (k - 1).astype(tau.dtype) * dt + tau
     return jnp.where(reached & (time <= t_max), time, jnp.inf), reached, k
 
 

@@ -1,0 +1,149 @@
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from strategies import finite, probability_rows, tied_rewards
+
+import theory_sim as ts
+
+# Round-off: every metric is a sum of at most a few dozen float64 terms of size <= 1.
+TOL = 1e-12
+
+
+@given(probability_rows(), st.data())
+def test_variance_equals_half_expected_squared_pair_difference(p, data):
+    r = data.draw(hnp.arrays(np.float64, p.shape, elements=finite))
+    pairwise = 0.5 * np.sum(p[:, None] * p[None, :] * (r[:, None] - r[None, :]) ** 2)
+    direct = np.sum(p * (r - np.sum(p * r)) ** 2)
+    v = float(ts.reward_variance(p, r))
+    assert v == pytest.approx(pairwise, abs=TOL)
+    assert v == pytest.approx(direct, abs=TOL)
+
+
+@given(probability_rows(), st.data(), st.floats(-1e3, 1e3, allow_nan=False))
+def test_variance_scales_with_square_and_ignores_shift(p, data, c):
+    r = data.draw(hnp.arrays(np.float64, p.shape, elements=finite))
+    v = float(ts.reward_variance(p, r))
+    assert float(ts.reward_variance(p, c * r)) == pytest.approx(c**2 * v, rel=1e-9, abs=1e-300)
+    assert float(ts.reward_variance(p, r + 0.7)) == pytest.approx(v, abs=TOL)
+
+
+def test_variance_is_accurate_near_a_point_mass():
+    # pi = (1 - e, e) with e = 1e-13: Var = e (1 - e) (r1 - r2)^2 exactly; a naive E r^2 - (E r)^2
+    # loses every digit here.
+    e = 1e-13
+    p = np.array([1 - e, e])
+    v = float(ts.reward_variance(p, np.array([0.3, -0.7])))
+    assert v == pytest.approx(e * (1 - e), rel=1e-3)
+    assert float(ts.expected_reward(p, np.array([0.3, -0.7]))) == pytest.approx(0.3 - e, abs=1e-16)
+
+
+def test_metrics_are_per_prompt_and_drop_axis_for_one_prompt(rng):
+    p = rng.dirichlet(np.ones(5), size=(3, 4))
+    r = rng.uniform(-1, 1, (4, 5))
+    assert ts.expected_reward(p, r).shape == (3, 4)
+    assert ts.reward_variance(p[0], r).shape == (4,)
+    assert ts.reward_variance(p[0, 0], r[0]).shape == ()
+    assert ts.entropy(p).shape == (3, 4)
+
+
+def test_accuracy_hand_worked_cases_with_ties():
+    gt = np.array([0.0, 1.0, 2.0])
+    assert float(ts.accuracy(np.array([0.0, 0.5, 0.9]), gt)) == 1.0
+    # a tie in r_RM where r_G is strict is wrong: pairs (0,1) ok, (0,2) ok, (1,2) tied -> 2/3
+    assert float(ts.accuracy(np.array([0.0, 0.5, 0.5]), gt)) == pytest.approx(2 / 3)
+    # a tie in r_G must be a tie in r_RM
+    gt_tied = np.array([1.0, 1.0, 0.0])
+    assert float(ts.accuracy(np.array([2.0, 2.0, -1.0]), gt_tied)) == 1.0
+    assert float(ts.accuracy(np.array([2.0, 2.1, -1.0]), gt_tied)) == pytest.approx(2 / 3)
+    # reversed order: every pair wrong
+    assert float(ts.accuracy(-gt, gt)) == 0.0
+    # everything tied in both: every pair right
+    assert float(ts.accuracy(np.zeros(4), np.ones(4))) == 1.0
+
+
+@given(st.integers(2, 7).flatmap(lambda n: st.tuples(tied_rewards(n), tied_rewards(n))))
+def test_accuracy_matches_brute_force_pair_count(rewards):
+    rm, gt = rewards
+    pairs = list(itertools.combinations(range(len(rm)), 2))
+    correct = sum(np.sign(rm[i] - rm[j]) == np.sign(gt[i] - gt[j]) for i, j in pairs)
+    assert float(ts.accuracy(rm, gt)) == pytest.approx(correct / len(pairs), abs=TOL)
+
+
+@given(
+    st.integers(2, 7).flatmap(lambda n: st.tuples(tied_rewards(n), tied_rewards(n))),
+    st.sampled_from(["exp", "cube", "affine", "arctan"]),
+)
+def test_accuracy_invariant_under_strictly_increasing_transforms(rewards, name):
+    rm, gt = rewards
+    transform = {
+        "exp": np.exp,
+        "cube": lambda x: x**3 + x,
+        "affine": lambda x: 3.0 * x - 0.2,
+        "arctan": np.arctan,
+    }[name]
+    assert float(ts.accuracy(transform(rm), gt)) == float(ts.accuracy(rm, gt))
+
+
+def test_accuracy_pair_weights_and_on_policy(rng):
+    rm = np.array([0.0, 1.0, 2.0, 3.0])
+    gt = np.array([0.0, 1.0, 3.0, 2.0])  # only the pair (2, 3) is misordered
+    w = np.zeros((4, 4))
+    w[2, 3] = 1.0
+    assert float(ts.accuracy(rm, gt, w)) == 0.0  # all weight on the wrong pair
+    w[0, 1] = 3.0
+    assert float(ts.accuracy(rm, gt, w)) == pytest.approx(0.75)
+    # weights are symmetrised: putting the same weight on (3, 2) instead changes nothing
+    assert float(ts.accuracy(rm, gt, w.T)) == pytest.approx(0.75)
+    p = rng.dirichlet(np.ones(4))
+    wrong = 2 * p[2] * p[3]
+    total = 1.0 - np.sum(p**2)
+    assert float(ts.on_policy_accuracy(p, rm, gt)) == pytest.approx(1 - wrong / total, rel=1e-12)
+
+
+def test_accuracy_batched_rows_equal_row_by_row(rng):
+    rm = rng.integers(0, 3, (5, 6)).astype(np.float64)
+    gt = rng.integers(0, 3, (5, 6)).astype(np.float64)
+    batched = np.asarray(ts.accuracy(rm, gt))
+    rows = [float(ts.accuracy(rm[i], gt[i])) for i in range(5)]
+    np.testing.assert_allclose(batched, rows, atol=TOL)
+
+
+@given(probability_rows(num_outputs=5), probability_rows(num_outputs=5))
+def test_kl_nonnegative_and_zero_on_the_diagonal(p, q):
+    assert float(ts.kl_divergence(p, q)) >= 0.0
+    assert float(ts.kl_divergence(p, p)) == pytest.approx(0.0, abs=TOL)
+    assert float(ts.entropy(p)) >= 0.0
+
+
+def test_kl_and_entropy_with_zeros():
+    p = np.array([0.5, 0.5, 0.0])
+    q = np.array([0.25, 0.25, 0.5])
+    assert float(ts.kl_divergence(p, q)) == pytest.approx(np.log(2.0))
+    assert float(ts.kl_divergence(q, p)) == np.inf
+    assert float(ts.entropy(p)) == pytest.approx(np.log(2.0))
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ts.reward_variance(np.array([0.5, 0.6]), np.zeros(2)), "`pi` must sum to 1"),
+        (lambda: ts.reward_variance(np.array([1.5, -0.5]), np.zeros(2)), "non-negative"),
+        (lambda: ts.reward_variance(np.array([0.5, 0.5]), np.zeros(3)), "`reward` must be"),
+        (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([np.nan, 0])), "finite"),
+        (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([1, 0])), "floating-point"),
+        (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([1j, 0])), "floating-point"),
+        (lambda: ts.accuracy(np.zeros(3), np.zeros(4)), "`reward_gt` must have shape"),
+        (lambda: ts.accuracy(np.zeros(3), np.zeros(3), np.zeros((3, 3))), "positive weight"),
+        (lambda: ts.accuracy(np.zeros(3), np.zeros(3), -np.ones((3, 3))), "non-negative"),
+        (lambda: ts.accuracy(np.zeros(3), np.zeros(3), np.ones((2, 2))), "broadcastable"),
+        (lambda: ts.on_policy_accuracy(np.array([1.0, 0.0]), np.zeros(2), np.zeros(2)), "two"),
+        (lambda: ts.kl_divergence(np.array([0.5, 0.5]), np.array([1.0])), "`pi_ref` must"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
