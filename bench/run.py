@@ -1,0 +1,160 @@
+"""Benchmarks for theory_sim; every number is a ratio against a baseline run in the same process.
+
+    python bench/run.py            # all benchmarks
+    python bench/run.py flat       # one of: flat, batched
+
+flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
+         fixed-step Euler at the step size that accuracy needs (gradient evaluations, wall time).
+batched: 256 single-prompt problems x 1000 outputs x 2000 Euler steps (float64): vmapped + jitted
+         JAX against a vectorised numpy loop with the closed-form gradient and against numpy one
+         problem at a time (measured on a subset; throughput is per problem-step).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import theory_sim as ts
+from theory_sim import flow
+
+
+def _best_of(fn, repeats=3):
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def _two_output_flat_instance(d0=-15.5, d1=2.0, delta=2.0):
+    """Rewards (1, -1) with pi_0(good) = sigmoid(d0) ~ 2e-7: flat because the policy rarely
+    samples the good output (Var0 ~ 7e-7), as in the paper, not because rewards are rescaled.
+    The closed form (theory.md section 2) gives t_gamma from d0 to d1, here about 1.35e6."""
+    t_star = ((d1 + math.sinh(d1)) - (d0 + math.sinh(d0))) / delta
+    sig = lambda d: 1 / (1 + math.exp(-d))  # noqa: E731
+    gamma = delta * (sig(d1) - sig(d0))
+    problem = ts.Problem(np.array([d0, 0.0]), np.array([delta / 2, -delta / 2]))
+    return problem, gamma, t_star, delta
+
+
+def bench_flat():
+    problem, gamma, exact, _ = _two_output_flat_instance()
+    var0 = float(
+        ts.reward_variance(
+            np.exp(np.asarray(problem.ref_log_probs[0])), np.asarray(problem.reward_rm[0])
+        )
+    )
+    print(f"[flat] two outputs, Var0 = {var0:.3g}, closed-form t_gamma = {exact:.6g}")
+
+    # Gradient evaluations counted exactly: a host callback in the vector field, in a fresh trace.
+    count = {"n": 0}
+
+    def counting_field(t, params, prob):
+        jax.debug.callback(lambda: count.__setitem__("n", count["n"] + 1))
+        return flow._grad(prob, params)
+
+    original = flow._field
+    flow._field = counting_field
+    flow._adaptive_gain.clear_cache()
+    try:
+        adaptive = ts.time_to_gain_details(problem, gamma)
+    finally:
+        flow._field = original
+        flow._adaptive_gain.clear_cache()
+    adaptive_evals = count["n"]
+    adaptive_err = abs(adaptive.time - exact) / exact
+    ts.time_to_gain(problem, gamma)  # compile the uninstrumented solver
+    t_adaptive, _ = _best_of(lambda: ts.time_to_gain(problem, gamma))
+
+    # Euler is first order: error ~ C dt. Estimate C at a coarse step, then halve the step from
+    # that estimate until the achieved error is at most 1e-6; report the step that achieved it.
+    coarse = exact / 1e3
+    err_coarse = abs(ts.time_to_gain(problem, gamma, method="euler", dt=coarse) - exact) / exact
+    dt = min(coarse, 0.8 * coarse * 1e-6 / err_coarse)
+    while True:
+        start = time.perf_counter()
+        euler = ts.time_to_gain_details(problem, gamma, method="euler", dt=dt)
+        t_euler = time.perf_counter() - start
+        if abs(euler.time - exact) / exact <= 1e-6:
+            break
+        dt /= 2
+    euler_err = abs(euler.time - exact) / exact
+    euler_evals = euler.num_steps + 1  # one gradient per step plus the bisection's direction
+    print(
+        f"[flat] adaptive: t = {adaptive.time:.10g}, rel. error {adaptive_err:.1e}, "
+        f"{adaptive.num_steps} steps, {adaptive_evals} gradient evaluations, {t_adaptive * 1e3:.1f} ms"
+    )
+    print(
+        f"[flat] euler:    t = {euler.time:.10g}, rel. error {euler_err:.1e}, dt = {dt:.3g}, "
+        f"{euler_evals} gradient evaluations, {t_euler * 1e3:.1f} ms"
+    )
+    print(
+        f"[flat] ratio: {euler_evals / adaptive_evals:.0f}x fewer gradient evaluations "
+        f"(target >= 1000), {t_euler / t_adaptive:.0f}x less wall time"
+    )
+
+
+def bench_batched(batch=256, num_outputs=1000, steps=2000, dt=0.5, kl_coef=0.05, subset=8):
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(batch, num_outputs))
+    rewards = rng.uniform(-1, 1, (batch, num_outputs))
+    problems = [ts.Problem(logits[i], rewards[i], kl_coef=kl_coef) for i in range(batch)]
+    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *problems)
+    save = jnp.array([steps * dt])
+    run = jax.jit(jax.vmap(lambda p: flow._euler_path(p, save, dt)[0][0, 0]))
+    run(stacked).block_until_ready()
+    t_jax, out = _best_of(lambda: run(stacked).block_until_ready())
+
+    def ref_log_probs(theta):
+        m = theta.max(-1, keepdims=True)
+        return theta - m - np.log(np.exp(theta - m).sum(-1, keepdims=True))
+
+    def numpy_ascent(theta, r):
+        """Gradient ascent with the closed form pi * (r_KL - E_pi r_KL), rows vectorised."""
+        log_p0 = ref_log_probs(theta)
+        for _ in range(steps):
+            z = theta - theta.max(-1, keepdims=True)
+            e = np.exp(z)
+            s = e.sum(-1, keepdims=True)
+            p = e / s
+            r_kl = r - kl_coef * (z - np.log(s) - log_p0)
+            theta = theta + dt * p * (r_kl - (p * r_kl).sum(-1, keepdims=True))
+        return theta
+
+    t_vec, theta_np = _best_of(lambda: numpy_ascent(logits.copy(), rewards), repeats=2)
+    t_one, _ = _best_of(
+        lambda: [numpy_ascent(logits[i].copy(), rewards[i]) for i in range(subset)], repeats=1
+    )
+    agree = float(np.abs(np.asarray(out) - theta_np).max())
+    work = batch * steps
+    print(
+        f"[batched] {batch} problems x {num_outputs} outputs x {steps} steps, float64, "
+        f"{jax.device_count()} device(s); JAX and numpy agree to {agree:.1e}"
+    )
+    print(f"[batched] jax vmap+jit:      {t_jax:.2f} s  ({work / t_jax:.3g} problem-steps/s)")
+    print(f"[batched] numpy vectorised:  {t_vec:.2f} s  ({work / t_vec:.3g} problem-steps/s)")
+    print(
+        f"[batched] numpy one at a time ({subset} problems): {t_one:.2f} s  "
+        f"({subset * steps / t_one:.3g} problem-steps/s)"
+    )
+    print(
+        f"[batched] ratio vs vectorised numpy: {t_vec / t_jax:.1f}x (target >= 5); "
+        f"vs one at a time: {(work / t_jax) / (subset * steps / t_one):.0f}x (target >= 50)"
+    )
+
+
+BENCHMARKS = {"flat": bench_flat, "batched": bench_batched}
+
+if __name__ == "__main__":
+    names = sys.argv[1:] or list(BENCHMARKS)
+    for name in names:
+        if name not in BENCHMARKS:
+            sys.exit(f"unknown benchmark {name!r}; choose from {sorted(BENCHMARKS)}")
+        BENCHMARKS[name]()
