@@ -25,6 +25,7 @@ every later policy pi_s satisfies KL(pi_s || pi*) <= (phi* - phi(t)) / lambda, s
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import partial
 
 import diffrax
@@ -110,8 +111,22 @@ def _field(t, params, problem):
     return _grad(problem, params)
 
 
-def _adaptive_controller(rtol, atol):
-    return diffrax.PIDController(rtol=rtol, atol=atol)
+def _adaptive_solve(problem, t_max, rtol, atol, max_steps, saveat, event=None):
+    """The adaptive flow: Tsit5 with a PID controller from theta_0 over [0, t_max]."""
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(_field),
+        diffrax.Tsit5(),
+        t0=0.0,
+        t1=t_max,
+        dt0=None,
+        y0=problem.params0,
+        args=problem,
+        saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        event=event,
+        max_steps=max_steps,
+        throw=False,
+    )
 
 
 def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
@@ -125,19 +140,7 @@ def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
 
 @partial(jax.jit, static_argnames=("max_steps",))
 def _adaptive_path(problem, save_ts, t_max, rtol, atol, max_steps):
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_field),
-        diffrax.Tsit5(),
-        t0=0.0,
-        t1=t_max,
-        dt0=None,
-        y0=problem.params0,
-        args=problem,
-        saveat=diffrax.SaveAt(ts=save_ts),
-        stepsize_controller=_adaptive_controller(rtol, atol),
-        max_steps=max_steps,
-        throw=False,
-    )
+    sol = _adaptive_solve(problem, t_max, rtol, atol, max_steps, diffrax.SaveAt(ts=save_ts))
     return sol.ys, sol.stats["num_steps"], sol.result == diffrax.RESULTS.successful
 
 
@@ -312,19 +315,8 @@ def _adaptive_gain(problem, reward, prompt, gamma, t_max, rtol, atol, max_steps)
         root_finder=optx.Newton(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
         direction=(True,) + (None,) * (len(cond_fn) - 1),
     )
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_field),
-        diffrax.Tsit5(),
-        t0=0.0,
-        t1=t_max,
-        dt0=None,
-        y0=problem.params0,
-        args=problem,
-        saveat=diffrax.SaveAt(t1=True),
-        stepsize_controller=_adaptive_controller(rtol, atol),
-        event=event,
-        max_steps=max_steps,
-        throw=False,
+    sol = _adaptive_solve(
+        problem, t_max, rtol, atol, max_steps, diffrax.SaveAt(t1=True), event=event
     )
     reached = sol.event_mask[0]
     ok = (sol.result == diffrax.RESULTS.successful) | jnp.any(jnp.stack(sol.event_mask))
@@ -379,11 +371,17 @@ def time_to_gain_details(
     max_steps: int = DEFAULT_MAX_STEPS,
 ) -> GainTime:
     """Like :func:`time_to_gain`, returning a :class:`GainTime` with the solver's step count."""
+    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
+    return _solve_gain(problem, table, prompt, gamma, t_max, method, dt, rtol, atol, max_steps)
+
+
+def _gain_arguments(problem, gamma, reward, prompt, t_max):
+    """Validated (gamma, reward table [X, Y], prompt, t_max); the reward defaults to r_G."""
     gamma = check_float_scalar("gamma", gamma, positive=True)
     t_max = check_float_scalar("t_max", t_max, positive=True)
     table = problem.reward_gt if reward is None else problem.check_reward("reward", reward)
     prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
-    return _solve_gain(problem, table, prompt, gamma, t_max, method, dt, rtol, atol, max_steps)
+    return gamma, table, prompt, t_max
 
 
 def _solve_gain(
@@ -409,7 +407,7 @@ def _solve_gain(
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
     return GainTime(
         time=float(time),
-        reached=bool(reached) and np.isfinite(float(time)),
+        reached=bool(reached) and math.isfinite(float(time)),
         num_steps=int(steps),
         method=method,
     )

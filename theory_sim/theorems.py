@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from theory_sim._validation import check_float_scalar, check_index, check_reward_range
+from theory_sim._validation import check_index, check_reward_range
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
+    _gain_arguments,
     _solve_gain,
     gradient_flow,
 )
@@ -115,14 +116,11 @@ def check_proposition_3(
     """
     claim = "Proposition 3"
     _require_tabular(problem, claim)
-    gamma = check_float_scalar("gamma", gamma, positive=True)
-    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
-    table = problem.reward_gt if reward is None else problem.check_reward("reward", reward)
+    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
     check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
     check_reward_range("reward", np.asarray(table), claim)
     var0 = _initial_variance(problem, prompt)
     bound = proposition_3_bound(problem.num_prompts, var0, gamma)
-    t_max = check_float_scalar("t_max", t_max, positive=True)
     measured = _solve_gain(
         problem,
         table,
