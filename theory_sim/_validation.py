@@ -7,6 +7,7 @@ jitted code paths assume valid input and carry no checks.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import jax
@@ -14,10 +15,13 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "check_fits",
     "check_float_scalar",
     "check_index",
     "check_probabilities",
     "check_reward_range",
+    "estimate_memory_bytes",
+    "memory_limit_bytes",
     "require_x64",
 ]
 
@@ -129,4 +133,35 @@ def check_reward_range(name: str, reward: np.ndarray, claim: str) -> None:
         raise ValueError(
             f"{claim} assumes rewards in [-1, 1]; `{name}` spans [{lo:.6g}, {hi:.6g}]. "
             "Rescale it (for example divide by its largest absolute value)."
+        )
+
+
+# Peak working set of a flow, in float64 copies: the adaptive solver keeps about ten copies of the
+# parameters (Tsit5 stages, error estimate, interpolation); the objective, its gradient and the
+# metrics keep about sixteen [X, Y] tables (log-probabilities, probabilities, r_KL, cotangents).
+_PARAM_COPIES = 12
+_TABLE_COPIES = 16
+
+
+def memory_limit_bytes() -> int:
+    """The largest working set theory_sim accepts: half of this machine's physical memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 * 2**30
+
+
+def estimate_memory_bytes(num_prompts: int, num_outputs: int, num_params: int) -> int:
+    """Estimated peak bytes of a gradient flow on X prompts, Y outputs and that many parameters."""
+    return 8 * (_PARAM_COPIES * num_params + _TABLE_COPIES * num_prompts * num_outputs)
+
+
+def check_fits(num_prompts: int, num_outputs: int, num_params: int, what: str) -> None:
+    """Refuse, before allocating, a problem whose estimated working set exceeds the limit."""
+    need, limit = estimate_memory_bytes(num_prompts, num_outputs, num_params), memory_limit_bytes()
+    if need > limit:
+        raise ValueError(
+            f"{what} is too large to enumerate: about {need / 2**30:.3g} GiB estimated for "
+            f"{num_prompts} prompt(s) x {num_outputs} outputs, above the limit of "
+            f"{limit / 2**30:.3g} GiB (half of physical memory)."
         )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+_BOUND_EXPONENT = {"tabular": "-1/2 (Proposition 3)", "autoregressive": "-1/3 (Theorem 4)"}
+
 
 def _format_number(x: float) -> str:
     return "inf" if math.isinf(x) else f"{x:.4g}"
@@ -42,36 +44,81 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _check(args) -> int:
-    from theory_sim.experiments import check_suite
+def _exponents(seed: int) -> dict:
+    from theory_sim.experiments import EXPONENT_FAMILIES, exponent_study
 
-    checks = check_suite(
+    return {
+        (policy, family): exponent_study(policy, family, seed=seed)
+        for policy in ("tabular", "autoregressive")
+        for family in EXPONENT_FAMILIES
+    }
+
+
+def _exponent_rows(fits: dict) -> list[dict]:
+    return [
+        {
+            "policy": policy,
+            "family": family,
+            "slope": fit.slope,
+            "stderr": fit.stderr,
+            "decades": fit.decades,
+            "points": len(fit.var0),
+            "bound_exponent": _BOUND_EXPONENT[policy],
+        }
+        for (policy, family), fit in fits.items()
+    ]
+
+
+def _write_figures(directory: str, checks, fits: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from theory_sim.plotting import plot_bound_check, plot_exponent_fits
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for claim, name in (("Proposition 3", "proposition_3.png"), ("Theorem 4", "theorem_4.png")):
+        figures[name] = plot_bound_check(
+            [c for c in checks if c.claim == claim],
+            title=f"{claim}: t_gamma against its lower bound",
+        )
+    if fits:
+        figures["exponents.png"] = plot_exponent_fits(
+            {f"{policy}, {family}": fit for (policy, family), fit in fits.items()}
+        )
+    for name, fig in figures.items():
+        fig.savefig(out / name, dpi=130)
+        print(f"figure: {out / name}", file=sys.stderr)
+
+
+def _check(args) -> int:
+    from theory_sim import experiments
+
+    checks = experiments.check_suite(
         seed=args.seed, num_instances=args.instances, progress=None if args.json else _progress
     )
+    fits = {} if args.no_exponents else _exponents(args.seed)
     failed = [c for c in checks if not c.holds]
     if args.json:
-        print(json.dumps([c.as_dict() for c in checks], indent=1, default=float))
+        payload = {"checks": [c.as_dict() for c in checks], "exponents": _exponent_rows(fits)}
+        print(json.dumps(payload, indent=1, default=float))
     else:
         print(_table(checks))
         print(
             f"\n{len(checks) - len(failed)} of {len(checks)} checks hold"
             + (f"; {len(failed)} FAIL" if failed else ".")
         )
+        if fits:
+            print("\nExponents: fitted slope of log t_gamma against log Var0 (lambda = 0)")
+            for row in _exponent_rows(fits):
+                print(
+                    f"  {row['policy']:<15} {row['family']:<13} slope {row['slope']:+.4f} "
+                    f"± {row['stderr']:.2g} over {row['decades']:.1f} decades "
+                    f"({row['points']} points); bound's exponent {row['bound_exponent']}"
+                )
     if args.figures is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from theory_sim.plotting import plot_bound_check
-
-        out = Path(args.figures)
-        out.mkdir(parents=True, exist_ok=True)
-        fig = plot_bound_check(
-            [c for c in checks if c.claim == "Proposition 3"],
-            title="Proposition 3: t_gamma against its lower bound",
-        )
-        path = out / "proposition_3.png"
-        fig.savefig(path, dpi=130)
-        print(f"figure: {path}", file=sys.stderr)
+        _write_figures(args.figures, checks, fits)
     return 1 if failed else 0
 
 
@@ -89,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
     check.add_argument(
         "--figures", metavar="DIR", default=None, help="also write figures (PNG) to DIR"
+    )
+    check.add_argument(
+        "--no-exponents",
+        action="store_true",
+        help="skip the exponent fits of t_gamma against Var0",
     )
     args = parser.parse_args(argv)
     if args.command == "check":

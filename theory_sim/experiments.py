@@ -1,5 +1,5 @@
 """Named experiments. ``check_suite`` is what ``theory-sim check`` runs: every available claim
-checked on seeded random instances."""
+checked on seeded random instances; ``exponent_study`` fits t_gamma against Var0."""
 
 from __future__ import annotations
 
@@ -8,17 +8,29 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
+from theory_sim.flow import time_to_gain
 from theory_sim.instances import random_problem
-from theory_sim.metrics import _expected_reward
+from theory_sim.metrics import _expected_reward, reward_variance
 from theory_sim.objective import kl_optimal_policy
+from theory_sim.policies import Autoregressive, LogLinear, Tabular, start_at
 from theory_sim.problem import Problem
-from theory_sim.theorems import Check, check_proposition_3, check_proposition_3_trajectory
+from theory_sim.theorems import (
+    Check,
+    ExponentFit,
+    check_proposition_2,
+    check_proposition_3,
+    check_proposition_3_trajectory,
+    check_theorem_4,
+    fit_exponent,
+)
 
-__all__ = ["CHECK_SHAPES", "KL_COEFS", "check_suite"]
+__all__ = ["AR_SHAPES", "CHECK_SHAPES", "KL_COEFS", "check_suite", "exponent_study"]
 
 # A few shapes, cycled: each shape compiles once, so the suite's cost is dominated by solving.
 CHECK_SHAPES = ((1, 2), (1, 5), (3, 4), (2, 10))
 KL_COEFS = (0.0, 0.01, 0.1, 1.0)
+# (prompts, vocabulary V, length L) of the autoregressive instances.
+AR_SHAPES = ((1, 2, 3), (2, 3, 2), (1, 2, 4))
 
 
 def _instances(seed: int, num_instances: int) -> Iterator[tuple[int, jax.Array]]:
@@ -34,13 +46,18 @@ def check_suite(
 ) -> list[Check]:
     """Run every available check on ``num_instances`` seeded random instances.
 
-    Instance i uses shape CHECK_SHAPES[i % 4], lambda = KL_COEFS[(i // 4) % 4], a reward model
-    scaled by 10^-u with u ~ U[0, 4] (reward variances from about 1e-9 to 1), a random prompt and
-    gamma a random fraction in [0.05, 0.95] of the gain the flow achieves in the limit (toward pi*
-    for lambda > 0, toward the best output of r_RM for lambda = 0); where that limit gain is not
-    positive, the same fraction of the largest gain the reward allows (t_gamma is then inf). Each
-    instance contributes Proposition 3 for r_G and for r_RM; every fourth one also the two
-    in-proof bounds along its trajectory.
+    Tabular instance i uses shape CHECK_SHAPES[i % 4], lambda = KL_COEFS[(i // 4) % 4], a
+    reward model scaled by 10^-u with u ~ U[0, 4] (reward variances from about 1e-9 to 1) and a
+    random prompt. Each gamma is a random fraction in [0.05, 0.95] of the gain the flow achieves
+    in the limit (toward pi* for lambda > 0, toward the best output of r_RM for lambda = 0), or,
+    where that gain is not positive, of the largest gain the reward allows (t_gamma is then inf).
+
+    Rows: Proposition 3 for r_G and r_RM on every tabular instance, and its two in-proof bounds
+    along the flow of every fourth one. Theorem 4 for r_G and r_RM on the tabular instance
+    (L = 1, J = 1) and on an autoregressive instance of shape AR_SHAPES[i % 3] with the same
+    lambda. Every fourth instance (i % 4 == 1) adds Proposition 2 along the flows of that
+    autoregressive instance and of a log-linear one (random features, d = 3), and Theorem 4 for
+    the log-linear one.
 
     Args:
         seed: root seed; same seed, same instances and numbers.
@@ -63,17 +80,11 @@ def check_suite(
             rm_scale=10.0 ** (-4.0 * draws[0]),
         )
         prompt = int(draws[1] * num_prompts)
-        probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-        limit = _limit_policy(problem, prompt)
         for name, table, frac in (
             ("r_G", problem.reward_gt, draws[2]),
             ("r_RM", problem.reward_rm, draws[3]),
         ):
-            row = np.asarray(table[prompt])
-            start = float(_expected_reward(probs0, row))
-            headroom = float(_expected_reward(limit, row)) - start
-            headroom = headroom if headroom > 0 else float(row.max()) - start
-            gamma = (0.05 + 0.9 * frac) * headroom
+            gamma = _gamma_toward_limit(problem, prompt, table, 0.05 + 0.9 * float(frac))
             label = (
                 f"#{i} X={num_prompts} Y={num_outputs} "
                 f"lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
@@ -82,6 +93,14 @@ def check_suite(
         if i % 4 == 0:
             label = f"#{i} X={num_prompts} Y={num_outputs} lambda={float(problem.kl_coef):g}"
             checks.extend(check_proposition_3_trajectory(problem, prompt, instance=label))
+        checks.extend(_theorem_4_rows(i, k_draws, problem, prompt, f"tabular Y={num_outputs}"))
+        ar_problem, ar_label = _autoregressive_instance(i, key)
+        checks.extend(_theorem_4_rows(i, k_draws, ar_problem, 0, ar_label))
+        if i % 4 == 1:
+            checks.append(check_proposition_2(ar_problem, 0, instance=f"#{i} {ar_label}"))
+            ll_problem, ll_label = _log_linear_instance(i, key)
+            checks.append(check_proposition_2(ll_problem, 0, instance=f"#{i} {ll_label}"))
+            checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label))
         if progress is not None:
             progress(i + 1, num_instances)
     return checks
@@ -93,3 +112,125 @@ def _limit_policy(problem: Problem, prompt: int) -> np.ndarray:
     if float(problem.kl_coef) > 0:
         return np.asarray(kl_optimal_policy(problem)).reshape(problem.num_prompts, -1)[prompt]
     return np.eye(problem.num_outputs)[int(np.argmax(np.asarray(problem.reward_rm[prompt])))]
+
+
+def _gamma_toward_limit(problem, prompt: int, table, frac: float) -> float:
+    """``frac`` of the gain toward the flow's limit (or of the largest gain, if that is <= 0)."""
+    probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
+    row = np.asarray(table[prompt])
+    start = float(_expected_reward(probs0, row))
+    if problem.policy.expressive:
+        headroom = float(_expected_reward(_limit_policy(problem, prompt), row)) - start
+    else:
+        headroom = 0.0
+    headroom = headroom if headroom > 0 else float(row.max()) - start
+    return frac * headroom
+
+
+def _theorem_4_rows(i, key, problem, prompt, label) -> list[Check]:
+    fracs = np.asarray(jax.random.uniform(jax.random.fold_in(key, 4), (2,), dtype=np.float64))
+    rows = []
+    for name, table, frac in (
+        ("r_G", problem.reward_gt, fracs[0]),
+        ("r_RM", problem.reward_rm, fracs[1]),
+    ):
+        gamma = _gamma_toward_limit(problem, prompt, table, 0.05 + 0.9 * float(frac))
+        text = f"#{i} {label} lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
+        rows.append(check_theorem_4(problem, gamma, table, prompt, instance=text))
+    return rows
+
+
+def _autoregressive_instance(i: int, key) -> tuple[Problem, str]:
+    num_prompts, vocab, length = AR_SHAPES[i % len(AR_SHAPES)]
+    policy = Autoregressive(vocab, length)
+    k_probs, k_rm, k_gt, k_scale = jax.random.split(jax.random.fold_in(key, 1), 4)
+    shape = (num_prompts, policy.num_sequences)
+    probs = np.asarray(jax.random.dirichlet(k_probs, np.ones(shape[1]), (num_prompts,)))
+    params, _ = start_at(policy, probs)
+    scale = 10.0 ** (-4.0 * float(jax.random.uniform(k_scale, dtype=np.float64)))
+    r_rm = scale * np.asarray(jax.random.uniform(k_rm, shape, np.float64, -1.0, 1.0))
+    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+    lam = KL_COEFS[(i // len(CHECK_SHAPES)) % len(KL_COEFS)]
+    problem = Problem(params, r_rm, r_gt, kl_coef=lam, policy=policy)
+    return problem, f"AR X={num_prompts} V={vocab} L={length}"
+
+
+def _log_linear_instance(i: int, key) -> tuple[Problem, str]:
+    k_feat, k_w, k_rm, k_gt = jax.random.split(jax.random.fold_in(key, 2), 4)
+    num_outputs, dim = 6, 3
+    policy = LogLinear(np.asarray(jax.random.normal(k_feat, (num_outputs, dim), np.float64)))
+    w = np.asarray(jax.random.normal(k_w, (dim,), np.float64))
+    r_rm = np.asarray(jax.random.uniform(k_rm, (num_outputs,), np.float64, -1.0, 1.0))
+    r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
+    problem = Problem(w, r_rm, r_gt, kl_coef=0.0, policy=policy)
+    return problem, f"log-linear Y={num_outputs} d={dim}"
+
+
+EXPONENT_FAMILIES = ("reward_scale", "concentration")
+
+
+def exponent_study(
+    policy: str = "tabular",
+    family: str = "reward_scale",
+    *,
+    num_points: int = 13,
+    decades: float = 6.0,
+    seed: int = 0,
+) -> ExponentFit:
+    """t_gamma against Var0 over a family of one-prompt instances, and the fitted log-log slope.
+
+    Eight outputs: a tabular softmax over Y = 8, or an autoregressive policy with V = 2, L = 3.
+    lambda = 0. Var0 spans ``decades`` decades over ``num_points`` instances.
+
+    Families:
+        * "reward_scale": a seeded random pi_0 and r_G ~ U[-1, 1]; r_RM = c r_G with c shrinking.
+          gamma is half the gain of r_G toward its value at the best output of r_RM.
+        * "concentration": r = +1 on one output (for sequences, (0, ..., 0)) and -1 elsewhere,
+          r_RM = r_G = r; pi_0 gives it mass eps (spread evenly over the others' prefixes for
+          the autoregressive policy), eps shrinking; gamma = 0.5.
+
+    Proposition 3 bounds t_gamma below by C Var0^(-1/2) (tabular) and Theorem 4 by C' Var0^(-1/3);
+    the fit reports the exponent the instances actually show, with its standard error.
+    """
+    if policy not in ("tabular", "autoregressive"):
+        raise ValueError(f"`policy` must be 'tabular' or 'autoregressive'; got {policy!r}.")
+    if family not in EXPONENT_FAMILIES:
+        raise ValueError(f"`family` must be one of {EXPONENT_FAMILIES}; got {family!r}.")
+    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 3:
+        raise ValueError(f"`num_points` must be an integer >= 3; got {num_points!r}.")
+    param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
+    num_outputs = 8
+    rng_key = jax.random.key(seed)
+    var0, times = [], []
+    for k in range(num_points):
+        level = decades * k / (num_points - 1)  # Var0 falls by 10^level
+        if family == "reward_scale":
+            k_p, k_r = jax.random.split(rng_key)
+            probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
+            r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+            r_rm = 10.0 ** (-level / 2) * r_gt
+            gamma = 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
+        else:
+            eps = 0.1 * 10.0 ** (-level)
+            r_gt = np.full(num_outputs, -1.0)
+            r_gt[0] = 1.0
+            r_rm = r_gt
+            probs = _concentrated(param, eps, num_outputs)
+            gamma = 0.5
+        params, _ = start_at(param, probs)
+        problem = Problem(params, r_rm, r_gt, policy=param)
+        var0.append(float(reward_variance(probs, r_rm)))
+        times.append(time_to_gain(problem, gamma))
+    return fit_exponent(var0, times)
+
+
+def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
+    """pi_0 with mass eps on output 0; for sequences, per-token mass eps^(1/L) on token 0."""
+    if isinstance(policy, Tabular):
+        probs = np.full(num_outputs, (1 - eps) / (num_outputs - 1))
+        probs[0] = eps
+        return probs
+    token = eps ** (1.0 / policy.length)
+    per_token = np.array([token, 1 - token])
+    seqs = policy.sequences()
+    return np.prod(per_token[seqs], axis=-1)

@@ -255,7 +255,7 @@ def gradient_flow(
 
     return Trajectory(
         ts=ts,
-        params=np.asarray(ext(params)),
+        params=np.asarray(problem.user_params(params)),
         probs=np.asarray(ext(probs)),
         expected_rm=per_prompt(e_rm),
         expected_gt=per_prompt(e_gt),

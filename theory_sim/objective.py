@@ -101,7 +101,7 @@ def policy_gradient(problem: Problem, logits) -> jax.Array:
         [0.5, -0.5]
     """
     params = problem.check_params("logits", logits)
-    return problem.external(_jit_grad(problem, params))
+    return problem.user_params(_jit_grad(problem, params))
 
 
 def tabular_gradient(problem: Problem, logits) -> jax.Array:
@@ -116,7 +116,7 @@ def tabular_gradient(problem: Problem, logits) -> jax.Array:
             f"`problem` must use the Tabular policy for the closed form; got {problem.policy!r}."
         )
     params = problem.check_params("logits", logits)
-    return problem.external(_jit_tabular_gradient(problem, params))
+    return problem.user_params(_jit_tabular_gradient(problem, params))
 
 
 @jax.jit

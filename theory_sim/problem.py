@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import as_float_array, check_float_scalar, require_x64
+from theory_sim._validation import as_float_array, check_fits, check_float_scalar, require_x64
 from theory_sim.policies import Tabular
 
 __all__ = ["Problem"]
@@ -29,13 +29,14 @@ class Problem:
 
     Args:
         init_logits: initial parameters of the policy. For the default tabular policy, logits of
-            shape [X, Y], or [Y] for a single prompt (results then drop the prompt axis).
+            shape [X, Y], or [Y] for a single prompt (results then drop the prompt axis); for
+            other parameterisations, see their ``check_params``.
         reward_rm: the proxy reward r_RM that is optimised, shape [X, Y] (or [Y]).
         reward_gt: the ground-truth reward r_G, same shape; defaults to ``reward_rm``.
         kl_coef: lambda >= 0, the KL coefficient.
         policy: the parameterisation (default :class:`~theory_sim.Tabular`).
 
-    A Problem is a JAX pytree: its arrays are leaves and the parameterisation is static.
+    A Problem is a JAX pytree: its arrays (and the policy's, if any) are leaves.
     ``ref_log_probs`` holds log pi_0 [X, Y]. Jitted functions taking a Problem compile once per
     shape and are reused for every instance of that shape (including different ``kl_coef``).
 
@@ -59,7 +60,9 @@ class Problem:
         require_x64()
         policy = Tabular() if policy is None else policy
         params, single = policy.check_params("init_logits", init_logits)
-        num_prompts, num_outputs = int(params.shape[0]), policy.num_outputs(params)
+        num_outputs = policy.num_outputs(params)
+        num_prompts = policy.num_prompts(params)
+        check_fits(num_prompts, num_outputs, params.size, "this problem")
         expected = (num_outputs,) if single else (num_prompts, num_outputs)
         rm = _check_reward("reward_rm", reward_rm, expected)
         gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
@@ -87,16 +90,23 @@ class Problem:
 
     # pytree protocol: unflattening bypasses validation (leaves may be tracers inside jit).
     def tree_flatten(self):
-        children = (self.params0, self.reward_rm, self.reward_gt, self.kl_coef, self.ref_log_probs)
-        return children, (self.policy, self.single_prompt)
+        children = (
+            self.policy,
+            self.params0,
+            self.reward_rm,
+            self.reward_gt,
+            self.kl_coef,
+            self.ref_log_probs,
+        )
+        return children, self.single_prompt
 
     @classmethod
-    def tree_unflatten(cls, aux, children):
+    def tree_unflatten(cls, single_prompt, children):
         obj = object.__new__(cls)
-        params0, reward_rm, reward_gt, kl_coef, ref = children
+        policy, params0, reward_rm, reward_gt, kl_coef, ref = children
         obj._set(
-            policy=aux[0],
-            single_prompt=aux[1],
+            policy=policy,
+            single_prompt=single_prompt,
             params0=params0,
             reward_rm=reward_rm,
             reward_gt=reward_gt,
@@ -122,23 +132,21 @@ class Problem:
     def with_kl_coef(self, kl_coef: float) -> Problem:
         """The same problem with another KL coefficient (validated)."""
         lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
-        out = object.__new__(Problem)
-        out._set(
-            policy=self.policy,
-            single_prompt=self.single_prompt,
-            params0=self.params0,
-            reward_rm=self.reward_rm,
-            reward_gt=self.reward_gt,
-            kl_coef=jnp.asarray(lam, dtype=jnp.float64),
-            ref=self.ref_log_probs,
-        )
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        out = jax.tree_util.tree_unflatten(treedef, leaves)
+        out.kl_coef = jnp.asarray(lam, dtype=jnp.float64)
         return out
 
     def check_reward(self, name: str, reward: Any) -> jax.Array:
-        """Validate a user reward table against this problem and return it as [X, Y]."""
+        """Validate a reward table against this problem and return it as [X, Y].
+
+        A one-prompt problem accepts [Y] and its internal [1, Y] layout alike.
+        """
         expected = (
             (self.num_outputs,) if self.single_prompt else (self.num_prompts, self.num_outputs)
         )
+        if self.single_prompt and np.shape(reward) == (1, self.num_outputs):
+            reward = reward[0]
         arr = _check_reward(name, reward, expected)
         return jnp.asarray(arr.reshape(self.num_prompts, self.num_outputs))
 
@@ -147,18 +155,27 @@ class Problem:
         arr, single = self.policy.check_params(name, params)
         if arr.shape != self.params0.shape or single != self.single_prompt:
             raise ValueError(
-                f"`{name}` must have shape {self.external_shape(self.params0)} to match "
+                f"`{name}` must have shape {self.user_params_shape} to match "
                 f"`init_logits`; got {np.shape(params)}."
             )
         return jnp.asarray(arr)
 
-    def external(self, table: jax.Array) -> jax.Array:
-        """Drop the prompt axis (the second to last) of a result for a one-prompt problem."""
-        return table[..., 0, :] if self.single_prompt else table
+    def internal_params(self, params: jax.Array) -> jax.Array:
+        """The inverse of :meth:`user_params` (no checks; leading axes such as time are kept)."""
+        return self.policy.unsqueeze(params) if self.single_prompt else params
 
-    def external_shape(self, table) -> tuple[int, ...]:
-        shape = tuple(table.shape)
-        return shape[:-2] + shape[-1:] if self.single_prompt else shape
+    @property
+    def user_params_shape(self) -> tuple[int, ...]:
+        """The shape of ``init_logits`` as the user gave it."""
+        return tuple(self.user_params(self.params0).shape)
+
+    def user_params(self, params: jax.Array) -> jax.Array:
+        """Internal parameters (with leading axes, e.g. time) in the user's layout."""
+        return self.policy.squeeze(params) if self.single_prompt else params
+
+    def external(self, table: jax.Array) -> jax.Array:
+        """Drop the prompt axis (the second to last) of a [..., X, Y] table for one prompt."""
+        return table[..., 0, :] if self.single_prompt else table
 
     def __repr__(self) -> str:
         return (

@@ -10,6 +10,8 @@ import dataclasses
 import math
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._validation import check_index, check_reward_range
@@ -22,14 +24,20 @@ from theory_sim.flow import (
     gradient_flow,
 )
 from theory_sim.metrics import _reward_variance
+from theory_sim.objective import _prompt_objective
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
 
 __all__ = [
     "Check",
+    "ExponentFit",
+    "check_proposition_2",
     "check_proposition_3",
     "check_proposition_3_trajectory",
+    "check_theorem_4",
+    "fit_exponent",
     "proposition_3_bound",
+    "theorem_4_bound",
 ]
 
 # t_gamma is computed with relative error below 1e-9 (solver rtol 1e-10; measured against the
@@ -178,8 +186,7 @@ def check_proposition_3_trajectory(
     ts = np.geomspace(horizon * 1e-6, 0.99 * horizon, num_times)
     traj = gradient_flow(problem, ts[-1], ts)
     u = math.sqrt(var0) * ts / (2.0 * problem.num_prompts)
-    params = traj.params if not problem.single_prompt else traj.params[:, None, :]
-    logits = params[:, prompt, :]
+    logits = np.asarray(problem.internal_params(jnp.asarray(traj.params)))[:, prompt, :]
     log_probs = logits - _logsumexp(logits)
     ref = np.asarray(problem.ref_log_probs[prompt])
     r_kl = np.asarray(problem.reward_rm[prompt]) - float(problem.kl_coef) * (log_probs - ref)
@@ -220,4 +227,196 @@ def _describe(problem: Problem, prompt: int) -> str:
     return (
         f"X={problem.num_prompts} Y={problem.num_outputs} "
         f"lambda={float(problem.kl_coef):g} x={prompt}"
+    )
+
+
+def theorem_4_bound(
+    length: int, jacobian: float, kl_coef: float, gamma: float, mean_var0: float
+) -> float:
+    """Lower bound on t_gamma for autoregressive policies (Theorem 4 of arXiv 2503.15477).
+
+    t_gamma >= min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))} / (8 L^2 J^2) * (mean_x Var0(x))^(-1/3)
+
+    with e^(-7/(3 lambda)) read as 0 for lambda = 0. Returns inf when mean_x Var0 = 0.
+    """
+    if mean_var0 <= 0:
+        return math.inf
+    factor = -math.expm1(-gamma / 9.0)
+    if kl_coef > 0:
+        factor = min(factor, -math.expm1(-7.0 / (3.0 * kl_coef)))
+    return factor / (8.0 * length**2 * jacobian**2) * mean_var0 ** (-1.0 / 3.0)
+
+
+def check_theorem_4(
+    problem: Problem,
+    gamma: float,
+    reward=None,
+    prompt: int = 0,
+    t_max: float = 1e12,
+    *,
+    instance: str = "",
+) -> Check:
+    """Check Theorem 4 of arXiv 2503.15477 (Theorem 1 in its main text) on one instance.
+
+    t_gamma(x) >= min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))} / (8 L^2 J^2) (mean_x Var0)^(-1/3)
+
+    for every prompt x and every evaluated reward r in [-1, 1] (``reward``, default r_G); Var0 is
+    the variance of r_RM under pi_0. J is the parameterisation's Jacobian norm; the logit maps of
+    the provided policies are linear in theta, so J measured along the trajectory is constant and
+    is read at theta_0 (``details["jacobian"]``).
+    """
+    claim = "Theorem 4"
+    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    check_reward_range("reward", np.asarray(table), claim)
+    var0 = np.asarray(
+        _reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm), dtype=np.float64
+    )
+    mean_var0 = float(var0.mean())
+    jac = problem.policy.jacobian_norm(problem.params0)
+    length = problem.policy.length
+    lam = float(problem.kl_coef)
+    bound = theorem_4_bound(length, jac, lam, gamma, mean_var0)
+    measured = _solve_gain(
+        problem,
+        table,
+        prompt,
+        gamma,
+        t_max,
+        "adaptive",
+        None,
+        DEFAULT_RTOL,
+        DEFAULT_ATOL,
+        DEFAULT_MAX_STEPS,
+    ).time
+    return Check(
+        claim=claim,
+        instance=instance or _describe(problem, prompt),
+        measured=measured,
+        bound=bound,
+        relation=">=",
+        holds=bool(measured >= bound * (1.0 - TIME_RTOL)),
+        details={
+            "mean_var0": mean_var0,
+            "gamma": gamma,
+            "kl_coef": lam,
+            "length": length,
+            "jacobian": jac,
+            "num_outputs": problem.num_outputs,
+            "t_max": t_max,
+        },
+    )
+
+
+@jax.jit
+def _prompt_gradients(problem: Problem, params_t: jax.Array, prompt) -> tuple:
+    """For each saved theta: ||grad phi(theta; x)||_2, Var_pi[r_KL(x, .)] and max_y |r_KL(x, y)|."""
+
+    def one(theta):
+        def phi_x(th):
+            log_probs = problem.log_probs(th)
+            values = _prompt_objective(
+                log_probs, problem.ref_log_probs, problem.reward_rm, problem.kl_coef
+            )
+            return values[prompt]
+
+        grad = jax.grad(phi_x)(theta)
+        log_probs = problem.log_probs(theta)[prompt]
+        r_kl = problem.reward_rm[prompt] - problem.kl_coef * (
+            log_probs - problem.ref_log_probs[prompt]
+        )
+        var = _reward_variance(jnp.exp(log_probs), r_kl)
+        return jnp.sqrt(jnp.sum(jnp.square(grad))), var, jnp.max(jnp.abs(r_kl))
+
+    return jax.vmap(one)(params_t)
+
+
+def check_proposition_2(
+    problem: Problem,
+    prompt: int = 0,
+    t_max: float = 1e4,
+    *,
+    num_times: int = 64,
+    instance: str = "",
+) -> Check:
+    """Check the gradient bound of Proposition 2 of arXiv 2503.15477 along the flow.
+
+    ||grad_theta phi(theta; x)||_2 <= 6 M^(1/3) L J_x Var_{pi_theta}[r_KL(x, .)]^(1/3),
+
+    with M = max(1, max_y |r_KL(x, y)|) at each theta (the proposition needs |r_KL| <= M, M >= 1).
+    The flow is sampled at 0 and ``num_times - 1`` log-spaced times up to ``t_max``; the Check
+    reports measured = max over samples of (left side / right side) against bound = 1.
+    """
+    claim = "Proposition 2"
+    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
+    traj = gradient_flow(problem, t_max, save)
+    params = problem.internal_params(jnp.asarray(traj.params))
+    norms, variances, max_abs = (np.asarray(a) for a in _prompt_gradients(problem, params, prompt))
+    jac = problem.policy.jacobian_norm(problem.params0, prompt)
+    big_m = np.maximum(1.0, max_abs)
+    rhs = 6.0 * big_m ** (1.0 / 3.0) * problem.policy.length * jac * np.cbrt(variances)
+    # where both sides vanish (a point mass) the bound holds with equality; report ratio 0
+    ratio = np.where(rhs > 0, norms / np.where(rhs > 0, rhs, 1.0), np.where(norms > 0, np.inf, 0))
+    worst = float(ratio.max())
+    return Check(
+        claim=claim,
+        instance=instance or _describe(problem, prompt),
+        measured=worst,
+        bound=1.0,
+        relation="<=",
+        holds=bool(worst <= 1.0 + RATIO_RTOL),
+        details={
+            "kl_coef": float(problem.kl_coef),
+            "length": problem.policy.length,
+            "jacobian": jac,
+            "max_M": float(big_m.max()),
+            "t_max": t_max,
+        },
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentFit:
+    """Least-squares slope of log t_gamma against log Var0, with its standard error.
+
+    Attributes:
+        slope, stderr: the fitted exponent and its standard error (from the residuals).
+        intercept: the fitted log t_gamma at Var0 = 1.
+        var0, t_gamma: the points used (finite t_gamma only).
+        decades: log10 span of Var0 over the points.
+    """
+
+    slope: float
+    stderr: float
+    intercept: float
+    var0: np.ndarray
+    t_gamma: np.ndarray
+    decades: float
+
+
+def fit_exponent(var0, t_gamma) -> ExponentFit:
+    """Fit log t_gamma = slope * log Var0 + intercept over the finite, positive points.
+
+    Proposition 3 predicts slope <= -1/2 behaviour near its bound for tabular policies and Theorem 4
+    a bound with exponent -1/3 for autoregressive ones; the fit reports what the instances show.
+    """
+    v = np.asarray(var0, dtype=np.float64)
+    t = np.asarray(t_gamma, dtype=np.float64)
+    keep = np.isfinite(t) & (t > 0) & (v > 0)
+    if keep.sum() < 3:
+        raise ValueError(f"`t_gamma` needs at least 3 finite points to fit; got {keep.sum()}.")
+    x, y = np.log(v[keep]), np.log(t[keep])
+    (slope, intercept), cov = np.polyfit(x, y, 1, cov="unscaled")
+    resid = y - (slope * x + intercept)
+    dof = max(1, keep.sum() - 2)
+    stderr = float(math.sqrt(cov[0, 0] * float(resid @ resid) / dof))
+    return ExponentFit(
+        float(slope),
+        stderr,
+        float(intercept),
+        v[keep],
+        t[keep],
+        float(np.log10(v[keep].max() / v[keep].min())),
     )
