@@ -1,13 +1,16 @@
 """Benchmarks for theory_sim; every number is a ratio against a baseline run in the same process.
 
     python bench/run.py            # all benchmarks
-    python bench/run.py flat       # one of: flat, batched
+    python bench/run.py flat       # one of: flat, batched, autoregressive
 
 flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
          fixed-step Euler at the step size that accuracy needs (gradient evaluations, wall time).
 batched: 256 single-prompt problems x 1000 outputs x 2000 Euler steps (float64): vmapped + jitted
          JAX against a vectorised numpy loop with the closed-form gradient and against numpy one
          problem at a time (measured on a subset; throughput is per problem-step).
+autoregressive: exact gradient evaluations per second for V = 4, L = 8 and V = 2, L = 20 against
+         a straightforward per-sequence numpy implementation (tests/per_sequence.py), and how the
+         time per gradient grows with V^L (fitted exponent; linear is 1).
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ import numpy as np
 
 import theory_sim as ts
 from theory_sim import flow
+from theory_sim.objective import _jit_grad
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "tests"))
+import per_sequence  # the tests' per-sequence oracle doubles as the baseline
 
 
 def _best_of(fn, repeats=3):
@@ -150,7 +157,60 @@ def bench_batched(batch=256, num_outputs=1000, steps=2000, dt=0.5, kl_coef=0.05,
     )
 
 
-BENCHMARKS = {"flat": bench_flat, "batched": bench_batched}
+def _ar_problem(vocab, length, seed=0):
+    policy = ts.Autoregressive(vocab, length)
+    rng = np.random.default_rng(seed)
+    params = rng.normal(size=(policy.num_prefixes, vocab))
+    reward = rng.uniform(-1, 1, policy.num_sequences)
+    return ts.Problem(params, reward, kl_coef=0.05, policy=policy), params
+
+
+def _grad_rate(problem, params, min_seconds=1.0):
+    theta = jnp.asarray(problem.internal_params(jnp.asarray(params)))
+    _jit_grad(problem, theta).block_until_ready()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds or count < 3:
+        _jit_grad(problem, theta).block_until_ready()
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def _per_sequence_seconds(problem, vocab, length):
+    args = (vocab, length, np.asarray(problem.reward_rm), np.asarray(problem.ref_log_probs), 0.05)
+    start = time.perf_counter()
+    per_sequence.gradient(np.asarray(problem.params0), *args)
+    return time.perf_counter() - start
+
+
+def bench_autoregressive():
+    for vocab, length, measured_length in ((4, 8, 8), (2, 20, 14)):
+        problem, params = _ar_problem(vocab, length)
+        rate = _grad_rate(problem, params)
+        # The per-sequence loop costs a constant per (sequence, token): measure it where it runs
+        # in seconds and scale by V^L * L when the full size would take minutes.
+        small, _ = _ar_problem(vocab, measured_length)
+        seconds = _per_sequence_seconds(small, vocab, measured_length)
+        seconds *= (vocab**length * length) / (vocab**measured_length * measured_length)
+        how = "measured" if measured_length == length else f"extrapolated from L={measured_length}"
+        print(
+            f"[autoregressive] V={vocab} L={length} ({vocab**length} sequences): "
+            f"{rate:.3g} gradients/s vs per-sequence numpy {1 / seconds:.3g}/s ({how}): "
+            f"{rate * seconds:.0f}x"
+        )
+    sizes, seconds = [], []
+    for length in range(10, 21, 2):
+        problem, params = _ar_problem(2, length)
+        sizes.append(2**length)
+        seconds.append(1.0 / _grad_rate(problem, params, min_seconds=0.5))
+    slope = np.polyfit(np.log(sizes), np.log(seconds), 1)[0]
+    print(
+        "[autoregressive] V=2, L=10..20: seconds per gradient "
+        + ", ".join(f"{s:.2g}" for s in seconds)
+        + f"; fitted exponent of time in V^L: {slope:.2f} (target: 1, linear)"
+    )
+
+
+BENCHMARKS = {"flat": bench_flat, "batched": bench_batched, "autoregressive": bench_autoregressive}
 
 if __name__ == "__main__":
     names = sys.argv[1:] or list(BENCHMARKS)

@@ -57,7 +57,7 @@ def check_suite(
     (L = 1, J = 1) and on an autoregressive instance of shape AR_SHAPES[i % 3] with the same
     lambda. Every fourth instance (i % 4 == 1) adds Proposition 2 along the flows of that
     autoregressive instance and of a log-linear one (random features, d = 3), and Theorem 4 for
-    the log-linear one.
+    the log-linear one (with horizon t_max = 1e6: its flow can settle at a stationary point).
 
     Args:
         seed: root seed; same seed, same instances and numbers.
@@ -100,7 +100,9 @@ def check_suite(
             checks.append(check_proposition_2(ar_problem, 0, instance=f"#{i} {ar_label}"))
             ll_problem, ll_label = _log_linear_instance(i, key)
             checks.append(check_proposition_2(ll_problem, 0, instance=f"#{i} {ll_label}"))
-            checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label))
+            # A log-linear flow may settle at a stationary point even with lambda = 0, where an
+            # explicit solver cannot reach t_max = 1e12; a finite horizon keeps t_gamma exact.
+            checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
         if progress is not None:
             progress(i + 1, num_instances)
     return checks
@@ -127,7 +129,7 @@ def _gamma_toward_limit(problem, prompt: int, table, frac: float) -> float:
     return frac * headroom
 
 
-def _theorem_4_rows(i, key, problem, prompt, label) -> list[Check]:
+def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list[Check]:
     fracs = np.asarray(jax.random.uniform(jax.random.fold_in(key, 4), (2,), dtype=np.float64))
     rows = []
     for name, table, frac in (
@@ -136,7 +138,7 @@ def _theorem_4_rows(i, key, problem, prompt, label) -> list[Check]:
     ):
         gamma = _gamma_toward_limit(problem, prompt, table, 0.05 + 0.9 * float(frac))
         text = f"#{i} {label} lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
-        rows.append(check_theorem_4(problem, gamma, table, prompt, instance=text))
+        rows.append(check_theorem_4(problem, gamma, table, prompt, t_max, instance=text))
     return rows
 
 

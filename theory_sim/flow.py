@@ -396,9 +396,11 @@ def _solve_gain(
         if not bool(ok):
             raise RuntimeError(
                 f"the adaptive solve stopped after {int(steps)} steps before reaching the target "
-                f"or t_max = {t_max:g}. With kl_coef > 0 this happens when the target lies within "
-                "round-off of the limit E_{pi*} r (the flow's tail is stiff): lower `t_max`, or "
-                "raise `max_steps`."
+                f"or t_max = {t_max:g}: the flow has settled near a stationary point, where an "
+                "explicit solver's step is capped by stability. With kl_coef > 0 and a tabular "
+                "or autoregressive policy this means the target lies within round-off of the "
+                "limit E_{pi*} r; a log-linear policy can settle even with kl_coef = 0. Lower "
+                "`t_max` (t_gamma is then inf if not reached), or raise `max_steps`."
             )
     elif method == "euler":
         step = _check_dt(dt, t_max)
