@@ -97,6 +97,41 @@ def _require_tabular(problem: Problem, claim: str) -> None:
         raise ValueError(f"{claim} is about tabular policies; `problem` uses {problem.policy!r}.")
 
 
+def _gain_time(problem: Problem, gamma, reward, prompt, t_max, claim: str):
+    """Validated (gamma, prompt, t_max) and the measured t_gamma for a time lower bound.
+
+    Both rewards must lie in [-1, 1], the range the bounds' constants assume.
+    """
+    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    check_reward_range("reward", np.asarray(table), claim)
+    measured = _solve_gain(
+        problem,
+        table,
+        prompt,
+        gamma,
+        t_max,
+        "adaptive",
+        None,
+        DEFAULT_RTOL,
+        DEFAULT_ATOL,
+        DEFAULT_MAX_STEPS,
+    ).time
+    return gamma, prompt, t_max, measured
+
+
+def _time_lower_bound_check(claim, instance, measured, bound, details) -> Check:
+    return Check(
+        claim=claim,
+        instance=instance,
+        measured=measured,
+        bound=bound,
+        relation=">=",
+        holds=bool(measured >= bound * (1.0 - TIME_RTOL)),
+        details=details,
+    )
+
+
 def check_proposition_3(
     problem: Problem,
     gamma: float,
@@ -124,32 +159,14 @@ def check_proposition_3(
     """
     claim = "Proposition 3"
     _require_tabular(problem, claim)
-    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
-    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
-    check_reward_range("reward", np.asarray(table), claim)
+    gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
     var0 = _initial_variance(problem, prompt)
-    bound = proposition_3_bound(problem.num_prompts, var0, gamma)
-    measured = _solve_gain(
-        problem,
-        table,
-        prompt,
-        gamma,
-        t_max,
-        "adaptive",
-        None,
-        DEFAULT_RTOL,
-        DEFAULT_ATOL,
-        DEFAULT_MAX_STEPS,
-    ).time
-    holds = measured >= bound * (1.0 - TIME_RTOL)
-    return Check(
-        claim=claim,
-        instance=instance or _describe(problem, prompt),
-        measured=measured,
-        bound=bound,
-        relation=">=",
-        holds=bool(holds),
-        details={
+    return _time_lower_bound_check(
+        claim,
+        instance or _describe(problem, prompt),
+        measured,
+        proposition_3_bound(problem.num_prompts, var0, gamma),
+        {
             "var0": var0,
             "gamma": gamma,
             "kl_coef": float(problem.kl_coef),
@@ -266,37 +283,17 @@ def check_theorem_4(
     is read at theta_0 (``details["jacobian"]``).
     """
     claim = "Theorem 4"
-    gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
-    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
-    check_reward_range("reward", np.asarray(table), claim)
-    var0 = np.asarray(
-        _reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm), dtype=np.float64
-    )
+    gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
+    var0 = np.asarray(_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
     mean_var0 = float(var0.mean())
     jac = problem.policy.jacobian_norm(problem.params0)
-    length = problem.policy.length
-    lam = float(problem.kl_coef)
-    bound = theorem_4_bound(length, jac, lam, gamma, mean_var0)
-    measured = _solve_gain(
-        problem,
-        table,
-        prompt,
-        gamma,
-        t_max,
-        "adaptive",
-        None,
-        DEFAULT_RTOL,
-        DEFAULT_ATOL,
-        DEFAULT_MAX_STEPS,
-    ).time
-    return Check(
-        claim=claim,
-        instance=instance or _describe(problem, prompt),
-        measured=measured,
-        bound=bound,
-        relation=">=",
-        holds=bool(measured >= bound * (1.0 - TIME_RTOL)),
-        details={
+    length, lam = problem.policy.length, float(problem.kl_coef)
+    return _time_lower_bound_check(
+        claim,
+        instance or _describe(problem, prompt),
+        measured,
+        theorem_4_bound(length, jac, lam, gamma, mean_var0),
+        {
             "mean_var0": mean_var0,
             "gamma": gamma,
             "kl_coef": lam,
