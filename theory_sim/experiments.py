@@ -14,6 +14,7 @@ from theory_sim.metrics import _expected_reward, reward_variance
 from theory_sim.objective import kl_optimal_policy
 from theory_sim.policies import Autoregressive, LogLinear, Tabular, start_at
 from theory_sim.problem import Problem
+from theory_sim.rewards import theorem_6_instance
 from theory_sim.theorems import (
     Check,
     ExponentFit,
@@ -21,10 +22,19 @@ from theory_sim.theorems import (
     check_proposition_3,
     check_proposition_3_trajectory,
     check_theorem_4,
+    check_theorem_5,
+    check_theorem_6,
     fit_exponent,
 )
 
-__all__ = ["AR_SHAPES", "CHECK_SHAPES", "KL_COEFS", "check_suite", "exponent_study"]
+__all__ = [
+    "AR_SHAPES",
+    "CHECK_SHAPES",
+    "KL_COEFS",
+    "check_suite",
+    "counterexample_checks",
+    "exponent_study",
+]
 
 # A few shapes, cycled: each shape compiles once, so the suite's cost is dominated by solving.
 CHECK_SHAPES = ((1, 2), (1, 5), (3, 4), (2, 10))
@@ -58,6 +68,7 @@ def check_suite(
     lambda. Every fourth instance (i % 4 == 1) adds Proposition 2 along the flows of that
     autoregressive instance and of a log-linear one (random features, d = 3), and Theorem 4 for
     the log-linear one (with horizon t_max = 1e6: its flow can settle at a stationary point).
+    Then :func:`counterexample_checks` (Theorems 5 and 6).
 
     Args:
         seed: root seed; same seed, same instances and numbers.
@@ -105,6 +116,35 @@ def check_suite(
             checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
         if progress is not None:
             progress(i + 1, num_instances)
+    return checks + counterexample_checks(seed)
+
+
+def counterexample_checks(seed: int = 0) -> list[Check]:
+    """Theorems 5 and 6 of arXiv 2503.15477 on a seeded instance with Y = 6 outputs.
+
+    pi_0 ~ Dirichlet(1), r_G ~ U[-1, 1] (seeded). Theorem 5 for T in {10, 100, 1000} with
+    gamma = 0.3 (max r_G - E_pi0 r_G), at lambda = 0 and at the largest lambda its fast bound
+    allows; Theorem 6 with T = 30, the largest c in (0.2, 0.1, 0.05, 0.02) whose families share a
+    V0 (the default V0), gamma half the gap between V0 and the second-best r_G, and |S| = 2.
+    """
+    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
+    probs = np.asarray(jax.random.dirichlet(k_p, np.ones(6)))
+    r_gt = np.asarray(jax.random.uniform(k_r, (6,), np.float64, -1.0, 1.0))
+    gamma = 0.3 * float(r_gt.max() - probs @ r_gt)
+    checks = []
+    for horizon in (10, 100, 1000):
+        for lam in (0.0, None):
+            checks += check_theorem_5(probs, r_gt, gamma, horizon, lam)
+    # Theorem 6: the largest c in (0.2, 0.1, 0.05, 0.02) for which both families share a V0;
+    # gamma is half the room between V0 and the second-best output.
+    horizon = 30.0
+    for c in (0.2, 0.1, 0.05, 0.02):
+        try:
+            v0 = theorem_6_instance(r_gt, 1e-9, horizon, c).v0
+        except ValueError:
+            continue
+        gamma6 = 0.5 * (float(np.sort(r_gt)[-2]) - v0)
+        return checks + check_theorem_6(r_gt, gamma6, horizon, c, num_prompts=2)
     return checks
 
 

@@ -23,10 +23,11 @@ from theory_sim.flow import (
     _solve_gain,
     gradient_flow,
 )
-from theory_sim.metrics import _reward_variance
+from theory_sim.metrics import _reward_variance, accuracy
 from theory_sim.objective import _prompt_objective
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
+from theory_sim.rewards import theorem_5_models, theorem_6_instance
 
 __all__ = [
     "Check",
@@ -35,6 +36,8 @@ __all__ = [
     "check_proposition_3",
     "check_proposition_3_trajectory",
     "check_theorem_4",
+    "check_theorem_5",
+    "check_theorem_6",
     "fit_exponent",
     "proposition_3_bound",
     "theorem_4_bound",
@@ -417,3 +420,209 @@ def fit_exponent(var0, t_gamma) -> ExponentFit:
         t[keep],
         float(np.log10(v[keep].max() / v[keep].min())),
     )
+
+
+def _one_prompt_time(init_probs, reward_rm, reward_gt, kl_coef, gamma, num_prompts) -> float:
+    """t_gamma of r_G for |S| identical copies of one prompt, tabular policy started at pi_0."""
+    logits = np.tile(np.log(init_probs), (num_prompts, 1))
+    problem = Problem(
+        logits,
+        np.tile(reward_rm, (num_prompts, 1)),
+        np.tile(reward_gt, (num_prompts, 1)),
+        kl_coef=kl_coef,
+    )
+    return _gain_time(problem, gamma, None, 0, 1e12, "Theorem")[3]
+
+
+def check_theorem_5(
+    init_probs,
+    reward_gt,
+    gamma: float,
+    T: float,
+    kl_coef: float | None = None,
+    *,
+    num_prompts: int = 1,
+    instance: str = "",
+) -> list[Check]:
+    """Check Theorem 5 of arXiv 2503.15477 (accuracy is not enough) on one instance.
+
+    Builds the models of :func:`theory_sim.rewards.theorem_5_models` and checks, for |S| identical
+    copies of the prompt and a tabular policy started at pi_0:
+    the slow model has accuracy 1, Var0 <= 1/T^2 and t_gamma >= 2|S|(1 - e^(-gamma/2)) T; the fast
+    model has accuracy <= 2/|Y| and t_gamma <= 4|S|(1 - rho)^(-4)(1/pi_0(y_gamma) - 1/rho).
+
+    Args:
+        kl_coef: lambda for both flows; default the fast model's limit
+            pi_0(y_gamma)(1 - rho)^4 / (8 (1/(2e) + 2 ln(1/min pi_0))), the largest the theorem
+            allows. A larger value is refused.
+
+    Returns:
+        Five Checks: slow accuracy, slow Var0, slow time, fast accuracy, fast time. The measured
+        times are in each Check's details as ``t_slow`` / ``t_fast``.
+    """
+    claim = "Theorem 5"
+    models = theorem_5_models(init_probs, reward_gt, gamma, T, num_prompts=num_prompts)
+    probs, r_gt = np.asarray(init_probs, dtype=np.float64), np.asarray(reward_gt, np.float64)
+    lam = models.fast_kl_limit if kl_coef is None else float(kl_coef)
+    if not 0 <= lam <= models.fast_kl_limit:
+        raise ValueError(
+            f"`kl_coef` must be in [0, {models.fast_kl_limit:.3g}] (the fast bound's "
+            f"condition); got {kl_coef}."
+        )
+    n = probs.shape[0]
+    t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts)
+    t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts)
+    var_slow = float(_reward_variance(probs, models.slow))
+    label = instance or f"Y={n} T={T:g} lambda={lam:.2g}"
+    details = {
+        "T": float(T),
+        "gamma": float(gamma),
+        "kl_coef": lam,
+        "rho": models.rho,
+        "y_gamma": models.y_gamma,
+        "t_slow": t_slow,
+        "t_fast": t_fast,
+    }
+    acc_slow = float(accuracy(models.slow, r_gt))
+    acc_fast = float(accuracy(models.fast, r_gt))
+    # accuracies are ratios of pair counts: exact up to one rounding of a division
+    exact = 1e-12
+    return [
+        Check(
+            claim + ": slow model accuracy",
+            label,
+            acc_slow,
+            1.0,
+            ">=",
+            acc_slow >= 1.0 - exact,
+            details,
+        ),
+        Check(
+            claim + ": slow model Var0",
+            label,
+            var_slow,
+            1.0 / float(T) ** 2,
+            "<=",
+            var_slow <= 1.0 / float(T) ** 2 * (1 + RATIO_RTOL),
+            details,
+        ),
+        _time_lower_bound_check(
+            claim + ": slow model time", label, t_slow, models.slow_time_bound, details
+        ),
+        Check(
+            claim + ": fast model accuracy",
+            label,
+            acc_fast,
+            2.0 / n,
+            "<=",
+            acc_fast <= 2.0 / n + exact,
+            details,
+        ),
+        Check(
+            claim + ": fast model time",
+            label,
+            t_fast,
+            models.fast_time_bound,
+            "<=",
+            bool(t_fast <= models.fast_time_bound * (1.0 + TIME_RTOL)),
+            details,
+        ),
+    ]
+
+
+def check_theorem_6(
+    reward_gt,
+    gamma: float,
+    T: float,
+    c: float,
+    *,
+    num_prompts: int = 1,
+    instance: str = "",
+    **construction,
+) -> list[Check]:
+    """Check Theorem 6 of arXiv 2503.15477 (the best reward model depends on the policy).
+
+    Builds :func:`theory_sim.rewards.theorem_6_instance` and, from a policy in Pi and one in Pi'
+    (tabular, |S| identical prompts, lambda at each family's limit), checks the matching reward
+    model's time against its upper bound, the mismatched one's Var0 <= 8/T^2 and time against
+    its lower bound, and that the faster reward model differs between the two families.
+
+    Returns:
+        Seven Checks: for each family, the matching model's time, the mismatched model's Var0 and
+        its time; then "ranking flips", with measured = max over the two families of
+        t_gamma(matching) / t_gamma(mismatched) against bound 1: below 1 exactly when each
+        family's own reward model is the faster teacher, so the ranking flips between them.
+    """
+    claim = "Theorem 6"
+    inst = theorem_6_instance(reward_gt, gamma, T, c, num_prompts=num_prompts, **construction)
+    r_gt = np.asarray(reward_gt, dtype=np.float64)
+    checks, faster_matches = [], []
+    families = (
+        (
+            "Pi",
+            inst.init_probs,
+            inst.reward_rm,
+            inst.reward_rm_prime,
+            inst.fast_time_bound,
+            inst.kl_limit,
+        ),
+        (
+            "Pi'",
+            inst.init_probs_prime,
+            inst.reward_rm_prime,
+            inst.reward_rm,
+            inst.fast_time_bound_prime,
+            inst.kl_limit_prime,
+        ),
+    )
+    for name, probs, matching, mismatched, fast_bound, lam in families:
+        t_match = _one_prompt_time(probs, matching, r_gt, lam, gamma, num_prompts)
+        t_other = _one_prompt_time(probs, mismatched, r_gt, lam, gamma, num_prompts)
+        var_other = float(_reward_variance(probs, mismatched))
+        label = instance or f"Y={r_gt.shape[0]} T={T:g} c={c:g}"
+        label = f"{label} from {name}"
+        details = {
+            "T": float(T),
+            "gamma": float(gamma),
+            "c": float(c),
+            "kl_coef": lam,
+            "t_matching": t_match,
+            "t_mismatched": t_other,
+        }
+        checks += [
+            Check(
+                f"{claim}: matching model time",
+                label,
+                t_match,
+                fast_bound,
+                "<=",
+                bool(t_match <= fast_bound * (1.0 + TIME_RTOL)),
+                details,
+            ),
+            Check(
+                f"{claim}: mismatched model Var0",
+                label,
+                var_other,
+                8.0 / float(T) ** 2,
+                "<=",
+                var_other <= 8.0 / float(T) ** 2 * (1 + RATIO_RTOL),
+                details,
+            ),
+            _time_lower_bound_check(
+                f"{claim}: mismatched model time", label, t_other, inst.slow_time_bound, details
+            ),
+        ]
+        faster_matches.append(t_match / t_other)
+    worst = max(faster_matches)
+    checks.append(
+        Check(
+            f"{claim}: ranking flips",
+            instance or f"Y={r_gt.shape[0]} T={T:g} c={c:g}",
+            worst,
+            1.0,
+            "<=",
+            worst < 1.0,
+            {"t_ratio_Pi": faster_matches[0], "t_ratio_Pi_prime": faster_matches[1]},
+        )
+    )
+    return checks

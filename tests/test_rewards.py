@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import probability_rows, tied_rewards
+
+import theory_sim as ts
+from theory_sim.rewards import theorem_5_models, theorem_6_instance
+from theory_sim.theorems import check_theorem_5, check_theorem_6
+
+# accuracies are ratios of integer pair counts; variances sums of a few terms of size <= 1
+EXACT = 1e-12
+
+
+@given(
+    st.integers(3, 8).flatmap(
+        lambda n: st.tuples(probability_rows(num_outputs=n), tied_rewards(n))
+    ),
+    st.sampled_from([1.0, 10.0, 1e3, 1e6]),
+    st.floats(0.05, 0.9),
+)
+def test_theorem_5_models_keep_their_promises(case, horizon, frac):
+    probs, r_gt = case
+    headroom = r_gt.max() - probs @ r_gt
+    if headroom <= 1e-9:  # every output ties at the top: no y_gamma exists
+        with pytest.raises(ValueError, match="r_G\\(y_gamma\\) > E_pi0 r_G \\+ gamma"):
+            theorem_5_models(probs, r_gt, 0.1, horizon)
+        return
+    gamma = frac * headroom
+    m = theorem_5_models(probs, r_gt, gamma, horizon)
+    n = len(r_gt)
+    assert float(ts.accuracy(m.slow, r_gt)) == 1.0  # ties in r_G stay ties
+    assert np.all((m.slow > 0) & (m.slow < 1 / horizon))
+    assert float(ts.reward_variance(probs, m.slow)) <= 1 / horizon**2
+    assert float(ts.accuracy(m.fast, r_gt)) <= 2 / n + EXACT
+    others = np.delete(m.fast, m.y_gamma)
+    assert m.fast[m.y_gamma] == 1.0 and len(np.unique(others)) == n - 1
+    assert np.all((others > 0) & (others < probs[m.y_gamma]))
+    assert 0 < m.rho < 1
+
+
+def test_theorem_5_bounds_hand_computed():
+    probs = np.full(4, 0.25)
+    r_gt = np.array([-1.0, 0.0, 0.5, 1.0])
+    m = theorem_5_models(probs, r_gt, 0.5, T=10, num_prompts=3)
+    rho = (0.125 + 0.5 + 1) / 2  # (E r_G + gamma + 1) / (r_G(y_gamma) + 1)
+    assert m.rho == pytest.approx(rho)
+    assert m.slow_time_bound == pytest.approx(2 * 3 * (1 - math.exp(-0.25)) * 10)
+    assert m.fast_time_bound == pytest.approx(4 * 3 * (1 - rho) ** -4 * (4 - 1 / rho))
+    assert m.fast_kl_limit == pytest.approx(
+        0.25 * (1 - rho) ** 4 / (8 * (1 / (2 * math.e) + 2 * math.log(4)))
+    )
+    np.testing.assert_allclose(m.slow, [0.02, 0.04, 0.06, 0.08])
+    np.testing.assert_allclose(m.fast, [0.25 * 3 / 4, 0.25 * 2 / 4, 0.25 / 4, 1.0])
+
+
+@settings(max_examples=10)
+@given(st.integers(0, 10**6), st.sampled_from([10.0, 100.0]))
+def test_theorem_5_checks_hold(seed, horizon):
+    rng = np.random.default_rng(seed)
+    probs, r_gt = rng.dirichlet(np.ones(5)), rng.uniform(-1, 1, 5)
+    gamma = 0.4 * (r_gt.max() - probs @ r_gt)
+    for check in check_theorem_5(probs, r_gt, gamma, horizon, 0.0):
+        assert check.holds, check
+
+
+def test_theorem_6_policies_lie_in_their_families():
+    r_gt = np.array([-0.9, -0.6, -0.2, 0.1, 0.4, 0.8, 1.0])
+    inst = theorem_6_instance(r_gt, 0.05, T=50, c=0.15)
+    v0 = inst.v0
+    for probs, good, bad in (
+        (inst.init_probs, inst.y_gamma, inst.y_gamma_prime),
+        (inst.init_probs_prime, inst.y_gamma_prime, inst.y_gamma),
+    ):
+        assert probs.sum() == pytest.approx(1.0, abs=EXACT) and probs.min() > 0
+        assert probs @ r_gt == pytest.approx(v0, abs=EXACT)
+        assert probs[bad] <= 50.0**-2 * (1 + EXACT) and probs[good] >= 0.15 * (1 - EXACT)
+    assert float(ts.reward_variance(inst.init_probs, inst.reward_rm_prime)) <= 8 / 50**2
+    assert set(np.unique(inst.reward_rm)) == {-1.0, 1.0}
+
+
+def test_theorem_6_default_v0_and_an_explicit_one():
+    r_gt = np.array([-0.8, -0.5, 0.0, 0.3, 0.9, 1.0])
+    # with c = 0.2, T = 30 the families reach V0 in (0.2 r_g + r_h / 900 + m (-0.8), ...): the
+    # default is the midpoint of their overlap
+    m = 1 - 0.2 - 1 / 900
+    low = max(0.2 * 1.0 + 0.9 / 900, 0.2 * 0.9 + 1.0 / 900) - 0.8 * m
+    high = min(0.2 * 1.0 + 0.9 / 900, 0.2 * 0.9 + 1.0 / 900) + 0.3 * m
+    assert theorem_6_instance(r_gt, 0.1, 30, 0.2).v0 == pytest.approx((low + high) / 2)
+    # V0 = mean r_G = 0.15: the other four outputs need mean r_G -0.064 (Pi) and -0.039 (Pi'),
+    # inside their range [-0.8, 0.3]
+    assert theorem_6_instance(r_gt, 0.1, 30, 0.2, v0=0.15).init_probs @ r_gt == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="no V0 is reachable from both families"):
+        theorem_6_instance(np.array([-1.0, -0.99, -0.98, 0.2, 1.0]), 0.01, 30, 0.9)
+
+
+def test_theorem_6_checks_hold_and_the_ranking_flips():
+    r_gt = np.array([-0.8, -0.5, 0.0, 0.3, 0.9, 1.0])
+    checks = check_theorem_6(r_gt, 0.1, 30.0, 0.2, num_prompts=2)
+    assert all(c.holds for c in checks), [c for c in checks if not c.holds]
+    flip = checks[-1]
+    assert flip.details["t_ratio_Pi"] < 1 and flip.details["t_ratio_Pi_prime"] < 1
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: theorem_5_models(np.full(3, 1 / 3), np.array([0.0, 0.1, 0.2]), 0.5, 10),
+            r"needs r_G\(y_gamma\) > E_pi0 r_G \+ gamma",
+        ),
+        (
+            lambda: theorem_5_models(np.full(3, 1 / 3), np.array([0.0, 0.1, 2.0]), 0.1, 10),
+            r"assumes rewards in \[-1, 1\]",
+        ),
+        (
+            lambda: theorem_5_models(np.full(3, 1 / 3), np.array([0.0, 0.1, 0.9]), 0.1, 0.5),
+            "`T` must be >= 1",
+        ),
+        (
+            lambda: theorem_5_models(np.array([0.5, 0.5, 0.0]), np.zeros(3), 0.1, 10),
+            "strictly positive",
+        ),
+        (
+            lambda: theorem_5_models(
+                np.full(3, 1 / 3), np.array([0.0, 0.1, 0.9]), 0.1, 10, y_gamma=5
+            ),
+            "`y_gamma` must be in",
+        ),
+        (lambda: theorem_6_instance(np.array([0.0, 1.0]), 0.1, 10, 0.2), "at least 3 outputs"),
+        (
+            lambda: theorem_6_instance(np.array([0.0, 0.2, 0.3]), 0.5, 10, 0.2, v0=0.0),
+            r"needs r_G\(y_gamma\) > V0 \+ gamma",
+        ),
+        (
+            lambda: theorem_6_instance(np.array([-1.0, 0.9, 1.0]), 0.1, 10, 1.5),
+            r"`c` must be in \(0, 1\)",
+        ),
+        (
+            lambda: theorem_6_instance(np.array([-1.0, -0.9, 0.9, 1.0]), 0.1, 10, 0.6, v0=-0.5),
+            "no policy in the family",
+        ),
+        (
+            lambda: check_theorem_5(
+                np.full(3, 1 / 3), np.array([-1.0, 0.0, 1.0]), 0.3, 10, kl_coef=1.0
+            ),
+            "`kl_coef` must be in",
+        ),
+    ],
+)
+def test_preconditions_are_named(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
