@@ -153,3 +153,106 @@ def test_theorem_6_checks_hold_and_the_ranking_flips():
 def test_preconditions_are_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def brute_force_best_of_n(probs, r_rm, r_gt, n):
+    """E r_G of Best-of-N by enumerating all Y^N sample tuples, ties broken uniformly."""
+    import itertools
+
+    total = 0.0
+    for tup in itertools.product(range(len(probs)), repeat=n):
+        weight = np.prod(probs[list(tup)])
+        best = max(r_rm[i] for i in tup)
+        winners = [i for i in tup if r_rm[i] == best]
+        total += weight * np.mean([r_gt[i] for i in winners])
+    return total
+
+
+@settings(max_examples=25)
+@given(
+    st.integers(2, 4).flatmap(
+        lambda y: st.tuples(probability_rows(num_outputs=y), tied_rewards(y), tied_rewards(y))
+    ),
+    st.integers(1, 4),
+)
+def test_best_of_n_matches_enumeration_of_all_sample_tuples(case, n):
+    probs, r_rm, r_gt = case
+    expected = brute_force_best_of_n(probs, r_rm, r_gt, n)
+    assert float(ts.best_of_n(probs, r_rm, r_gt, n)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_best_of_n_matches_monte_carlo(rng):
+    probs = rng.dirichlet(np.ones(6))
+    r_gt = rng.uniform(-1, 1, 6)
+    r_rm = np.round(2 * rng.uniform(-1, 1, 6)) / 2  # coarse levels: ties are likely
+    n, trials = 5, 200_000
+    samples = rng.choice(6, size=(trials, n), p=probs)
+    scores = r_rm[samples] + 1e-9 * rng.random((trials, n))  # uniform tie-breaking
+    picked = samples[np.arange(trials), np.argmax(scores, axis=1)]
+    values = r_gt[picked]
+    exact = float(ts.best_of_n(probs, r_rm, r_gt, n))
+    # 4 standard errors: a false failure has probability below 1e-4
+    assert abs(values.mean() - exact) < 4 * values.std() / np.sqrt(trials)
+
+
+def test_best_of_n_edge_cases(rng):
+    probs = rng.dirichlet(np.ones(5), size=3)
+    r = rng.uniform(-1, 1, (3, 5))
+    np.testing.assert_allclose(ts.best_of_n(probs, r, r, 1), np.sum(probs * r, -1), atol=1e-15)
+    # a constant reward model picks a uniformly random sample: Best-of-N is just pi
+    np.testing.assert_allclose(ts.best_of_n_policy(probs, np.zeros((3, 5)), 7), probs, atol=1e-15)
+    law = ts.best_of_n_policy(probs, r, 50)
+    np.testing.assert_allclose(law.sum(-1), 1.0, atol=1e-12)
+    with pytest.raises(ValueError, match="`n` must be an integer >= 1"):
+        ts.best_of_n(probs, r, r, 0)
+
+
+def test_proposition_1_accurate_model_is_best(rng):
+    from theory_sim.theorems import check_proposition_1
+
+    probs, r_gt = rng.dirichlet(np.ones(6)), rng.uniform(-1, 1, 6)
+    tried = {
+        "scaled": 1e-3 * r_gt,
+        "cubed": r_gt**3,
+        "reversed": -r_gt,
+        "random": rng.uniform(-1, 1, 6),
+    }
+    for n in (1, 3, 10):
+        check = check_proposition_1(probs, r_gt, tried, n)
+        assert check.holds
+        # strictly increasing transforms are also perfectly accurate: the same value
+        assert check.details["values"]["cubed"] == pytest.approx(check.bound, abs=1e-12)
+
+
+def test_proposition_4_quantities_hand_computed():
+    from theory_sim.theorems import check_proposition_4, proposition_4_conditions
+
+    probs = np.array([0.1, 0.1, 0.4, 0.4])
+    r_gt = np.array([1.0, 0.8, -0.5, 0.0])
+    r_rm = np.array([1.0, 1.0, -1.0, -1.0])
+    cond = proposition_4_conditions(probs, r_gt, r_rm, 0.2, [0, 1])
+    v_g, v_rm = 0.1 + 0.08 - 0.2, 0.2 - 0.8  # -0.02 and -0.6
+    rho = (v_g + 0.2 + 1) / (0.8 + 1)
+    delta = (1 - rho) * (1 - v_rm)
+    assert cond.rho == pytest.approx(rho) and cond.delta == pytest.approx(delta)
+    assert cond.kl_limit == pytest.approx(
+        0.2 * (1 - rho) * delta / (16 * (2 * np.log(10) + 1 / (2 * np.e)))
+    )
+    assert cond.time_bound == pytest.approx(4 * 2 / ((1 - rho) * delta) * (5 - 1 / rho))
+    assert cond.y_bad == () and cond.reasons == ()
+    assert check_proposition_4(probs, r_gt, r_rm, 0.2, [0, 1]).holds
+    bad = proposition_4_conditions(probs, r_gt, r_rm, 0.9, [0, 1])
+    assert any("V_G(0) + gamma" in reason for reason in bad.reasons)
+    with pytest.raises(ValueError, match="conditions fail"):
+        check_proposition_4(probs, r_gt, r_rm, 0.9, [0, 1])
+    with pytest.raises(ValueError, match="Y_bad empty"):
+        check_proposition_4(probs, r_gt, np.array([1.0, 1.0, 0.9, -1.0]), 0.2, [0, 1])
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 0.5])
+def test_lemma_10_holds_along_flows(kl_coef, rng):
+    from theory_sim.theorems import check_lemma_10
+
+    problem = ts.Problem(rng.normal(size=(3, 6)), rng.uniform(-1, 1, (3, 6)), kl_coef=kl_coef)
+    check = check_lemma_10(problem, prompt=2)
+    assert check.holds and 0.9 < check.measured <= 1.0  # tight as t -> 0

@@ -21,6 +21,8 @@ from theory_sim.flow import gradient_flow as gradient_flow  # noqa: E402
 from theory_sim.flow import time_to_gain as time_to_gain  # noqa: E402
 from theory_sim.flow import time_to_gain_details as time_to_gain_details  # noqa: E402
 from theory_sim.metrics import accuracy as accuracy  # noqa: E402
+from theory_sim.metrics import best_of_n as best_of_n  # noqa: E402
+from theory_sim.metrics import best_of_n_policy as best_of_n_policy  # noqa: E402
 from theory_sim.metrics import entropy as entropy  # noqa: E402
 from theory_sim.metrics import expected_reward as expected_reward  # noqa: E402
 from theory_sim.metrics import kl_divergence as kl_divergence  # noqa: E402

@@ -14,17 +14,21 @@ from theory_sim.metrics import _expected_reward, reward_variance
 from theory_sim.objective import kl_optimal_policy
 from theory_sim.policies import Autoregressive, LogLinear, Tabular, start_at
 from theory_sim.problem import Problem
-from theory_sim.rewards import theorem_6_instance
+from theory_sim.rewards import theorem_5_models, theorem_6_instance
 from theory_sim.theorems import (
     Check,
     ExponentFit,
+    check_lemma_10,
+    check_proposition_1,
     check_proposition_2,
     check_proposition_3,
     check_proposition_3_trajectory,
+    check_proposition_4,
     check_theorem_4,
     check_theorem_5,
     check_theorem_6,
     fit_exponent,
+    proposition_4_conditions,
 )
 
 __all__ = [
@@ -126,6 +130,10 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     gamma = 0.3 (max r_G - E_pi0 r_G), at lambda = 0 and at the largest lambda its fast bound
     allows; Theorem 6 with T = 30, the largest c in (0.2, 0.1, 0.05, 0.02) whose families share a
     V0 (the default V0), gamma half the gap between V0 and the second-best r_G, and |S| = 2.
+    On the same instance: Proposition 4 with Y+ the two best outputs under r_G and r_RM their
+    indicator (+1 on Y+, -1 elsewhere, so Y_bad is empty) at lambda = 0 and at its limit;
+    Proposition 1 for N in {1, 4, 16} over the slow and fast models of Theorem 5 (T = 100), the
+    reversed r_G and a random reward model; Lemma 10 along two random tabular flows.
     """
     k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
     probs = np.asarray(jax.random.dirichlet(k_p, np.ones(6)))
@@ -135,6 +143,7 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     for horizon in (10, 100, 1000):
         for lam in (0.0, None):
             checks += check_theorem_5(probs, r_gt, gamma, horizon, lam)
+    checks += _other_reward_model_checks(probs, r_gt, gamma, k_p)
     # Theorem 6: the largest c in (0.2, 0.1, 0.05, 0.02) for which both families share a V0;
     # gamma is half the room between V0 and the second-best output.
     horizon = 30.0
@@ -276,3 +285,26 @@ def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
     per_token = np.array([token, 1 - token])
     seqs = policy.sequences()
     return np.prod(per_token[seqs], axis=-1)
+
+
+def _other_reward_model_checks(probs, r_gt, gamma, key) -> list[Check]:
+    y_plus = [int(y) for y in np.argsort(-r_gt)[:2]]
+    indicator = -np.ones_like(r_gt)
+    indicator[y_plus] = 1.0
+    gamma4 = 0.5 * float(r_gt[y_plus].min() - probs @ r_gt)
+    checks = [
+        check_proposition_4(probs, r_gt, indicator, gamma4, y_plus, lam)
+        for lam in (0.0, proposition_4_conditions(probs, r_gt, indicator, gamma4, y_plus).kl_limit)
+    ]
+    models = theorem_5_models(probs, r_gt, gamma, 100)
+    tried = {
+        "theorem 5 slow": models.slow,
+        "theorem 5 fast": models.fast,
+        "reversed": -r_gt,
+        "random": np.asarray(jax.random.uniform(key, r_gt.shape, np.float64, -1.0, 1.0)),
+    }
+    checks += [check_proposition_1(probs, r_gt, tried, n) for n in (1, 4, 16)]
+    for lam, k in ((0.0, 1), (0.5, 2)):
+        problem = random_problem(2, 5, key=jax.random.fold_in(key, k), kl_coef=lam)
+        checks.append(check_lemma_10(problem, 1, instance=f"X=2 Y=5 lambda={lam:g}"))
+    return checks

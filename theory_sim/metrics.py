@@ -24,6 +24,8 @@ from theory_sim._validation import as_float_array, check_probabilities
 
 __all__ = [
     "accuracy",
+    "best_of_n",
+    "best_of_n_policy",
     "entropy",
     "expected_reward",
     "kl_divergence",
@@ -271,3 +273,70 @@ _jit_expected_reward = jax.jit(_expected_reward)
 _jit_reward_variance = jax.jit(_reward_variance)
 _jit_kl = jax.jit(_kl_divergence)
 _jit_entropy = jax.jit(_entropy)
+
+
+def best_of_n_policy(pi, reward_rm, n: int) -> np.ndarray:
+    """The Best-of-N policy: the law of the r_RM-best of N i.i.d. samples from pi, exactly.
+
+    Ties in r_RM among the best samples are broken uniformly, so given the best level l the output
+    is distributed as pi restricted to that level. With F(l) = P_pi(r_RM <= l) and F(l-) =
+    P_pi(r_RM < l):
+
+        pi_N(y) = pi(y) / pi(level(y)) * (F(level(y))^N - F(level(y)-)^N).
+
+    Args:
+        pi: probability table [..., Y].
+        reward_rm: reward-model table of the same shape.
+        n: N >= 1 samples.
+
+    Returns:
+        [..., Y] probabilities (numpy).
+    """
+    probs = check_probabilities("pi", pi)
+    rm = as_float_array("reward_rm", reward_rm)
+    if rm.shape != probs.shape:
+        raise ValueError(f"`reward_rm` must have shape {probs.shape} like `pi`; got {rm.shape}.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"`n` must be an integer >= 1; got {n!r}.")
+    flat_p = probs.reshape(-1, probs.shape[-1])
+    flat_r = rm.reshape(flat_p.shape)
+    out = np.empty_like(flat_p)
+    for row, (p_row, r_row) in enumerate(zip(flat_p, flat_r, strict=True)):
+        levels, inverse = np.unique(r_row, return_inverse=True)
+        level_mass = np.bincount(inverse, weights=p_row, minlength=len(levels))
+        upper = np.minimum(np.cumsum(level_mass), 1.0)  # F(l)
+        lower = upper - level_mass  # F(l-)
+        # F^N - G^N = F^N (1 - (G/F)^N), computed in logs so mass near 1 keeps its digits
+        with np.errstate(divide="ignore"):
+            log_f, log_g = np.log(upper), np.log(np.maximum(lower, 0.0))
+        top = np.exp(n * log_f) * -np.expm1(n * (log_g - log_f))
+        share = np.divide(
+            p_row, level_mass[inverse], out=np.zeros_like(p_row), where=level_mass[inverse] > 0
+        )
+        out[row] = share * top[inverse]
+    return out.reshape(probs.shape)
+
+
+def best_of_n(pi, reward_rm, reward_gt, n: int) -> np.ndarray:
+    """Expected ground-truth reward of Best-of-N sampling with a reward model, exactly.
+
+    E[r_G(y*)], y* the r_RM-best of N i.i.d. samples from pi (ties broken uniformly), computed from
+    :func:`best_of_n_policy` by order statistics over the finite output space. Proposition 1 of
+    arXiv 2503.15477: a perfectly accurate reward model maximises it, with value
+    E[max_i r_G(y_i)].
+
+    Returns:
+        [...] one value per prompt.
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import best_of_n
+        >>> r = np.array([0.0, 1.0])
+        >>> float(best_of_n(np.array([0.5, 0.5]), r, r, 2))  # 1 - P(both samples are output 0)
+        0.75
+    """
+    gt = as_float_array("reward_gt", reward_gt)
+    law = best_of_n_policy(pi, reward_rm, n)
+    if gt.shape != law.shape:
+        raise ValueError(f"`reward_gt` must have shape {law.shape} like `pi`; got {gt.shape}.")
+    return np.sum(law * gt, axis=-1)

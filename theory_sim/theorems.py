@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import check_index, check_reward_range
+from theory_sim._validation import check_index, check_probabilities, check_reward_range
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
@@ -23,7 +23,7 @@ from theory_sim.flow import (
     _solve_gain,
     gradient_flow,
 )
-from theory_sim.metrics import _reward_variance, accuracy
+from theory_sim.metrics import _reward_variance, accuracy, best_of_n
 from theory_sim.objective import _prompt_objective
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
@@ -32,14 +32,19 @@ from theory_sim.rewards import theorem_5_models, theorem_6_instance
 __all__ = [
     "Check",
     "ExponentFit",
+    "Proposition4Conditions",
+    "check_lemma_10",
+    "check_proposition_1",
     "check_proposition_2",
     "check_proposition_3",
     "check_proposition_3_trajectory",
+    "check_proposition_4",
     "check_theorem_4",
     "check_theorem_5",
     "check_theorem_6",
     "fit_exponent",
     "proposition_3_bound",
+    "proposition_4_conditions",
     "theorem_4_bound",
 ]
 
@@ -626,3 +631,190 @@ def check_theorem_6(
         )
     )
     return checks
+
+
+def check_lemma_10(
+    problem: Problem, prompt: int = 0, *, num_times: int = 64, instance: str = ""
+) -> Check:
+    """Check Lemma 10 of arXiv 2503.15477 along the flow of a tabular problem.
+
+    pi_t(A|x) <= pi_0(A|x) exp((4 + 2 lambda ln(1/min_y pi_0(y|x))) t / |S|) for every set A.
+
+    The ratio pi_t(A)/pi_0(A) is at most the largest single-output ratio, so singletons are the
+    worst sets. Sampled at ``num_times`` log-spaced times up to where the exponent reaches 5;
+    measured = max over samples of max_y pi_t(y) / (pi_0(y) exp(...)) against bound 1.
+    """
+    claim = "Lemma 10"
+    _require_tabular(problem, claim)
+    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    log_p0 = np.asarray(problem.ref_log_probs[prompt])
+    lam = float(problem.kl_coef)
+    rate = (4.0 + 2.0 * lam * float(-log_p0.min())) / problem.num_prompts
+    ts = np.geomspace(1e-4, 5.0, num_times) / rate
+    traj = gradient_flow(problem, ts[-1], ts)
+    probs = traj.probs if problem.single_prompt else traj.probs[:, prompt, :]
+    log_ratio = np.log(probs) - log_p0 - rate * ts[:, None]
+    worst = float(np.exp(log_ratio.max()))
+    return Check(
+        claim,
+        instance or _describe(problem, prompt),
+        worst,
+        1.0,
+        "<=",
+        worst <= 1.0 + RATIO_RTOL,
+        {"kl_coef": lam, "rate": rate},
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposition4Conditions:
+    """The quantities and conditions of Proposition 4 of arXiv 2503.15477 for one prompt.
+
+    Attributes:
+        rho: (V_G(0) + gamma + 1) / (min_{Y+} r_G + 1).
+        delta: (1 - rho)(max_{Y+} r_RM - V_RM(0)) - max_{y, y' in Y+} |r_RM(y) - r_RM(y')|.
+        kl_limit: pi_0(Y+)(1 - rho) delta / (8 |Y+| (2 ln(1/min pi_0) + 1/(2e))).
+        y_bad: outputs outside Y+ with r_RM > V_RM(0); ``y_bad_mass`` their pi_0 mass.
+        time_bound: 4 |S| |Y+| / ((1 - rho) delta) (1/pi_0(Y+) - 1/rho).
+        reasons: the conditions that fail (empty when all the stated ones hold).
+    """
+
+    rho: float
+    delta: float
+    kl_limit: float
+    y_bad: tuple[int, ...]
+    y_bad_mass: float
+    time_bound: float
+    reasons: tuple[str, ...]
+
+
+def proposition_4_conditions(
+    init_probs, reward_gt, reward_rm, gamma: float, y_plus, *, num_prompts: int = 1
+) -> Proposition4Conditions:
+    """Evaluate the conditions of Proposition 4 of arXiv 2503.15477 (a sufficient condition for
+    a fast increase of the ground-truth reward) for a set Y+ of outputs.
+
+    Conditions: every y in Y+ has r_G(y) > V_G(0) + gamma and r_RM(y) > V_RM(0); rho in (0, 1);
+    delta > 0; lambda <= ``kl_limit``; and a small enough initial mass on Y_bad (reported as
+    ``y_bad_mass``; the paper's exact limit is not restated here, so only Y_bad = {} is certain).
+    """
+    probs = check_probabilities("init_probs", init_probs)
+    r_gt = np.asarray(reward_gt, dtype=np.float64)
+    r_rm = np.asarray(reward_rm, dtype=np.float64)
+    if probs.ndim != 1 or r_gt.shape != probs.shape or r_rm.shape != probs.shape:
+        raise ValueError(
+            "`init_probs`, `reward_gt` and `reward_rm` must be 1-D of one length; "
+            f"got {probs.shape}, {r_gt.shape}, {r_rm.shape}."
+        )
+    members = sorted({check_index("y_plus", int(y), probs.shape[0], "outputs") for y in y_plus})
+    if not members:
+        raise ValueError("`y_plus` must name at least one output.")
+    gamma = float(gamma)
+    v_g, v_rm = float(probs @ r_gt), float(probs @ r_rm)
+    mass = float(probs[members].sum())
+    rho = (v_g + gamma + 1.0) / (float(r_gt[members].min()) + 1.0)
+    spread = float(r_rm[members].max() - r_rm[members].min())
+    delta = (1.0 - rho) * (float(r_rm[members].max()) - v_rm) - spread
+    scale = 2.0 * math.log(1.0 / float(probs.min())) + 1.0 / (2.0 * math.e)
+    kl_limit = mass * (1.0 - rho) * delta / (8.0 * len(members) * scale)
+    y_bad = tuple(int(y) for y in np.flatnonzero(r_rm > v_rm) if y not in members)
+    reasons = []
+    if not np.all(r_gt[members] > v_g + gamma):
+        reasons.append("some y in Y+ has r_G(y) <= V_G(0) + gamma")
+    if not np.all(r_rm[members] > v_rm):
+        reasons.append("some y in Y+ has r_RM(y) <= V_RM(0)")
+    if not 0 < rho < 1:
+        reasons.append(f"rho = {rho:.4g} is not in (0, 1)")
+    if not delta > 0:
+        reasons.append(f"delta = {delta:.4g} is not > 0")
+    bound = (
+        4.0 * num_prompts * len(members) / ((1.0 - rho) * delta) * (1.0 / mass - 1.0 / rho)
+        if not reasons
+        else math.nan
+    )
+    return Proposition4Conditions(
+        rho, delta, kl_limit, y_bad, float(probs[list(y_bad)].sum()), bound, tuple(reasons)
+    )
+
+
+def check_proposition_4(
+    init_probs,
+    reward_gt,
+    reward_rm,
+    gamma: float,
+    y_plus,
+    kl_coef: float = 0.0,
+    *,
+    num_prompts: int = 1,
+    instance: str = "",
+) -> Check:
+    """Check t_gamma <= 4|S||Y+| / ((1-rho) delta) (1/pi_0(Y+) - 1/rho) (Proposition 4 of
+    arXiv 2503.15477) for a tabular policy started at pi_0, on |S| identical prompts.
+
+    Refuses instances whose conditions fail, with the failing ones named; only instances with
+    Y_bad empty are accepted (the paper's Y_bad mass limit is not restated in this project's
+    specification, and an empty Y_bad satisfies it whatever it is).
+    """
+    claim = "Proposition 4"
+    cond = proposition_4_conditions(
+        init_probs, reward_gt, reward_rm, gamma, y_plus, num_prompts=num_prompts
+    )
+    if cond.reasons:
+        raise ValueError(f"{claim}'s conditions fail: " + "; ".join(cond.reasons) + ".")
+    if cond.y_bad:
+        raise ValueError(
+            f"{claim} is only checked with Y_bad empty; here Y_bad = {cond.y_bad} "
+            f"with initial mass {cond.y_bad_mass:.4g}."
+        )
+    if not 0 <= kl_coef <= cond.kl_limit:
+        raise ValueError(f"`kl_coef` must be in [0, {cond.kl_limit:.4g}]; got {kl_coef}.")
+    probs = np.asarray(init_probs, dtype=np.float64)
+    measured = _one_prompt_time(
+        probs,
+        np.asarray(reward_rm, np.float64),
+        np.asarray(reward_gt, np.float64),
+        kl_coef,
+        gamma,
+        num_prompts,
+    )
+    return Check(
+        claim,
+        instance or f"Y={probs.shape[0]} |Y+|={len(set(y_plus))}",
+        measured,
+        cond.time_bound,
+        "<=",
+        bool(measured <= cond.time_bound * (1.0 + TIME_RTOL)),
+        {
+            "rho": cond.rho,
+            "delta": cond.delta,
+            "kl_coef": float(kl_coef),
+            "kl_limit": cond.kl_limit,
+        },
+    )
+
+
+def check_proposition_1(
+    init_probs, reward_gt, reward_models: dict, n: int, *, instance: str = ""
+) -> Check:
+    """Check Proposition 1 of arXiv 2503.15477: a perfectly accurate reward model maximises the
+    expected ground-truth reward of Best-of-N, whose value is E[max_i r_G(y_i)].
+
+    measured = the largest Best-of-N value among ``reward_models`` (name -> [Y] table), bound =
+    the value of r_G itself (a perfectly accurate model); holds when measured <= bound.
+    """
+    best_value = float(best_of_n(init_probs, reward_gt, reward_gt, n))
+    values = {
+        name: float(best_of_n(init_probs, r, reward_gt, n)) for name, r in reward_models.items()
+    }
+    top = max(values.values())
+    # both sides are exact sums of at most Y terms; 1e-12 covers their round-off
+    return Check(
+        "Proposition 1",
+        instance or f"N={n} Y={len(np.asarray(reward_gt))}",
+        top,
+        best_value,
+        "<=",
+        top <= best_value + 1e-12,
+        {"values": values, "n": n},
+    )
