@@ -105,7 +105,7 @@ def expected_reward(pi, reward) -> jax.Array:
 
     Args:
         pi: probability table [..., Y] (each row sums to 1).
-        reward: reward table broadcastable to ``pi``'s shape, with the same last axis Y.
+        reward: reward table broadcastable with ``pi``, with the same last axis Y.
 
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
@@ -130,7 +130,8 @@ def reward_variance(pi, reward) -> jax.Array:
 
     Args:
         pi: probability table [..., Y].
-        reward: reward table broadcastable to ``pi``'s shape.
+        reward: reward table broadcastable with ``pi`` (one policy against many reward models,
+            or the reverse).
 
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
@@ -258,15 +259,21 @@ def _check_pair_weights(pair_weights, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _probs_and_table(pname, pi, rname, reward) -> tuple[jax.Array, jax.Array]:
+    """Both tables broadcast to one shape [..., Y] (e.g. one pi against many reward models)."""
     probs = check_probabilities(pname, pi)
     rew = as_float_array(rname, reward)
     try:
-        rew = np.broadcast_to(rew, probs.shape)
+        shape = np.broadcast_shapes(probs.shape, rew.shape)
     except ValueError as err:
         raise ValueError(
-            f"`{rname}` must be broadcastable to `{pname}`'s shape {probs.shape}; got {rew.shape}."
+            f"`{rname}` must be broadcastable with `{pname}`'s shape {probs.shape}; "
+            f"got {rew.shape}."
         ) from err
-    return jnp.asarray(probs), jnp.asarray(rew)
+    if shape[-1] != probs.shape[-1]:
+        raise ValueError(
+            f"`{rname}` must have {probs.shape[-1]} outputs like `{pname}`; got shape {rew.shape}."
+        )
+    return jnp.asarray(np.broadcast_to(probs, shape)), jnp.asarray(np.broadcast_to(rew, shape))
 
 
 _jit_expected_reward = jax.jit(_expected_reward)
