@@ -256,3 +256,75 @@ def test_lemma_10_holds_along_flows(kl_coef, rng):
     problem = ts.Problem(rng.normal(size=(3, 6)), rng.uniform(-1, 1, (3, 6)), kl_coef=kl_coef)
     check = check_lemma_10(problem, prompt=2)
     assert check.holds and 0.9 < check.measured <= 1.0  # tight as t -> 0
+
+
+def brute_force_accuracies(r_gt):
+    """Every accuracy of every weak ordering of the outputs (all n^n level assignments)."""
+    import itertools
+
+    n = len(r_gt)
+    found = set()
+    for levels in itertools.product(range(n), repeat=n):
+        found.add(round(float(ts.accuracy(np.array(levels, dtype=float), r_gt)), 12))
+    return sorted(found)
+
+
+@settings(max_examples=15)
+@given(st.integers(2, 5).flatmap(tied_rewards))
+def test_attainable_accuracies_match_brute_force(r_gt):
+    from theory_sim.rewards import attainable_accuracies
+
+    np.testing.assert_allclose(
+        attainable_accuracies(r_gt), brute_force_accuracies(r_gt), atol=1e-12
+    )
+
+
+@settings(max_examples=20)
+@given(st.integers(2, 9).flatmap(tied_rewards), st.data())
+def test_every_attainable_accuracy_is_realised_exactly(r_gt, data):
+    from theory_sim.rewards import attainable_accuracies, ranking_with_accuracy
+
+    options = attainable_accuracies(r_gt)
+    target = data.draw(st.sampled_from(list(options)))
+    ranks = ranking_with_accuracy(r_gt, target)
+    assert float(ts.accuracy(ranks, r_gt)) == pytest.approx(target, abs=1e-12)
+
+
+def test_accuracy_targeting_without_ties_and_errors(rng):
+    from theory_sim.rewards import ranking_with_accuracy
+
+    r_gt = rng.uniform(-1, 1, 40)
+    pairs = 40 * 39 // 2
+    for k in (0, 1, 333, pairs - 1, pairs):
+        assert float(ts.accuracy(ranking_with_accuracy(r_gt, k / pairs), r_gt)) * pairs == (
+            pytest.approx(k)
+        )
+    with pytest.raises(ValueError, match=r"nearest attainable: 0\.333333, 1"):
+        ranking_with_accuracy(np.zeros(3), 2 / 3)
+    with pytest.raises(ValueError, match="not attainable"):
+        ranking_with_accuracy(np.array([0.0, 1.0, 2.0]), 0.5)  # only k/3 is possible
+
+
+def test_accuracy_sweep_fixes_variance_and_sets_accuracy(rng):
+    from theory_sim.rewards import accuracy_sweep
+
+    probs, r_gt = rng.dirichlet(np.ones(6)), rng.uniform(-1, 1, 6)
+    targets = np.array([0.2, 0.6, 1.0])
+    models = accuracy_sweep(probs, r_gt, targets, 1e-4)
+    np.testing.assert_allclose(ts.accuracy(models, np.tile(r_gt, (3, 1))), targets, atol=1e-12)
+    np.testing.assert_allclose(ts.reward_variance(probs, models), 1e-4, rtol=1e-9)
+
+
+def test_theorem_5_with_requested_accuracies(rng):
+    probs, r_gt = rng.dirichlet(np.ones(6)), rng.uniform(-1, 1, 6)
+    gamma = 0.3 * (r_gt.max() - probs @ r_gt)
+    m = theorem_5_models(probs, r_gt, gamma, 100, accuracy=0.4, fast_accuracy=0.6)
+    assert float(ts.accuracy(m.slow, r_gt)) == pytest.approx(0.4, abs=1e-12)
+    assert float(ts.accuracy(m.fast, r_gt)) == pytest.approx(0.6, abs=1e-12)
+    assert m.fast[m.y_gamma] == 1.0 and np.delete(m.fast, m.y_gamma).max() < probs[m.y_gamma]
+    assert m.slow.max() < 0.01
+    # with y_gamma (the best output) first, its 5 pairs are right: at least 5/15 correct
+    with pytest.raises(ValueError, match="not attainable with y_gamma ranked first"):
+        theorem_5_models(probs, r_gt, gamma, 100, fast_accuracy=0.2)
+    checks = check_theorem_5(probs, r_gt, gamma, 100, 0.0, slow_accuracy=0.4, fast_accuracy=0.6)
+    assert all(c.holds for c in checks)

@@ -26,7 +26,10 @@ from theory_sim._validation import (
 __all__ = [
     "Theorem5Models",
     "Theorem6Instance",
+    "accuracy_sweep",
+    "attainable_accuracies",
     "max_monotone_variance",
+    "ranking_with_accuracy",
     "scale_prompts",
     "theorem_5_models",
     "theorem_6_instance",
@@ -109,6 +112,8 @@ def theorem_5_models(
     T: float,
     *,
     y_gamma: int | None = None,
+    accuracy: float | None = None,
+    fast_accuracy: float | None = None,
     num_prompts: int = 1,
 ) -> Theorem5Models:
     """Build Theorem 5's accurate-but-slow and inaccurate-but-fast reward models (arXiv 2503.15477).
@@ -127,6 +132,10 @@ def theorem_5_models(
         gamma: the gain, > 0.
         T: >= 1, the slowness parameter.
         y_gamma: the singled-out output (default: the best output under r_G).
+        accuracy: the slow model's uniform-pair accuracy (default 1: r_G's own order); any
+            attainable value (:func:`attainable_accuracies`), realised by the order of the b_y.
+        fast_accuracy: the fast model's accuracy (default: c_y in the reverse order of r_G,
+            accuracy <= 2/|Y|); any value attainable with y_gamma ranked first.
         num_prompts: |S|, for the time bounds (the models themselves are per prompt).
 
     Returns:
@@ -153,13 +162,17 @@ def theorem_5_models(
     rho = _rho(v0, gamma, float(r_gt[y_g]))
     if not 0 < rho < 1:
         raise ValueError(f"{claim} needs rho in (0, 1); got rho = {rho:.6g}.")
-    slow = _rank_values(r_gt, 0.0, 1.0 / horizon)
+    slow_order = r_gt if accuracy is None else ranking_with_accuracy(r_gt, accuracy)
+    slow = _rank_values(slow_order, 0.0, 1.0 / horizon)
     others = np.arange(n) != y_g
-    # distinct values in the reverse order of r_G (ties in r_G broken by index)
-    reverse_rank = np.empty(n - 1)
-    reverse_rank[np.lexsort((np.arange(n - 1), -r_gt[others]))] = np.arange(n - 1)
+    if fast_accuracy is None:
+        # distinct values in the reverse order of r_G (ties in r_G broken by index)
+        rest_order = np.empty(n - 1)
+        rest_order[np.lexsort((np.arange(n - 1), -r_gt[others]))] = np.arange(n - 1)
+    else:
+        rest_order = _ranking_below_top(r_gt, y_g, fast_accuracy)
     fast = np.ones(n)
-    fast[others] = _rank_values(reverse_rank, 0.0, float(probs[y_g]))
+    fast[others] = _rank_values(rest_order, 0.0, float(probs[y_g]))
     p_g = float(probs[y_g])
     return Theorem5Models(
         slow=slow,
@@ -170,6 +183,30 @@ def theorem_5_models(
         fast_time_bound=4.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),
         fast_kl_limit=p_g * (1.0 - rho) ** 4 / (8.0 * _lambda_scale(probs)),
     )
+
+
+def _ranking_below_top(r_gt: np.ndarray, top: int, accuracy: float) -> np.ndarray:
+    """Ranks of the outputs other than ``top`` such that, with ``top`` ranked first, the
+    uniform-pair accuracy against r_G is exactly ``accuracy``.
+
+    With ``top`` first, its pairs are correct exactly when r_G(y) < r_G(top); the other outputs
+    must supply the remaining correct pairs among themselves.
+    """
+    n = r_gt.shape[0]
+    pairs, rest = n * (n - 1) // 2, np.delete(r_gt, top)
+    from_top = int(np.sum(rest < r_gt[top]))
+    rest_pairs = (n - 1) * (n - 2) // 2
+    acc = check_float_scalar("fast_accuracy", accuracy, nonnegative=True)
+    needed = acc * pairs - from_top
+    options = (attainable_accuracies(rest) * rest_pairs + from_top) / pairs
+    if rest_pairs == 0 or not np.any(np.abs(options - acc) < 1e-9):
+        below, above = options[options < acc], options[options > acc]
+        nearest = ", ".join(f"{v:.6g}" for v in (*below[-1:], *above[:1]))
+        raise ValueError(
+            f"`fast_accuracy` {acc:.6g} is not attainable with y_gamma ranked "
+            f"first; nearest attainable: {nearest}."
+        )
+    return ranking_with_accuracy(rest, needed / rest_pairs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -510,3 +547,183 @@ def scale_prompts(reward, fraction: float, factor: float = 1e-3, *, key: jax.Arr
     mask = np.zeros(rew.shape[0], dtype=bool)
     mask[chosen] = True
     return np.where(mask[:, None], factor * rew, rew), mask
+
+
+# The exact search visits every vector of per-group counts: prod_k (g_k + 1) states.
+_MAX_SEARCH_STATES = 2**18
+
+
+def _groups(reward_gt: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    levels, inverse = np.unique(reward_gt, return_inverse=True)
+    return levels, [np.flatnonzero(inverse == k) for k in range(len(levels))]
+
+
+def _reachable(sizes: tuple[int, ...]) -> dict:
+    """For every vector of placed counts, the bitset of reachable correct-pair counts.
+
+    A reward model is, without loss of generality, an increasing sequence of tie blocks, each
+    inside one ground-truth tie group (a block mixing groups can be split by decreasing r_G
+    without changing any pair's correctness). Appending a block of b outputs of group k to
+    placed counts s adds b * sum_{j<k} s_j correct cross pairs and C(b, 2) correct ties.
+    """
+    reach = {tuple(0 for _ in sizes): 1}  # bit c set: c correct pairs reachable
+    for state in np.ndindex(*(g + 1 for g in sizes)):
+        bits = reach.get(state)
+        if not bits:
+            continue
+        below = 0
+        for k, g in enumerate(sizes):
+            for b in range(1, g - state[k] + 1):
+                nxt = (*state[:k], state[k] + b, *state[k + 1 :])
+                gain = b * below + b * (b - 1) // 2
+                reach[nxt] = reach.get(nxt, 0) | (bits << gain)
+            below += state[k]
+    return reach
+
+
+def _search_size(sizes) -> int:
+    return math.prod(g + 1 for g in sizes)
+
+
+def attainable_accuracies(reward_gt) -> np.ndarray:
+    """Every uniform-pair accuracy some reward model attains against ``reward_gt`` (one prompt).
+
+    Without ties in r_G every count of correct pairs from 0 to n(n-1)/2 is attainable (inversion
+    counts of permutations); with ties some are not (three tied outputs: 2 of 3 pairs cannot be
+    correct). Computed exactly by the block search of :func:`ranking_with_accuracy`.
+
+    Returns:
+        Sorted accuracies k / (n(n-1)/2).
+    """
+    r_gt = as_float_array("reward_gt", reward_gt, ndim=(1,))
+    n = r_gt.shape[0]
+    if n < 2:
+        raise ValueError(f"`reward_gt` needs at least 2 outputs; got {n}.")
+    pairs = n * (n - 1) // 2
+    _, groups = _groups(r_gt)
+    sizes = tuple(len(g) for g in groups)
+    if max(sizes) == 1:
+        return np.arange(pairs + 1) / pairs
+    _require_searchable(sizes)
+    bits = _reachable(sizes)[sizes]
+    return np.array([c for c in range(pairs + 1) if bits >> c & 1]) / pairs
+
+
+def _require_searchable(sizes) -> None:
+    if _search_size(sizes) > _MAX_SEARCH_STATES:
+        raise ValueError(
+            f"the exact search over tie blocks would visit {_search_size(sizes)} states (limit "
+            f"{_MAX_SEARCH_STATES}); reduce the number of outputs or of tied groups."
+        )
+
+
+def ranking_with_accuracy(reward_gt, accuracy: float) -> np.ndarray:
+    """Integer ranks (a reward model) with uniform-pair accuracy exactly ``accuracy`` against r_G.
+
+    Ties in r_G count as the paper counts them (a tie in r_G is correct only if r_RM ties too).
+    Any strictly increasing map of the ranks (e.g. :func:`with_variance`) keeps the accuracy.
+
+    Args:
+        reward_gt: r_G [Y] (one prompt).
+        accuracy: in [0, 1]; must be attainable, else the error names the nearest attainable
+            values (:func:`attainable_accuracies`).
+
+    Returns:
+        [Y] integer-valued ranks as floats (higher is better).
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim import accuracy
+        >>> from theory_sim.rewards import ranking_with_accuracy
+        >>> r_gt = np.array([0.0, 1.0, 2.0, 3.0])
+        >>> float(accuracy(ranking_with_accuracy(r_gt, 0.5), r_gt))
+        0.5
+    """
+    r_gt = as_float_array("reward_gt", reward_gt, ndim=(1,))
+    n = r_gt.shape[0]
+    if n < 2:
+        raise ValueError(f"`reward_gt` needs at least 2 outputs; got {n}.")
+    acc = check_float_scalar("accuracy", accuracy, nonnegative=True)
+    pairs = n * (n - 1) // 2
+    target = round(acc * pairs)
+    _, groups = _groups(r_gt)
+    sizes = tuple(len(g) for g in groups)
+    exact_count = abs(target - acc * pairs) < 1e-9 * pairs and 0 <= target <= pairs
+    if max(sizes) == 1 and exact_count:
+        return _lehmer_ranking(r_gt, pairs - target)
+    if max(sizes) > 1:
+        _require_searchable(sizes)
+        reach = _reachable(sizes)
+        if exact_count and reach[sizes] >> target & 1:
+            return _blocks_to_ranks(_backtrack(reach, sizes, target), groups, n)
+    options = attainable_accuracies(r_gt)
+    below, above = options[options < acc], options[options > acc]
+    nearest = ", ".join(f"{v:.6g}" for v in (*below[-1:], *above[:1]))
+    raise ValueError(
+        f"`accuracy` {acc:.6g} is not attainable against this `reward_gt` "
+        f"({n} outputs, tie groups of sizes {sorted(sizes, reverse=True)[:5]}...); "
+        f"nearest attainable: {nearest}."
+    )
+
+
+def _lehmer_ranking(r_gt: np.ndarray, inversions: int) -> np.ndarray:
+    """A strict ranking of distinct r_G values with exactly ``inversions`` discordant pairs.
+
+    Outputs are placed in increasing r_RM order; taking the j-th smallest (by r_G) of those left
+    ranks it below j outputs with smaller r_G: j discordant pairs (a Lehmer code).
+    """
+    pool = [int(i) for i in np.argsort(r_gt)]
+    order, remaining = [], inversions
+    while pool:
+        j = min(remaining, len(pool) - 1)
+        order.append(pool.pop(j))
+        remaining -= j
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(len(order))
+    return ranks
+
+
+def _backtrack(reach: dict, sizes: tuple[int, ...], target: int) -> list[tuple[int, int]]:
+    """Blocks (group, size) in increasing r_RM order reaching exactly ``target`` correct pairs."""
+    state, need, blocks = sizes, target, []
+    while any(state):
+        for k in range(len(sizes)):
+            below = sum(state[:k])
+            found = False
+            for b in range(1, state[k] + 1):
+                prev = (*state[:k], state[k] - b, *state[k + 1 :])
+                gain = b * below + b * (b - 1) // 2
+                if need >= gain and reach.get(prev, 0) >> (need - gain) & 1:
+                    blocks.append((k, b))
+                    state, need, found = prev, need - gain, True
+                    break
+            if found:
+                break
+    return blocks[::-1]
+
+
+def _blocks_to_ranks(blocks, groups, n: int) -> np.ndarray:
+    ranks = np.empty(n)
+    taken = [0] * len(groups)
+    for rank, (k, b) in enumerate(blocks):
+        members = groups[k][taken[k] : taken[k] + b]
+        ranks[members] = rank
+        taken[k] += b
+    return ranks
+
+
+def accuracy_sweep(init_probs, reward_gt, accuracies, variance: float) -> np.ndarray:
+    """Reward models with one fixed reward variance under pi and each requested accuracy.
+
+    Row k = :func:`with_variance` (init_probs, :func:`ranking_with_accuracy` (r_G, acc_k),
+    variance): the ranking sets the accuracy, the monotone transform then sets the variance
+    without changing it. Together with :func:`variance_sweep` this fills a grid on the
+    accuracy-variance plane.
+
+    Returns:
+        [K, Y].
+    """
+    values = as_float_array("accuracies", accuracies, ndim=(1,))
+    return np.stack(
+        [with_variance(init_probs, ranking_with_accuracy(reward_gt, a), variance) for a in values]
+    )

@@ -66,7 +66,7 @@ class Check:
         instance: a short description of the instance.
         measured: the measured side (e.g. t_gamma).
         bound: the paper's side.
-        relation: ">=" (measured must be at least bound) or "<=".
+        relation: ">=" (measured must be at least bound), "<=" or "==" (equal up to round-off).
         holds: whether measured relation bound holds within the stated tolerance.
         details: everything else worth reporting (Var0, gamma, lambda, ...).
     """
@@ -446,27 +446,40 @@ def check_theorem_5(
     T: float,
     kl_coef: float | None = None,
     *,
+    slow_accuracy: float | None = None,
+    fast_accuracy: float | None = None,
     num_prompts: int = 1,
     instance: str = "",
 ) -> list[Check]:
     """Check Theorem 5 of arXiv 2503.15477 (accuracy is not enough) on one instance.
 
     Builds the models of :func:`theory_sim.rewards.theorem_5_models` and checks, for |S| identical
-    copies of the prompt and a tabular policy started at pi_0:
-    the slow model has accuracy 1, Var0 <= 1/T^2 and t_gamma >= 2|S|(1 - e^(-gamma/2)) T; the fast
-    model has accuracy <= 2/|Y| and t_gamma <= 4|S|(1 - rho)^(-4)(1/pi_0(y_gamma) - 1/rho).
+    copies of the prompt and a tabular policy started at pi_0: the slow model has accuracy 1 (or
+    exactly ``slow_accuracy``), Var0 <= 1/T^2 and t_gamma >= 2|S|(1 - e^(-gamma/2)) T; the fast
+    model has accuracy <= 2/|Y| (or exactly ``fast_accuracy``, with y_gamma ranked first) and
+    t_gamma <= 4|S|(1 - rho)^(-4)(1/pi_0(y_gamma) - 1/rho).
 
     Args:
         kl_coef: lambda for both flows; default the fast model's limit
             pi_0(y_gamma)(1 - rho)^4 / (8 (1/(2e) + 2 ln(1/min pi_0))), the largest the theorem
             allows. A larger value is refused.
+        slow_accuracy, fast_accuracy: attainable accuracies for the two models (see
+            :func:`theory_sim.rewards.theorem_5_models`).
 
     Returns:
         Five Checks: slow accuracy, slow Var0, slow time, fast accuracy, fast time. The measured
         times are in each Check's details as ``t_slow`` / ``t_fast``.
     """
     claim = "Theorem 5"
-    models = theorem_5_models(init_probs, reward_gt, gamma, T, num_prompts=num_prompts)
+    models = theorem_5_models(
+        init_probs,
+        reward_gt,
+        gamma,
+        T,
+        accuracy=slow_accuracy,
+        fast_accuracy=fast_accuracy,
+        num_prompts=num_prompts,
+    )
     probs, r_gt = np.asarray(init_probs, dtype=np.float64), np.asarray(reward_gt, np.float64)
     lam = models.fast_kl_limit if kl_coef is None else float(kl_coef)
     if not 0 <= lam <= models.fast_kl_limit:
@@ -492,14 +505,35 @@ def check_theorem_5(
     acc_fast = float(accuracy(models.fast, r_gt))
     # accuracies are ratios of pair counts: exact up to one rounding of a division
     exact = 1e-12
+    slow_target = 1.0 if slow_accuracy is None else float(slow_accuracy)
+    if fast_accuracy is None:
+        fast_row = Check(
+            claim + ": fast model accuracy",
+            label,
+            acc_fast,
+            2.0 / n,
+            "<=",
+            acc_fast <= 2.0 / n + exact,
+            details,
+        )
+    else:
+        fast_row = Check(
+            claim + ": fast model accuracy",
+            label,
+            acc_fast,
+            float(fast_accuracy),
+            "==",
+            abs(acc_fast - float(fast_accuracy)) <= exact,
+            details,
+        )
     return [
         Check(
             claim + ": slow model accuracy",
             label,
             acc_slow,
-            1.0,
-            ">=",
-            acc_slow >= 1.0 - exact,
+            slow_target,
+            "==",
+            abs(acc_slow - slow_target) <= exact,
             details,
         ),
         Check(
@@ -514,15 +548,7 @@ def check_theorem_5(
         _time_lower_bound_check(
             claim + ": slow model time", label, t_slow, models.slow_time_bound, details
         ),
-        Check(
-            claim + ": fast model accuracy",
-            label,
-            acc_fast,
-            2.0 / n,
-            "<=",
-            acc_fast <= 2.0 / n + exact,
-            details,
-        ),
+        fast_row,
         Check(
             claim + ": fast model time",
             label,
