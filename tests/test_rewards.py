@@ -328,3 +328,27 @@ def test_theorem_5_with_requested_accuracies(rng):
         theorem_5_models(probs, r_gt, gamma, 100, fast_accuracy=0.2)
     checks = check_theorem_5(probs, r_gt, gamma, 100, 0.0, slow_accuracy=0.4, fast_accuracy=0.6)
     assert all(c.holds for c in checks)
+
+
+def test_theorem_6_bounds_hand_computed():
+    r_gt = np.array([-0.8, -0.5, 0.0, 0.3, 0.9, 1.0])
+    inst = theorem_6_instance(r_gt, 0.1, 30, 0.2, v0=0.15, num_prompts=2)
+    rho, rho_p = (0.15 + 0.1 + 1) / 2.0, (0.15 + 0.1 + 1) / 1.9
+    assert (inst.rho, inst.rho_prime) == (pytest.approx(rho), pytest.approx(rho_p))
+    assert inst.fast_time_bound == pytest.approx(2 * 2 * (1 - rho) ** -3 * (1 / 0.2 - 1 / rho))
+    scale = 1 / (2 * np.e) + 2 * np.log(1 / inst.init_probs.min())
+    assert inst.kl_limit == pytest.approx(0.2 * (1 - rho) ** 3 / (16 * scale))
+    assert inst.slow_time_bound == pytest.approx(2 / np.sqrt(2) * (1 - np.exp(-0.05)) * 30)
+
+
+def test_reward_models_serve_autoregressive_policies():
+    # the constructions are tables over outputs, here the 8 sequences of V = 2, L = 3
+    r_gt = np.array([-0.8, -0.5, 0.0, 0.3, 0.9, 1.0, -0.2, 0.1])
+    inst = theorem_6_instance(r_gt, 0.1, 30, 0.2)
+    policy = ts.Autoregressive(2, 3)
+    params, residual = ts.start_at(policy, inst.init_probs)
+    assert residual < 1e-12
+    problem = ts.Problem(params, inst.reward_rm, r_gt, policy=policy)
+    np.testing.assert_allclose(np.exp(problem.ref_log_probs[0]), inst.init_probs, rtol=1e-12)
+    t = ts.time_to_gain(problem, 0.1)
+    assert 0 < t < np.inf

@@ -128,7 +128,9 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
 
     pi_0 ~ Dirichlet(1), r_G ~ U[-1, 1] (seeded). Theorem 5 for T in {10, 100, 1000} with
     gamma = 0.3 (max r_G - E_pi0 r_G), at lambda = 0 and at the largest lambda its fast bound
-    allows, and at T = 100 with both models' accuracies set to 0.6. Theorem 6 with T = 30, the
+    allows, and at T = 100 with both models' accuracies set to 0.6; and "inaccurate model
+    faster" at the smallest T where the bounds alone imply it (the fast model's upper bound
+    below the slow model's lower bound), times 1.1. Theorem 6 with T = 30, the
     largest c in (0.2, 0.1, 0.05, 0.02) whose families share a V0 (the default V0), gamma half
     the gap between V0 and the second-best r_G, and |S| = 2.
     On the same instance: Proposition 4 with Y+ the two best outputs under r_G and r_RM their
@@ -147,6 +149,7 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     # any attainable accuracy: 9 of 15 pairs for the slow model, 9 of 15 with y_gamma first for
     # the fast one (y_gamma is the best output, so its 5 pairs are right; 4 of the other 10)
     checks += check_theorem_5(probs, r_gt, gamma, 100, 0.0, slow_accuracy=0.6, fast_accuracy=0.6)
+    checks.append(_inaccurate_teaches_faster(probs, r_gt, gamma))
     checks += _other_reward_model_checks(probs, r_gt, gamma, k_p)
     # Theorem 6: the largest c in (0.2, 0.1, 0.05, 0.02) for which both families share a V0;
     # gamma is half the room between V0 and the second-best output.
@@ -312,3 +315,21 @@ def _other_reward_model_checks(probs, r_gt, gamma, key) -> list[Check]:
         problem = random_problem(2, 5, key=jax.random.fold_in(key, k), kl_coef=lam)
         checks.append(check_lemma_10(problem, 1, instance=f"X=2 Y=5 lambda={lam:g}"))
     return checks
+
+
+def _inaccurate_teaches_faster(probs, r_gt, gamma) -> Check:
+    """Theorem 5's consequence: past T* = fast bound / (2(1 - e^(-gamma/2))), the inaccurate model
+    must be faster; checked at 1.1 T* with measured t_fast / t_slow against 1."""
+    base = theorem_5_models(probs, r_gt, gamma, 1.0)
+    horizon = 1.1 * base.fast_time_bound / base.slow_time_bound  # slow bound is linear in T
+    rows = check_theorem_5(probs, r_gt, gamma, horizon, 0.0)
+    t_slow, t_fast = rows[0].details["t_slow"], rows[0].details["t_fast"]
+    return Check(
+        "Theorem 5: inaccurate model faster",
+        f"Y={len(r_gt)} T={horizon:.3g} lambda=0",
+        t_fast / t_slow,
+        1.0,
+        "<=",
+        bool(t_fast < t_slow),
+        {"t_fast": t_fast, "t_slow": t_slow, "T": horizon},
+    )
