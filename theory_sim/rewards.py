@@ -145,7 +145,7 @@ def theorem_5_models(
         >>> import numpy as np
         >>> from theory_sim.rewards import theorem_5_models
         >>> m = theorem_5_models(np.full(4, 0.25), np.array([-1.0, 0.0, 0.5, 1.0]), 0.5, T=10)
-        >>> m.y_gamma, bool(m.slow.max() < 0.1), m.fast[3]
+        >>> m.y_gamma, bool(m.slow.max() < 0.1), float(m.fast[3])
         (3, True, 1.0)
     """
     claim = "Theorem 5"
