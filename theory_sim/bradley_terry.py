@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from theory_sim._validation import as_float_array, check_float_scalar, check_probabilities
+from theory_sim.training import _optax_promotion
 
 __all__ = ["PreferencePairs", "fit_bradley_terry", "normalize_rewards", "sample_preferences"]
 
@@ -167,9 +168,7 @@ def fit_bradley_terry(
         raise ValueError("`pairs` mention prompts or outputs beyond `num_prompts`/`num_outputs`.")
     learning_rate = check_float_scalar("learning_rate", learning_rate, positive=True)
     l2 = check_float_scalar("l2", l2, nonnegative=True)
-    # optax's Adam raises its moment decays to an int32 step count; trace it under standard
-    # dtype promotion so it also runs where a program has made promotion strict.
-    with jax.numpy_dtype_promotion("standard"):
+    with _optax_promotion():
         scores, _ = _fit(
             jnp.asarray(pairs.prompt),
             jnp.asarray(pairs.first),

@@ -1,0 +1,477 @@
+"""Discrete optimisation and sampled policy-gradient estimators beside the exact flow.
+
+The paper's experiments ran RLOO and GRPO with Adam; its theory is about the exact gradient flow.
+Here both run on the same enumerated problems:
+
+* :func:`optimize` / :func:`steps_to_gain`: any optax transformation on the exact objective (the
+  one ``loss = -phi`` of the library sits in :func:`_loss`), or natural policy gradient;
+* :func:`estimate_gradient`: REINFORCE (exact baseline), RLOO and GRPO estimates of grad phi from k
+  sampled outputs per prompt, seeded and vmappable over keys;
+* :func:`gradient_snr` and :func:`compare_methods`: how sampling noise and discrete steps change
+  the picture, next to the reward variance that governs the exact flow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from theory_sim._validation import check_float_scalar, check_index
+from theory_sim.flow import _gain_arguments, _gain_value, time_to_gain
+from theory_sim.metrics import _expected_reward
+from theory_sim.objective import _grad, _objective
+from theory_sim.policies import Tabular
+from theory_sim.problem import Problem
+
+__all__ = [
+    "ESTIMATORS",
+    "OptimizationResult",
+    "compare_methods",
+    "estimate_gradient",
+    "gradient_snr",
+    "natural_gradient",
+    "optimize",
+    "sampled_steps_to_gain",
+    "steps_to_gain",
+]
+
+ESTIMATORS = ("reinforce", "rloo", "grpo")
+
+
+def _optax_promotion():
+    """optax's Adam raises its decays to an int32 step count; trace optax code under standard
+    dtype promotion so it also runs where a program has made promotion strict."""
+    return jax.numpy_dtype_promotion("standard")
+
+
+def _loss(problem: Problem, params):
+    """The library's one ``loss = -phi``: optax minimises, phi is maximised."""
+    return -_objective(problem, params)
+
+
+def _natural_direction(problem: Problem, params):
+    """Natural policy gradient of a tabular softmax: (1/X)(r_KL - E_pi r_KL) per prompt.
+
+    The Fisher-preconditioned gradient of softmax logits (multiplicative weights):
+    pi_{k+1}(y|x) proportional to pi_k(y|x) exp(eta (r_KL(x, y) - E r_KL) / X).
+    """
+    log_probs = problem.log_probs(params)
+    r_kl = problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
+    mean = _expected_reward(jnp.exp(log_probs), r_kl)
+    return (r_kl - mean[:, None]) / problem.num_prompts
+
+
+def natural_gradient(problem: Problem, logits) -> jax.Array:
+    """The natural policy gradient (Fisher-preconditioned) of phi for a tabular policy.
+
+    npg(x, y) = (1/X) (r_KL(x, y) - E_{pi(.|x)} r_KL(x, .)): unlike the plain gradient
+    pi (r_KL - E r_KL) / X it is not damped by pi, so its steps do not stall where the policy puts
+    little mass on the good outputs: the flatness of Proposition 3 belongs to the plain gradient
+    of this parameterisation.
+    """
+    _require_tabular(problem)
+    params = problem.check_params("logits", logits)
+    return problem.user_params(jax.jit(_natural_direction)(problem, params))
+
+
+def _require_tabular(problem: Problem) -> None:
+    if not isinstance(problem.policy, Tabular):
+        raise ValueError(
+            f"natural policy gradient is defined here for the Tabular policy; "
+            f"`problem` uses {problem.policy!r}."
+        )
+
+
+def _direction_fn(direction: str):
+    if direction == "gradient":
+        return lambda problem, params: -jax.grad(_loss, argnums=1)(problem, params)
+    if direction == "natural":
+        return _natural_direction
+    raise ValueError(f"`direction` must be 'gradient' or 'natural'; got {direction!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizationResult:
+    """A discrete optimisation run, saved every ``save_every`` steps (step 0 included).
+
+    Attributes:
+        steps: [K] step counts. params: [K, ...] parameters (user layout).
+        expected_rm, expected_gt: [K, X] expected rewards ([K] for one prompt). objective: [K].
+    """
+
+    steps: np.ndarray
+    params: np.ndarray
+    expected_rm: np.ndarray
+    expected_gt: np.ndarray
+    objective: np.ndarray
+
+
+@partial(jax.jit, static_argnames=("optimizer", "num_saves", "save_every", "direction"))
+def _optimize(problem, optimizer, num_saves, save_every, direction):
+    ascent = _direction_fn(direction)
+
+    def one_step(carry, _):
+        params, state = carry
+        # optax minimises: hand it the descent direction of -phi
+        updates, state = optimizer.update(-ascent(problem, params), state, params)
+        return (optax.apply_updates(params, updates), state), None
+
+    def block(carry, _):
+        carry, _ = jax.lax.scan(one_step, carry, None, length=save_every)
+        return carry, carry[0]
+
+    start = (problem.params0, optimizer.init(problem.params0))
+    _, saved = jax.lax.scan(block, start, None, length=num_saves)
+    return jnp.concatenate([problem.params0[None], saved])
+
+
+def optimize(
+    problem: Problem,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    *,
+    save_every: int = 1,
+    direction: str = "gradient",
+) -> OptimizationResult:
+    """Run an optax optimiser on the exact objective (loss = -phi) for ``num_steps`` steps.
+
+    With ``optax.sgd(eta)`` this is gradient ascent, identical to the Euler flow with dt = eta.
+    ``direction="natural"`` feeds the natural policy gradient (tabular) instead of the gradient.
+    Compiled once per (problem shape, optimiser object): reuse one optimiser object to reuse it.
+
+    Args:
+        problem: the :class:`~theory_sim.Problem`.
+        optimizer: any optax GradientTransformation (sgd, adam, chains, ...).
+        num_steps: >= 1, a multiple of ``save_every``.
+        save_every: save the state every this many steps.
+        direction: "gradient" or "natural".
+    """
+    for name, value in (("num_steps", num_steps), ("save_every", save_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"`{name}` must be an integer >= 1; got {value!r}.")
+    if num_steps % save_every:
+        raise ValueError(
+            f"`num_steps` ({num_steps}) must be a multiple of `save_every` ({save_every})."
+        )
+    if direction == "natural":
+        _require_tabular(problem)
+    _direction_fn(direction)
+    with _optax_promotion():
+        params = _optimize(problem, optimizer, num_steps // save_every, int(save_every), direction)
+    return _result(problem, params, np.arange(0, num_steps + 1, save_every))
+
+
+@jax.jit
+def _run_metrics(problem, params):
+    def one(theta):
+        probs = jnp.exp(problem.log_probs(theta))
+        return (
+            _expected_reward(probs, problem.reward_rm),
+            _expected_reward(probs, problem.reward_gt),
+            _objective(problem, theta),
+        )
+
+    return jax.vmap(one)(params)
+
+
+def _result(problem, params, steps) -> OptimizationResult:
+    e_rm, e_gt, phi = _run_metrics(problem, params)
+
+    def per_prompt(a):
+        return np.asarray(a[:, 0] if problem.single_prompt else a)
+
+    return OptimizationResult(
+        np.asarray(steps),
+        np.asarray(problem.user_params(params)),
+        per_prompt(e_rm),
+        per_prompt(e_gt),
+        np.asarray(phi),
+    )
+
+
+@partial(jax.jit, static_argnames=("optimizer", "direction"))
+def _steps_to_gain(problem, optimizer, direction, reward, prompt, gamma, max_steps):
+    ascent = _direction_fn(direction)
+    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
+
+    def not_done(c):
+        k, params, _ = c
+        return (_gain_value(problem, params, reward, prompt) < target) & (k < max_steps)
+
+    def step(c):
+        k, params, state = c
+        updates, state = optimizer.update(-ascent(problem, params), state, params)
+        return k + 1, optax.apply_updates(params, updates), state
+
+    k, params, _ = jax.lax.while_loop(
+        not_done, step, (jnp.int64(0), problem.params0, optimizer.init(problem.params0))
+    )
+    reached = _gain_value(problem, params, reward, prompt) >= target
+    return k, reached
+
+
+def steps_to_gain(
+    problem: Problem,
+    optimizer: optax.GradientTransformation,
+    gamma: float,
+    reward=None,
+    prompt: int = 0,
+    max_steps: int = 10**6,
+    *,
+    direction: str = "gradient",
+) -> float:
+    """The number of optimiser steps until E_pi r(x, .) has risen by gamma (inf if not by
+    ``max_steps``): the discrete counterpart of :func:`~theory_sim.time_to_gain`."""
+    gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ValueError(f"`max_steps` must be an integer >= 1; got {max_steps!r}.")
+    if direction == "natural":
+        _require_tabular(problem)
+    _direction_fn(direction)
+    with _optax_promotion():
+        k, reached = _steps_to_gain(
+            problem, optimizer, direction, table, prompt, gamma, int(max_steps)
+        )
+    return float(k) if bool(reached) else float("inf")
+
+
+# ----------------------------------------------------------------------------- estimators
+
+
+def _estimate(problem, params, key, num_samples: int, method: str):
+    """One estimate of grad phi from ``num_samples`` outputs per prompt (see estimate_gradient)."""
+    log_probs, pullback = jax.vjp(problem.log_probs, params)
+    num_prompts, num_outputs = log_probs.shape
+    samples = jax.random.categorical(key, log_probs, axis=-1, shape=(num_samples, num_prompts)).T
+    # r_KL with log pi held fixed: E_pi[grad log pi] = 0 takes care of its own derivative
+    r_kl = jax.lax.stop_gradient(
+        problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
+    )
+    rewards = jnp.take_along_axis(r_kl, samples, axis=-1)  # [X, k]
+    mean = jnp.mean(rewards, axis=-1, keepdims=True)
+    if method == "reinforce":
+        baseline = _expected_reward(jnp.exp(log_probs), r_kl)[:, None]  # exact, unbiased
+        advantage = rewards - baseline
+    elif method == "rloo":
+        advantage = (rewards - mean) * num_samples / (num_samples - 1)  # leave-one-out mean
+    else:  # grpo
+        # A group whose rewards all tie carries no signal: its advantages are exactly zero. Ties
+        # are detected exactly; testing std > 0 would divide round-off (std ~ 1e-16 for equal
+        # rewards) by round-off and return O(1) noise.
+        tied = jnp.all(rewards == rewards[..., :1], axis=-1, keepdims=True)
+        std = jnp.std(rewards, axis=-1, keepdims=True)
+        advantage = jnp.where(tied, 0.0, (rewards - mean) / jnp.where(tied, 1.0, std))
+    rows = jnp.broadcast_to(jnp.arange(num_prompts)[:, None], samples.shape)
+    cotangent = (
+        jnp.zeros((num_prompts, num_outputs), log_probs.dtype)
+        .at[rows, samples]
+        .add(advantage / (num_samples * num_prompts))
+    )
+    return pullback(cotangent)[0]
+
+
+@partial(jax.jit, static_argnames=("num_samples", "method"))
+def _estimates(problem, params, keys, num_samples, method):
+    return jax.vmap(lambda k: _estimate(problem, params, k, num_samples, method))(keys)
+
+
+def _check_estimator(method: str, num_samples) -> int:
+    if method not in ESTIMATORS:
+        raise ValueError(f"`method` must be one of {ESTIMATORS}; got {method!r}.")
+    low = 1 if method == "reinforce" else 2
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, (int, np.integer))
+        or (num_samples < low)
+    ):
+        raise ValueError(
+            f"`num_samples` must be an integer >= {low} for {method}; got {num_samples!r}."
+        )
+    return int(num_samples)
+
+
+def estimate_gradient(
+    problem: Problem,
+    logits,
+    *,
+    key: jax.Array,
+    num_samples: int = 8,
+    method: str = "rloo",
+    num_estimates: int | None = None,
+) -> jax.Array:
+    """Sampled estimates of grad phi from ``num_samples`` outputs per prompt.
+
+    g = (1/X) sum_x (1/k) sum_i A(x, y_i) grad log pi(y_i|x),  y_i ~ pi(.|x) i.i.d.,
+
+    with r_KL(x, y) = r_RM(x, y) - lambda ln(pi(y|x)/pi_0(y|x)) as the sampled reward (the KL term
+    handled as in the exact objective) and the advantage A of each method:
+
+    * "reinforce": r_KL(y_i) - E_pi r_KL (the exact value as baseline): unbiased;
+    * "rloo": r_KL(y_i) - mean_{j != i} r_KL(y_j): unbiased, k >= 2;
+    * "grpo": (r_KL(y_i) - mean_j r_KL(y_j)) / std_j r_KL(y_j), and exactly 0 for a group whose
+      rewards all tie (detected by equality: a computed std of equal rewards is ~1e-16, not 0):
+      biased (the normalisation), scale-free.
+
+    Args:
+        key: a JAX random key; ``num_estimates`` independent estimates use split keys.
+        num_estimates: if given, return [num_estimates, ...] estimates (vmapped).
+
+    Returns:
+        Estimates shaped like ``logits`` (with a leading axis if ``num_estimates``).
+    """
+    num_samples = _check_estimator(method, num_samples)
+    params = problem.check_params("logits", logits)
+    count = 1 if num_estimates is None else int(num_estimates)
+    out = _estimates(problem, params, jax.random.split(key, count), num_samples, method)
+    out = problem.user_params(out)
+    return out[0] if num_estimates is None else out
+
+
+def gradient_snr(
+    problem: Problem,
+    logits,
+    *,
+    key: jax.Array,
+    num_samples: int = 8,
+    method: str = "rloo",
+    num_estimates: int = 1000,
+) -> dict:
+    """Signal-to-noise ratio of an estimator: ||mean g|| / sqrt(mean ||g - mean g||^2).
+
+    Returns:
+        {"snr", "mean_norm", "rms_deviation", "exact_norm"} over ``num_estimates`` estimates.
+    """
+    est = np.asarray(
+        estimate_gradient(
+            problem,
+            logits,
+            key=key,
+            num_samples=num_samples,
+            method=method,
+            num_estimates=num_estimates,
+        )
+    )
+    mean = est.mean(axis=0)
+    dev = float(np.sqrt(np.mean(np.sum((est - mean).reshape(len(est), -1) ** 2, axis=-1))))
+    exact = float(
+        np.linalg.norm(
+            np.asarray(problem.user_params(_grad(problem, problem.check_params("logits", logits))))
+        )
+    )
+    norm = float(np.linalg.norm(mean))
+    return {
+        "snr": norm / dev if dev > 0 else float("inf"),
+        "mean_norm": norm,
+        "rms_deviation": dev,
+        "exact_norm": exact,
+    }
+
+
+@partial(jax.jit, static_argnames=("num_samples", "method"))
+def _sampled_steps(
+    problem, key, num_samples, method, learning_rate, reward, prompt, gamma, max_steps
+):
+    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
+
+    def not_done(c):
+        k, params, _ = c
+        return (_gain_value(problem, params, reward, prompt) < target) & (k < max_steps)
+
+    def step(c):
+        k, params, key = c
+        key, sub = jax.random.split(key)
+        g = _estimate(problem, params, sub, num_samples, method)
+        return k + 1, params + learning_rate * g, key
+
+    k, params, _ = jax.lax.while_loop(not_done, step, (jnp.int64(0), problem.params0, key))
+    return k, _gain_value(problem, params, reward, prompt) >= target
+
+
+def sampled_steps_to_gain(
+    problem: Problem,
+    gamma: float,
+    learning_rate: float,
+    *,
+    key: jax.Array,
+    method: str = "rloo",
+    num_samples: int = 8,
+    reward=None,
+    prompt: int = 0,
+    max_steps: int = 10**5,
+) -> float:
+    """Steps of stochastic gradient ascent (step ``learning_rate`` on sampled estimates) until
+    E_pi r(x, .) has risen by gamma; inf if not within ``max_steps``."""
+    num_samples = _check_estimator(method, num_samples)
+    gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
+    lr = check_float_scalar("learning_rate", learning_rate, positive=True)
+    k, reached = _sampled_steps(
+        problem, key, num_samples, method, lr, table, prompt, gamma, int(max_steps)
+    )
+    return float(k) if bool(reached) else float("inf")
+
+
+def compare_methods(
+    problem: Problem,
+    gamma: float,
+    learning_rate: float,
+    *,
+    key: jax.Array,
+    num_samples: int = 8,
+    reward=None,
+    prompt: int = 0,
+    max_steps: int = 10**5,
+    num_estimates: int = 1000,
+) -> dict:
+    """Exact flow vs discrete and sampled methods on one problem, in one call.
+
+    Returns a dict with the reward variance of r_RM under pi_0 at ``prompt`` and, per method, the
+    time (flow) or steps (everything else, each step of size ``learning_rate``) to gain gamma:
+    "flow" (t_gamma / learning_rate, to compare in steps), "sgd", "adam", "natural", and for each
+    estimator its steps and its signal-to-noise ratio at theta_0.
+    """
+    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    probs0 = jnp.exp(problem.ref_log_probs[prompt])
+    var0 = float(
+        jnp.sum(
+            probs0
+            * (problem.reward_rm[prompt] - _expected_reward(probs0, problem.reward_rm[prompt])) ** 2
+        )
+    )
+    out = {
+        "var0": var0,
+        "flow": time_to_gain(problem, gamma, reward, prompt) / learning_rate,
+        "sgd": steps_to_gain(problem, optax.sgd(learning_rate), gamma, reward, prompt, max_steps),
+        "adam": steps_to_gain(problem, optax.adam(learning_rate), gamma, reward, prompt, max_steps),
+    }
+    if isinstance(problem.policy, Tabular):
+        out["natural"] = steps_to_gain(
+            problem, optax.sgd(learning_rate), gamma, reward, prompt, max_steps, direction="natural"
+        )
+    theta0 = problem.user_params(problem.params0)
+    for i, method in enumerate(ESTIMATORS):
+        sub = jax.random.fold_in(key, i)
+        out[method] = sampled_steps_to_gain(
+            problem,
+            gamma,
+            learning_rate,
+            key=sub,
+            method=method,
+            num_samples=num_samples,
+            reward=reward,
+            prompt=prompt,
+            max_steps=max_steps,
+        )
+        out[method + "_snr"] = gradient_snr(
+            problem,
+            theta0,
+            key=sub,
+            num_samples=num_samples,
+            method=method,
+            num_estimates=num_estimates,
+        )["snr"]
+    return out
