@@ -147,3 +147,11 @@ def test_natural_gradient_needs_a_tabular_policy():
     ar = ts.Problem(np.zeros((3, 2)), np.zeros(4), policy=ts.Autoregressive(2, 2))
     with pytest.raises(ValueError, match="Tabular policy"):
         tr.natural_gradient(ar, np.zeros((3, 2)))
+
+
+def test_snr_is_zero_when_no_estimate_carries_signal():
+    # the good output has mass 1e-12: no sample of 50 x 8 draws hits it, every RLOO group ties
+    probs = np.array([1e-12, 0.5 - 5e-13, 0.5 - 5e-13])
+    problem = ts.Problem(np.log(probs), np.array([1.0, -1.0, -1.0]))
+    stats = tr.gradient_snr(problem, np.log(probs), key=jax.random.key(0), num_estimates=50)
+    assert stats["snr"] == 0.0 and stats["mean_norm"] == 0.0 and stats["exact_norm"] > 0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["plot_bound_check", "plot_exponent_fits", "plot_reward_curves"]
+__all__ = ["plot_bound_check", "plot_exponent_fits", "plot_reward_curves", "plot_snr_study"]
 
 
 def _axes(ax):
@@ -100,4 +100,44 @@ def plot_exponent_fits(fits: dict, ax=None):
         title="Time to gain against initial reward variance",
     )
     ax.legend(fontsize=7)
+    return fig
+
+
+def plot_snr_study(rows, axes=None):
+    """Estimators' SNR and the exact gradient norm against Var0 (log-log), one line per reward
+    scale: rows from :func:`theory_sim.experiments.estimator_snr_study`."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    else:
+        fig = axes[0].figure
+    for scale in sorted({r["scale"] for r in rows}, reverse=True):
+        sel = sorted((r for r in rows if r["scale"] == scale), key=lambda r: r["var0"])
+        var0 = [r["var0"] for r in sel]
+        axes[0].plot(var0, [r["exact_norm"] for r in sel], "o-", label=f"reward scale {scale:g}")
+        for method, marker in (("reinforce", "s"), ("rloo", "o"), ("grpo", "^")):
+            axes[1].plot(
+                var0,
+                [r[method] for r in sel],
+                marker=marker,
+                ls="-",
+                label=f"{method}, scale {scale:g}",
+            )
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        xlabel="Var0",
+        ylabel="||grad phi||",
+        title="Exact gradient norm",
+    )
+    axes[1].set(
+        xscale="log",
+        yscale="log",
+        xlabel="Var0",
+        ylabel="SNR of the estimate",
+        title="Estimator signal-to-noise",
+    )
+    for ax in axes:
+        ax.legend(fontsize=7)
     return fig

@@ -345,6 +345,7 @@ def gradient_snr(
 
     Returns:
         {"snr", "mean_norm", "rms_deviation", "exact_norm"} over ``num_estimates`` estimates.
+        The SNR is 0 when every estimate is exactly zero.
     """
     est = np.asarray(
         estimate_gradient(
@@ -364,8 +365,9 @@ def gradient_snr(
         )
     )
     norm = float(np.linalg.norm(mean))
+    # All-zero estimates (no sampled group ever carried a signal) have SNR 0, not 0/0.
     return {
-        "snr": norm / dev if dev > 0 else float("inf"),
+        "snr": norm / dev if dev > 0 else (float("inf") if norm > 0 else 0.0),
         "mean_norm": norm,
         "rms_deviation": dev,
         "exact_norm": exact,
