@@ -2,8 +2,12 @@
 
 Start with :class:`Problem` (a policy, a reward model r_RM, a ground truth r_G and lambda), then
 :func:`gradient_flow` for the trajectory and :func:`time_to_gain` for t_gamma; the metrics
-(:func:`reward_variance`, :func:`accuracy`, ...) act on probability tables; the checks in
-:mod:`theory_sim.theorems` compare measured times against the paper's bounds.
+(:func:`reward_variance`, :func:`accuracy`, :func:`best_of_n`, ...) act on probability tables.
+Policies: :class:`Tabular`, :class:`Autoregressive`, :class:`LogLinear` and :func:`start_at`.
+Reward models: :mod:`theory_sim.rewards` (accuracy and variance set independently, the paper's
+counterexamples) and :mod:`theory_sim.bradley_terry`. Discrete and sampled optimisation:
+:mod:`theory_sim.training`. The checks in :mod:`theory_sim.theorems` compare measured quantities
+against the paper's bounds; :mod:`theory_sim.experiments` runs them as ``theory-sim check`` does.
 
 Importing theory_sim turns on JAX's float64 mode (``jax_enable_x64``) for the whole process:
 the theorems live at reward variances down to 1e-12 and times up to 1e8, beyond float32.
