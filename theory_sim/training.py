@@ -194,9 +194,9 @@ def _result(problem, params, steps) -> OptimizationResult:
     )
 
 
-@partial(jax.jit, static_argnames=("optimizer", "direction"))
-def _steps_to_gain(problem, optimizer, direction, reward, prompt, gamma, max_steps):
-    ascent = _direction_fn(direction)
+def _count_steps(problem, reward, prompt, gamma, max_steps, update, extra):
+    """Apply ``(params, extra) -> (params, extra)`` updates from theta_0 until E_pi r(x, .) has
+    risen by gamma or ``max_steps`` is reached; returns (steps taken, reached)."""
     target = _gain_value(problem, problem.params0, reward, prompt) + gamma
 
     def not_done(c):
@@ -204,15 +204,24 @@ def _steps_to_gain(problem, optimizer, direction, reward, prompt, gamma, max_ste
         return (_gain_value(problem, params, reward, prompt) < target) & (k < max_steps)
 
     def step(c):
-        k, params, state = c
-        updates, state = optimizer.update(-ascent(problem, params), state, params)
-        return k + 1, optax.apply_updates(params, updates), state
+        k, params, extra = c
+        return (k + 1, *update(params, extra))
 
-    k, params, _ = jax.lax.while_loop(
-        not_done, step, (jnp.int64(0), problem.params0, optimizer.init(problem.params0))
+    k, params, _ = jax.lax.while_loop(not_done, step, (jnp.int64(0), problem.params0, extra))
+    return k, _gain_value(problem, params, reward, prompt) >= target
+
+
+@partial(jax.jit, static_argnames=("optimizer", "direction"))
+def _steps_to_gain(problem, optimizer, direction, reward, prompt, gamma, max_steps):
+    ascent = _direction_fn(direction)
+
+    def update(params, state):
+        updates, state = optimizer.update(-ascent(problem, params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    return _count_steps(
+        problem, reward, prompt, gamma, max_steps, update, optimizer.init(problem.params0)
     )
-    reached = _gain_value(problem, params, reward, prompt) >= target
-    return k, reached
 
 
 def steps_to_gain(
@@ -378,20 +387,11 @@ def gradient_snr(
 def _sampled_steps(
     problem, key, num_samples, method, learning_rate, reward, prompt, gamma, max_steps
 ):
-    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
-
-    def not_done(c):
-        k, params, _ = c
-        return (_gain_value(problem, params, reward, prompt) < target) & (k < max_steps)
-
-    def step(c):
-        k, params, key = c
+    def update(params, key):
         key, sub = jax.random.split(key)
-        g = _estimate(problem, params, sub, num_samples, method)
-        return k + 1, params + learning_rate * g, key
+        return params + learning_rate * _estimate(problem, params, sub, num_samples, method), key
 
-    k, params, _ = jax.lax.while_loop(not_done, step, (jnp.int64(0), problem.params0, key))
-    return k, _gain_value(problem, params, reward, prompt) >= target
+    return _count_steps(problem, reward, prompt, gamma, max_steps, update, key)
 
 
 def sampled_steps_to_gain(
