@@ -136,6 +136,14 @@ def test_steps_to_gain_and_comparison(problem):
             lambda p: tr.sampled_steps_to_gain(p, 0.1, -1.0, key=jax.random.key(0)),
             "`learning_rate` must be > 0",
         ),
+        (
+            lambda p: tr.sampled_steps_to_gain(p, 0.1, 0.5, key=jax.random.key(0), max_steps=0),
+            "`max_steps` must be an integer >= 1",
+        ),
+        (
+            lambda p: tr.estimate_gradient(p, p.params0, key=jax.random.key(0), num_estimates=0),
+            "`num_estimates` must be an integer >= 1",
+        ),
     ],
 )
 def test_bad_input(problem, call, message):

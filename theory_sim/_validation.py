@@ -18,6 +18,7 @@ __all__ = [
     "check_fits",
     "check_float_scalar",
     "check_index",
+    "check_int",
     "check_probabilities",
     "check_reward_range",
     "estimate_memory_bytes",
@@ -94,6 +95,13 @@ def check_float_scalar(
     if nonnegative and not out >= 0:
         raise ValueError(f"`{name}` must be >= 0; got {out}.")
     return out
+
+
+def check_int(name: str, value: Any, low: int = 1) -> int:
+    """Return ``value`` as an int >= ``low`` or raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    return int(value)
 
 
 def check_index(name: str, value: Any, size: int, what: str) -> int:

@@ -17,7 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory_sim._validation import as_float_array, check_float_scalar, check_probabilities
+from theory_sim._validation import (
+    as_float_array,
+    check_float_scalar,
+    check_int,
+    check_probabilities,
+)
 from theory_sim.training import _optax_promotion
 
 __all__ = ["PreferencePairs", "fit_bradley_terry", "normalize_rewards", "sample_preferences"]
@@ -87,8 +92,7 @@ def sample_preferences(
         if off_policy_probs is None
         else check_probabilities("off_policy_probs", off_policy_probs).reshape(probs.shape)
     )
-    if isinstance(num_pairs, bool) or not isinstance(num_pairs, (int, np.integer)) or num_pairs < 1:
-        raise ValueError(f"`num_pairs` must be an integer >= 1; got {num_pairs!r}.")
+    check_int("num_pairs", num_pairs)
     frac = check_float_scalar("on_policy_fraction", on_policy_fraction, nonnegative=True)
     if frac > 1:
         raise ValueError(f"`on_policy_fraction` must be in [0, 1]; got {frac}.")
@@ -155,13 +159,11 @@ def fit_bradley_terry(
     Returns:
         [X, Y] reward table (not yet normalised: see :func:`normalize_rewards`).
     """
-    for name, value in (
-        ("num_prompts", num_prompts),
-        ("num_outputs", num_outputs),
-        ("steps", steps),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1; got {value!r}.")
+    num_prompts, num_outputs = (
+        check_int("num_prompts", num_prompts),
+        check_int("num_outputs", num_outputs),
+    )
+    steps = check_int("steps", steps)
     if pairs.prompt.max() >= num_prompts or max(pairs.first.max(), pairs.second.max()) >= (
         num_outputs
     ):

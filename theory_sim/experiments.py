@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
+from theory_sim._validation import check_int
 from theory_sim.flow import time_to_gain
 from theory_sim.instances import random_problem
 from theory_sim.metrics import _expected_reward, reward_variance
@@ -255,8 +256,7 @@ def exponent_study(
         raise ValueError(f"`policy` must be 'tabular' or 'autoregressive'; got {policy!r}.")
     if family not in EXPONENT_FAMILIES:
         raise ValueError(f"`family` must be one of {EXPONENT_FAMILIES}; got {family!r}.")
-    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 3:
-        raise ValueError(f"`num_points` must be an integer >= 3; got {num_points!r}.")
+    num_points = check_int("num_points", num_points, 3)
     param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
     num_outputs = 8
     rng_key = jax.random.key(seed)

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from theory_sim._validation import as_float_array, check_float_scalar, check_index
+from theory_sim._validation import as_float_array, check_float_scalar, check_index, check_int
 from theory_sim.metrics import _expected_reward, _kl_divergence, _reward_variance
 from theory_sim.objective import _grad, _prompt_objective
 from theory_sim.problem import Problem
@@ -460,9 +460,7 @@ def _check_tolerances(rtol, atol) -> tuple[float, float]:
 
 
 def _check_max_steps(max_steps) -> int:
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
-    return int(max_steps)
+    return check_int("max_steps", max_steps)
 
 
 def _check_dt(dt, t_max: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from theory_sim._validation import check_float_scalar
+from theory_sim._validation import check_float_scalar, check_int
 from theory_sim.problem import Problem
 
 __all__ = ["random_problem"]
@@ -41,9 +41,10 @@ def random_problem(
         >>> random_problem(2, 5, key=jax.random.key(0)).reward_rm.shape
         (2, 5)
     """
-    for name, value, low in (("num_prompts", num_prompts, 1), ("num_outputs", num_outputs, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
+    num_prompts, num_outputs = (
+        check_int("num_prompts", num_prompts),
+        check_int("num_outputs", num_outputs, 2),
+    )
     logit_std = check_float_scalar("logit_std", logit_std, nonnegative=True)
     rm_scale = check_float_scalar("rm_scale", rm_scale, positive=True)
     if rm_scale > 1:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import entr, rel_entr
 
-from theory_sim._validation import as_float_array, check_probabilities
+from theory_sim._validation import as_float_array, check_int, check_probabilities
 
 __all__ = [
     "accuracy",
@@ -303,8 +303,7 @@ def best_of_n_policy(pi, reward_rm, n: int) -> np.ndarray:
     rm = as_float_array("reward_rm", reward_rm)
     if rm.shape != probs.shape:
         raise ValueError(f"`reward_rm` must have shape {probs.shape} like `pi`; got {rm.shape}.")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"`n` must be an integer >= 1; got {n!r}.")
+    n = check_int("n", n)
     flat_p = probs.reshape(-1, probs.shape[-1])
     flat_r = rm.reshape(flat_p.shape)
     out = np.empty_like(flat_p)

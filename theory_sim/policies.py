@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import as_float_array, check_fits, check_probabilities
+from theory_sim._validation import as_float_array, check_fits, check_int, check_probabilities
 
 __all__ = ["Autoregressive", "LogLinear", "Tabular", "start_at"]
 
@@ -48,12 +48,6 @@ def _strictly_positive(probs) -> np.ndarray:
             f"its minimum is {arr.min()}."
         )
     return arr
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}; got {value!r}.")
-    return int(value)
 
 
 @jax.tree_util.register_static
@@ -142,8 +136,8 @@ class Autoregressive:
     expressive = True
 
     def __post_init__(self):
-        _check_int("vocab_size", self.vocab_size, 1)
-        _check_int("length", self.length, 1)
+        check_int("vocab_size", self.vocab_size, 1)
+        check_int("length", self.length, 1)
         # Refuse before anything of size V^L is allocated.
         check_fits(
             1,

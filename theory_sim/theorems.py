@@ -427,7 +427,9 @@ def fit_exponent(var0, t_gamma) -> ExponentFit:
     )
 
 
-def _one_prompt_time(init_probs, reward_rm, reward_gt, kl_coef, gamma, num_prompts) -> float:
+def _one_prompt_time(
+    init_probs, reward_rm, reward_gt, kl_coef, gamma, num_prompts, claim: str
+) -> float:
     """t_gamma of r_G for |S| identical copies of one prompt, tabular policy started at pi_0."""
     logits = np.tile(np.log(init_probs), (num_prompts, 1))
     problem = Problem(
@@ -436,7 +438,7 @@ def _one_prompt_time(init_probs, reward_rm, reward_gt, kl_coef, gamma, num_promp
         np.tile(reward_gt, (num_prompts, 1)),
         kl_coef=kl_coef,
     )
-    return _gain_time(problem, gamma, None, 0, 1e12, "Theorem")[3]
+    return _gain_time(problem, gamma, None, 0, 1e12, claim)[3]
 
 
 def check_theorem_5(
@@ -488,8 +490,8 @@ def check_theorem_5(
             f"condition); got {kl_coef}."
         )
     n = probs.shape[0]
-    t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts)
-    t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts)
+    t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts, claim)
+    t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts, claim)
     var_slow = float(_reward_variance(probs, models.slow))
     label = instance or f"Y={n} T={T:g} lambda={lam:.2g}"
     details = {
@@ -607,8 +609,8 @@ def check_theorem_6(
         ),
     )
     for name, probs, matching, mismatched, fast_bound, lam in families:
-        t_match = _one_prompt_time(probs, matching, r_gt, lam, gamma, num_prompts)
-        t_other = _one_prompt_time(probs, mismatched, r_gt, lam, gamma, num_prompts)
+        t_match = _one_prompt_time(probs, matching, r_gt, lam, gamma, num_prompts, claim)
+        t_other = _one_prompt_time(probs, mismatched, r_gt, lam, gamma, num_prompts, claim)
         var_other = float(_reward_variance(probs, mismatched))
         label = instance or f"Y={r_gt.shape[0]} T={T:g} c={c:g}"
         label = f"{label} from {name}"
@@ -803,6 +805,7 @@ def check_proposition_4(
         kl_coef,
         gamma,
         num_prompts,
+        claim,
     )
     return Check(
         claim,

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory_sim._validation import check_float_scalar, check_index
+from theory_sim._validation import check_float_scalar, check_index, check_int
 from theory_sim.flow import _gain_arguments, _gain_value, time_to_gain
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _grad, _objective
@@ -151,9 +151,7 @@ def optimize(
         save_every: save the state every this many steps.
         direction: "gradient" or "natural".
     """
-    for name, value in (("num_steps", num_steps), ("save_every", save_every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1; got {value!r}.")
+    num_steps, save_every = check_int("num_steps", num_steps), check_int("save_every", save_every)
     if num_steps % save_every:
         raise ValueError(
             f"`num_steps` ({num_steps}) must be a multiple of `save_every` ({save_every})."
@@ -237,15 +235,12 @@ def steps_to_gain(
     """The number of optimiser steps until E_pi r(x, .) has risen by gamma (inf if not by
     ``max_steps``): the discrete counterpart of :func:`~theory_sim.time_to_gain`."""
     gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ValueError(f"`max_steps` must be an integer >= 1; got {max_steps!r}.")
+    max_steps = check_int("max_steps", max_steps)
     if direction == "natural":
         _require_tabular(problem)
     _direction_fn(direction)
     with _optax_promotion():
-        k, reached = _steps_to_gain(
-            problem, optimizer, direction, table, prompt, gamma, int(max_steps)
-        )
+        k, reached = _steps_to_gain(problem, optimizer, direction, table, prompt, gamma, max_steps)
     return float(k) if bool(reached) else float("inf")
 
 
@@ -292,16 +287,14 @@ def _estimates(problem, params, keys, num_samples, method):
 def _check_estimator(method: str, num_samples) -> int:
     if method not in ESTIMATORS:
         raise ValueError(f"`method` must be one of {ESTIMATORS}; got {method!r}.")
+    # RLOO and GRPO compare each sample with the others of its group: they need two
     low = 1 if method == "reinforce" else 2
-    if (
-        isinstance(num_samples, bool)
-        or not isinstance(num_samples, (int, np.integer))
-        or (num_samples < low)
-    ):
+    try:
+        return check_int("num_samples", num_samples, low)
+    except ValueError:
         raise ValueError(
             f"`num_samples` must be an integer >= {low} for {method}; got {num_samples!r}."
-        )
-    return int(num_samples)
+        ) from None
 
 
 def estimate_gradient(
@@ -335,7 +328,7 @@ def estimate_gradient(
     """
     num_samples = _check_estimator(method, num_samples)
     params = problem.check_params("logits", logits)
-    count = 1 if num_estimates is None else int(num_estimates)
+    count = 1 if num_estimates is None else check_int("num_estimates", num_estimates)
     out = _estimates(problem, params, jax.random.split(key, count), num_samples, method)
     out = problem.user_params(out)
     return out[0] if num_estimates is None else out
@@ -411,8 +404,9 @@ def sampled_steps_to_gain(
     num_samples = _check_estimator(method, num_samples)
     gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
     lr = check_float_scalar("learning_rate", learning_rate, positive=True)
+    max_steps = check_int("max_steps", max_steps)
     k, reached = _sampled_steps(
-        problem, key, num_samples, method, lr, table, prompt, gamma, int(max_steps)
+        problem, key, num_samples, method, lr, table, prompt, gamma, max_steps
     )
     return float(k) if bool(reached) else float("inf")
 
