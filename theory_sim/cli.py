@@ -122,6 +122,59 @@ def _check(args) -> int:
     return 1 if failed else 0
 
 
+def _bar(description: str):
+    """A tqdm progress bar driven by ``(done, total)`` callbacks."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, initial=done, desc=description, unit="cell")
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _sweep(args) -> int:
+    import jax
+
+    from theory_sim.sweep import load_config, run_sweep
+
+    config = load_config(args.config)
+    if args.distributed:
+        jax.distributed.initialize()  # coordinator, process count and id from the environment
+    rows = run_sweep(
+        config,
+        args.out,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        progress=_bar("sweep"),
+    )
+    cells = len({r["cell"] for r in rows})
+    print(f"{cells} of {len(config.cells())} cells in {Path(args.out) / 'results.csv'}")
+    return 0
+
+
+def _plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from theory_sim.plotting import plot_sweep
+    from theory_sim.sweep import load_results
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = plot_sweep(load_results(args.results), horizon=args.horizon)
+    for suffix in ("png", "pdf"):
+        fig.savefig(out / f"sweep.{suffix}", dpi=150)
+    print(f"wrote {out / 'sweep.png'} and {out / 'sweep.pdf'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="theory-sim",
@@ -142,11 +195,34 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the exponent fits of t_gamma against Var0",
     )
+    sweep = sub.add_parser(
+        "sweep", help="run (or resume) a grid of cells described by a TOML config"
+    )
+    sweep.add_argument("config", help="the sweep's TOML file (see examples/sweep.toml)")
+    sweep.add_argument("--out", required=True, help="results directory (resumed if it exists)")
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="call jax.distributed.initialize() and split the cells across its processes",
+    )
+    plot = sub.add_parser("plot", help="the standard figures of a sweep's saved results")
+    plot.add_argument("results", help="a sweep's results directory")
+    plot.add_argument("--out", required=True, help="directory for the figures")
+    plot.add_argument(
+        "--horizon", type=float, default=None, help="horizon of the gain panels (default largest)"
+    )
     args = parser.parse_args(argv)
-    if args.command == "check":
-        if args.instances < 1:
-            parser.error("--instances must be >= 1")
-        return _check(args)
+    try:
+        if args.command == "check":
+            if args.instances < 1:
+                parser.error("--instances must be >= 1")
+            return _check(args)
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "plot":
+            return _plot(args)
+    except ValueError as err:
+        parser.exit(2, f"theory-sim {args.command}: error: {err}\n")
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

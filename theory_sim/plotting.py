@@ -7,7 +7,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["plot_bound_check", "plot_exponent_fits", "plot_reward_curves", "plot_snr_study"]
+__all__ = [
+    "plot_bound_check",
+    "plot_exponent_fits",
+    "plot_reward_curves",
+    "plot_snr_study",
+    "plot_sweep",
+]
 
 
 def _axes(ax):
@@ -140,4 +146,60 @@ def plot_snr_study(rows, axes=None):
     )
     for ax in axes:
         ax.legend(fontsize=7)
+    return fig
+
+
+def _by_label(rows, key: str) -> dict:
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r[key], []).append(r)
+    return groups
+
+
+def plot_sweep(rows, horizon: float | None = None, axes=None):
+    """The standard figures of a sweep (rows of :func:`theory_sim.sweep.load_results`).
+
+    Three panels, one colour per reward model and one marker per initial policy: the ground-truth
+    gain at ``horizon`` (default the largest) against Var_pi0 r_RM and against accuracy, and
+    t_gamma against Var_pi0 r_RM on log-log axes (cells that never reach the gain are left out).
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+    else:
+        fig = axes[0].figure
+    if not rows:
+        raise ValueError("`rows` is empty: nothing to plot.")
+    horizons = sorted({r["horizon"] for r in rows})
+    horizon = horizons[-1] if horizon is None else horizon
+    if horizon not in horizons:
+        raise ValueError(f"`horizon` must be one of {horizons}; got {horizon!r}.")
+    at = [r for r in rows if r["horizon"] == horizon]
+    markers = dict(zip(_by_label(at, "policy"), "os^Dv<>ph*", strict=False))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (model, sel) in enumerate(_by_label(at, "reward_model").items()):
+        colour = colours[k % len(colours)]
+        for policy, group in _by_label(sel, "policy").items():
+            var = np.array([r["var_rm"] for r in group])
+            gain = np.array([r["gain_gt"] for r in group])
+            acc = np.array([r["accuracy"] for r in group])
+            time = np.array([r["t_gamma"] for r in group])
+            style = {"color": colour, "marker": markers.get(policy, "o"), "s": 22, "alpha": 0.8}
+            axes[0].scatter(
+                var, gain, label=model if policy == next(iter(markers)) else None, **style
+            )
+            axes[1].scatter(acc, gain, **style)
+            finite = np.isfinite(time)
+            axes[2].scatter(var[finite], time[finite], **style)
+    for policy, marker in markers.items():
+        axes[1].scatter([], [], marker=marker, color="0.3", label=f"pi_0: {policy}")
+    axes[0].set(xscale="log", xlabel="Var_pi0 r_RM", ylabel=f"ground-truth gain at T={horizon:g}")
+    axes[1].set(xlabel="accuracy (uniform pairs)", ylabel=f"ground-truth gain at T={horizon:g}")
+    axes[2].set(xscale="log", yscale="log", xlabel="Var_pi0 r_RM", ylabel="t_gamma")
+    axes[0].set_title("Gain against reward variance")
+    axes[1].set_title("Gain against accuracy")
+    axes[2].set_title("Time to gain against reward variance")
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     return fig

@@ -1,0 +1,216 @@
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from theory_sim import cli, gradient_flow, time_to_gain
+from theory_sim.sweep import build_cell, load_config, load_results, parse_config, run_sweep
+
+SMALL = """\
+chunk_size = 4
+
+[problem]
+prompts = 2
+outputs = 5
+gamma = 0.3
+horizons = [0.5, 5.0]
+t_max = 1e5
+
+[grid]
+seeds = [0, 1]
+kl_coef = [0.0, 0.1]
+
+[[policy]]
+family = "random"
+logit_std = 1.5
+
+[[policy]]
+name = "rare"
+family = "rare_best"
+mass = 0.01
+
+[[reward_model]]
+family = "ground_truth"
+
+[[reward_model]]
+family = "scaled"
+factor = 0.05
+
+[[reward_model]]
+name = "bt"
+family = "bradley_terry"
+on_policy = 0.5
+pairs = 60
+normalize = true
+"""
+NUM_CELLS = 2 * 3 * 2 * 2
+
+
+@pytest.fixture(scope="module")
+def config():
+    return parse_config(SMALL)
+
+
+@pytest.fixture(scope="module")
+def complete(config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("complete")
+    return out, run_sweep(config, out)
+
+
+def test_results_are_tidy_and_match_independent_solves(config, complete):
+    out, rows = complete
+    assert len(rows) == NUM_CELLS * 2
+    assert load_results(out) == rows
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["cells"] == NUM_CELLS and meta["seeds"] == [0, 1] and "jax" in meta["versions"]
+    # every cell of a seed faces the same ground truth
+    first = [
+        build_cell(config, c)[0].reward_gt for c in range(NUM_CELLS) if rows[2 * c]["seed"] == 0
+    ]
+    assert all(np.array_equal(first[0], g) for g in first)
+    for cell in (0, 5, NUM_CELLS - 1):
+        problem, base = build_cell(config, cell)
+        sel = [r for r in rows if r["cell"] == cell]
+        assert all(r["solver_ok"] for r in sel)
+        # t_gamma by the one-problem solver (same rtol, so agreement is far below 1e-9)
+        t = time_to_gain(problem, base["gamma"], t_max=config.t_max)
+        assert sel[0]["t_gamma"] == pytest.approx(t, rel=1e-9) or t == sel[0]["t_gamma"]
+        traj = gradient_flow(problem, max(config.horizons), save_ts=[0.0, *config.horizons])
+        gains = (traj.expected_gt - traj.expected_gt[0]).mean(axis=-1)[1:]
+        np.testing.assert_allclose([r["gain_gt"] for r in sel], gains, rtol=1e-8, atol=1e-12)
+
+
+def test_seeds_change_the_numbers_and_repeat_them(config):
+    a = build_cell(config, 0)[1]
+    b = build_cell(config, 0)[1]
+    c = build_cell(config, 1)[1]  # next seed, same families
+    assert a == b
+    assert a["seed"] != c["seed"] and a["var_rm"] != c["var_rm"]
+
+
+def test_interrupted_sweep_resumes_without_recomputing(config, complete, tmp_path):
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def stop_after_two_chunks(done, total):
+        calls.append(done)
+        if done >= 8:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_sweep(config, tmp_path, progress=stop_after_two_chunks)
+    assert not (tmp_path / "results.csv").exists()
+    assert len({r["cell"] for r in load_results(tmp_path)}) == 8
+    (tmp_path / "parts" / "part-999999.csv.tmp").write_text("cell,polic")  # a torn write
+    resumed = []
+    rows = run_sweep(config, tmp_path, progress=lambda d, n: resumed.append(d))
+    assert resumed[0] == 8 and resumed[-1] == NUM_CELLS  # started from the saved cells
+    assert rows == complete[1]
+    again = []
+    assert run_sweep(config, tmp_path, progress=lambda d, n: again.append(d)) == rows
+    assert again == [NUM_CELLS]
+
+
+def test_a_directory_of_another_config_is_refused(config, complete):
+    other = parse_config(SMALL.replace("seeds = [0, 1]", "seeds = [0, 2]"))
+    with pytest.raises(ValueError, match="different config"):
+        run_sweep(other, complete[0])
+
+
+def test_process_split_covers_every_cell_once(config, complete, tmp_path):
+    for index in (0, 1):
+        run_sweep(config, tmp_path, process_index=index, process_count=2)
+    assert load_results(tmp_path) == complete[1]
+    with pytest.raises(ValueError, match="process_index"):
+        run_sweep(config, tmp_path, process_index=2, process_count=2)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("outputs = 5", "outputs = 1"), r"line 5: `outputs` must be >= 2"),
+        (("kl_coef = [0.0, 0.1]", "kl_coef = [0.0, -0.1]"), r"line 12: `kl_coef` must be >= 0"),
+        (("logit_std = 1.5", "logit_sd = 1.5"), r"line 16: unknown key `logit_sd`"),
+        (("mass = 0.01", "mass = 0.0"), r"line 21: `mass` must be > 0.0 and <= 1.0"),
+        (('family = "scaled"', 'family = "scaledd"'), r"line 27: `family` must be one of"),
+        (("pairs = 60", "pairs = 6.5"), r"line 34: `pairs` must be an integer"),
+        (("normalize = true", 'normalize = "yes"'), r"line 35: `normalize` must be true or"),
+        (("horizons = [0.5, 5.0]", "horizons = [0.5, 5.0"), r"not valid TOML.*line 8"),
+        (("[grid]", "[grids]"), r"line 10: unknown key `grids`"),
+        (('name = "bt"', 'name = "rare"'), None),  # names are per table: allowed
+        (('name = "rare"', ""), None),
+    ],
+)
+def test_config_errors_name_the_key_and_line(edit, message):
+    text = SMALL.replace(*edit)
+    if message is None:
+        parse_config(text)
+        return
+    with pytest.raises(ValueError, match=message):
+        parse_config(text, "sweep.toml")
+
+
+def test_missing_file_and_duplicate_names():
+    with pytest.raises(ValueError, match="does not exist"):
+        load_config("no/such/file.toml")
+    twice = SMALL + '\n[[reward_model]]\nname = "bt"\nfamily = "noisy"\n'
+    with pytest.raises(ValueError, match=r"line 37: two \[\[reward_model\]\] tables share"):
+        parse_config(twice)
+
+
+def test_sharded_over_two_devices_gives_the_same_numbers(config, complete, tmp_path):
+    """Two forced host devices: the batch is split across them and the numbers do not change."""
+    script = (
+        "import jax, theory_sim, json, sys\n"
+        "from theory_sim.sweep import parse_config, run_sweep\n"
+        "assert len(jax.local_devices()) == 2, jax.local_devices()\n"
+        f"rows = run_sweep(parse_config({SMALL!r}), sys.argv[1])\n"
+        "print(json.dumps(len(rows)))\n"
+    )
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert len(meta["devices"]) == 2
+    sharded = load_results(tmp_path)
+    for a, b in zip(sharded, complete[1], strict=True):
+        for key, value in a.items():
+            if isinstance(value, float) and math.isfinite(value):
+                # the same per-cell computation; only the batch layout differs
+                assert value == pytest.approx(b[key], rel=1e-12, abs=1e-15), key
+            else:
+                assert value == b[key], key
+
+
+def test_cli_sweep_and_plot(tmp_path, capsys):
+    config = tmp_path / "sweep.toml"
+    config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    out = tmp_path / "run"
+    assert cli.main(["sweep", str(config), "--out", str(out)]) == 0
+    assert f"{NUM_CELLS // 2} of {NUM_CELLS // 2} cells" in capsys.readouterr().out
+    assert cli.main(["plot", str(out), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "sweep.png").stat().st_size > 10_000
+    assert (tmp_path / "fig" / "sweep.pdf").is_file()
+    config.write_text(SMALL.replace("gamma = 0.3", "gamma = 3"))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sweep", str(config), "--out", str(tmp_path / "bad")])
+    assert stop.value.code == 2
+    assert "line 6: `gamma` must be > 0.0 and <= 1.0" in capsys.readouterr().err
+
+
+def test_example_config_parses():
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep.toml"
+    assert len(load_config(example).cells()) == 3 * 6 * 2 * 4

@@ -1,0 +1,684 @@
+"""Sweeps: a grid over initial policies, reward models, kl_coef and seeds, run as one vmapped,
+sharded computation per chunk of cells and saved so that an interrupted sweep resumes.
+
+A sweep is described by a TOML file (see ``examples/sweep.toml``)::
+
+    [problem]
+    policy = "tabular"        # or "autoregressive", with vocab = V and length = L
+    prompts = 1               # X
+    outputs = 16              # Y (tabular)
+    gamma = 0.25              # t_gamma's gain, as a fraction of max r_G - E_pi0 r_G on prompt 0
+    horizons = [1.0, 10.0, 100.0]
+    t_max = 1e6
+
+    [grid]
+    seeds = [0, 1, 2]
+    kl_coef = [0.0, 0.05]
+
+    [[policy]]                # uniform | random (logit_std) | rare_best (mass, logit_std)
+    family = "random"
+    logit_std = 2.0
+
+    [[reward_model]]          # ground_truth | scaled (factor) | noisy (noise)
+    family = "scaled"         # | accuracy_variance (accuracy, variance)
+    factor = 0.01             # | bradley_terry (on_policy, pairs); any: normalize = true
+
+accuracy_variance asks for an attainable uniform accuracy nearest ``accuracy`` and a variance under
+pi_0 of ``variance``, capped at 0.999 of the largest a monotone map of r_G reaches (the measured
+``var_rm`` column reports what each cell got).
+
+Each cell (policy, reward model, kl_coef, seed) draws r_G ~ U[-1, 1] from its seed alone, so every
+policy and reward model of a seed faces the same ground truth. It records, at pi_0, the mean over
+prompts of Var r_RM, Var r_G, uniform and on-policy accuracy; t_gamma of prompt 0 (inf when not
+reached by t_max); and at each horizon T the mean gains E_{pi_T} r - E_{pi_0} r of r_RM and r_G.
+
+Results: ``OUT/results.csv`` (tidy: one row per cell and horizon) and ``OUT/metadata.json``
+(config, versions, devices). Finished chunks are saved atomically in ``OUT/parts/``; a rerun of the
+same config into the same directory computes only the missing cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import importlib.metadata
+import itertools
+import json
+import math
+import os
+import platform
+import re
+import tomllib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from theory_sim.flow import (
+    DEFAULT_ATOL,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_RTOL,
+    _adaptive_gain,
+    _adaptive_path,
+    _path_metrics,
+)
+from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
+from theory_sim.policies import Autoregressive, Tabular, start_at
+from theory_sim.problem import Problem
+
+__all__ = [
+    "COLUMNS",
+    "PolicySpec",
+    "RewardSpec",
+    "SweepConfig",
+    "build_cell",
+    "load_config",
+    "load_results",
+    "parse_config",
+    "run_sweep",
+]
+
+POLICY_FAMILIES = {
+    "uniform": {},
+    "random": {"logit_std": 1.0},
+    "rare_best": {"mass": 1e-3, "logit_std": 1.0},
+}
+REWARD_FAMILIES = {
+    "ground_truth": {},
+    "scaled": {"factor": 0.01},
+    "noisy": {"noise": 0.5},
+    "accuracy_variance": {"accuracy": 0.8, "variance": 0.05},
+    "bradley_terry": {"on_policy": 1.0, "pairs": 200},
+}
+COLUMNS = (
+    "cell",
+    "policy",
+    "reward_model",
+    "kl_coef",
+    "seed",
+    "var_rm",
+    "var_gt",
+    "accuracy",
+    "accuracy_on_policy",
+    "gamma",
+    "t_gamma",
+    "horizon",
+    "gain_rm",
+    "gain_gt",
+    "solver_ok",
+)
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """An initial-policy family with its parameters (``POLICY_FAMILIES`` lists the defaults)."""
+
+    name: str
+    family: str
+    params: tuple[tuple[str, float], ...] = ()
+
+    def get(self, key: str) -> float:
+        return dict(self.params).get(key, POLICY_FAMILIES[self.family].get(key))
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardSpec:
+    """A reward-model family with its parameters (``REWARD_FAMILIES`` lists the defaults)."""
+
+    name: str
+    family: str
+    params: tuple[tuple[str, float], ...] = ()
+    normalize: bool = False
+
+    def get(self, key: str) -> float:
+        return dict(self.params).get(key, REWARD_FAMILIES[self.family].get(key))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A parsed sweep: the problem shape, the grid and the families (see the module docstring)."""
+
+    policy: str
+    prompts: int
+    outputs: int
+    vocab: int
+    length: int
+    gamma: float
+    horizons: tuple[float, ...]
+    t_max: float
+    seeds: tuple[int, ...]
+    kl_coefs: tuple[float, ...]
+    policies: tuple[PolicySpec, ...]
+    reward_models: tuple[RewardSpec, ...]
+    chunk_size: int = 16
+
+    def cells(self) -> list[tuple[PolicySpec, RewardSpec, float, int]]:
+        """Every (policy, reward model, kl_coef, seed), in the order of the cell index."""
+        return list(itertools.product(self.policies, self.reward_models, self.kl_coefs, self.seeds))
+
+    def parameterisation(self):
+        if self.policy == "tabular":
+            return Tabular()
+        return Autoregressive(self.vocab, self.length)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        text = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Source:
+    """The TOML text, to name the line of a key in error messages."""
+
+    def __init__(self, text: str, path: str):
+        self.lines = text.splitlines()
+        self.path = path
+
+    def line(self, table: str, key: str | None = None, index: int = 0) -> int | None:
+        """1-based line of ``key`` in the ``index``-th [table] or [[table]], else its header."""
+        current, seen, header_line = None, -1, None
+        for number, raw in enumerate(self.lines, 1):
+            text = raw.split("#", 1)[0].strip()
+            header = re.fullmatch(r"\[\[?\s*([\w.-]+)\s*\]\]?", text)
+            if header:
+                current = header.group(1)
+                if current == table:
+                    seen += 1
+                    if seen == index:
+                        header_line = number
+                continue
+            if key is None or current != table or seen != index:
+                continue
+            if re.match(rf"{re.escape(key)}\s*=", text):
+                return number
+        if table == "" and key is not None:  # top-level keys come before any header
+            for number, raw in enumerate(self.lines, 1):
+                name = re.escape(key)
+                if re.match(rf"\s*({name}\s*=|\[\[?\s*{name}\s*\]\]?)", raw):
+                    return number
+        return header_line
+
+    def error(self, message: str, table: str, key: str | None = None, index: int = 0):
+        number = self.line(table, key, index)
+        where = f"{self.path}, line {number}" if number else self.path
+        return ValueError(f"{where}: {message}")
+
+
+def _number(src, table, index, key, value, *, integer=False, low=None, high=None, open_low=False):
+    what = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise src.error(f"`{key}` must be {what}; got {value!r}.", table, key, index)
+    if integer and not isinstance(value, int):
+        raise src.error(f"`{key}` must be an integer; got {value!r}.", table, key, index)
+    value = int(value) if integer else float(value)
+    if not math.isfinite(value):
+        raise src.error(f"`{key}` must be finite; got {value!r}.", table, key, index)
+    too_low = low is not None and (value <= low if open_low else value < low)
+    if too_low or (high is not None and value > high):
+        lo = "" if low is None else f"{'>' if open_low else '>='} {low}"
+        hi = "" if high is None else f"<= {high}"
+        rule = " and ".join(s for s in (lo, hi) if s)
+        raise src.error(f"`{key}` must be {rule}; got {value!r}.", table, key, index)
+    return value
+
+
+def _keys(src, table, index, data: dict, allowed) -> None:
+    for key in data:
+        if key not in allowed:
+            raise src.error(
+                f"unknown key `{key}` {f'in [{table}]' if table else 'at the top level'}; "
+                f"expected one of {sorted(allowed)}.",
+                table,
+                key,
+                index,
+            )
+
+
+_LIMITS = {  # (integer, low, high, open_low) for every family parameter
+    "logit_std": (False, 0.0, None, False),
+    "mass": (False, 0.0, 1.0, True),
+    "factor": (False, 0.0, None, True),
+    "noise": (False, 0.0, None, False),
+    "accuracy": (False, 0.0, 1.0, False),
+    "variance": (False, 0.0, None, True),
+    "on_policy": (False, 0.0, 1.0, False),
+    "pairs": (True, 1, None, False),
+}
+
+
+def _family(src, table: str, index: int, data: dict, families: dict):
+    if "family" not in data:
+        raise src.error(f"[[{table}]] number {index + 1} needs a `family`.", table, None, index)
+    family = data["family"]
+    if family not in families:
+        raise src.error(
+            f"`family` must be one of {sorted(families)}; got {family!r}.", table, "family", index
+        )
+    allowed = {"family", "name", *families[family]} | (
+        {"normalize"} if table == "reward_model" else set()
+    )
+    _keys(src, table, index, data, allowed)
+    params = []
+    for key in families[family]:
+        if key in data:
+            integer, low, high, open_low = _LIMITS[key]
+            value = _number(
+                src,
+                table,
+                index,
+                key,
+                data[key],
+                integer=integer,
+                low=low,
+                high=high,
+                open_low=open_low,
+            )
+            params.append((key, value))
+    default = family + "".join(f" {k}={v:g}" for k, v in params)
+    name = data.get("name", default)
+    if not isinstance(name, str) or not name:
+        raise src.error(f"`name` must be a non-empty string; got {name!r}.", table, "name", index)
+    return name, family, tuple(params)
+
+
+def _number_list(src, table, key, value, **limits) -> tuple:
+    if not isinstance(value, list) or not value:
+        raise src.error(f"`{key}` must be a non-empty list; got {value!r}.", table, key)
+    return tuple(_number(src, table, 0, key, v, **limits) for v in value)
+
+
+def parse_config(text: str, path: str = "<config>") -> SweepConfig:
+    """Parse and validate a sweep's TOML text; errors are ValueErrors naming the key and line."""
+    src = _Source(text, path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    _keys(src, "", 0, data, {"problem", "grid", "policy", "reward_model", "chunk_size"})
+    for table in ("problem", "grid"):
+        if not isinstance(data.get(table), dict):
+            raise src.error(f"a [{table}] table is required.", table)
+    for table in ("policy", "reward_model"):
+        if not isinstance(data.get(table), list) or not data[table]:
+            raise src.error(f"at least one [[{table}]] table is required.", table)
+    prob = data["problem"]
+    _keys(
+        src,
+        "problem",
+        0,
+        prob,
+        {"policy", "prompts", "outputs", "vocab", "length", "gamma", "horizons", "t_max"},
+    )
+    kind = prob.get("policy", "tabular")
+    if kind not in ("tabular", "autoregressive"):
+        raise src.error(
+            f"`policy` must be 'tabular' or 'autoregressive'; got {kind!r}.", "problem", "policy"
+        )
+    need = ("outputs",) if kind == "tabular" else ("vocab", "length")
+    for key in need:
+        if key not in prob:
+            raise src.error(f"[problem] needs `{key}` for a {kind} policy.", "problem")
+    shape = {
+        key: _number(src, "problem", 0, key, prob[key], integer=True, low=low)
+        for key, low in (("prompts", 1), ("outputs", 2), ("vocab", 2), ("length", 1))
+        if key in prob
+    }
+    vocab, length = shape.get("vocab", 0), shape.get("length", 0)
+    outputs = shape["outputs"] if kind == "tabular" else vocab**length
+    horizons = _number_list(
+        src, "problem", "horizons", prob.get("horizons", [10.0]), low=0.0, open_low=True
+    )
+    t_max = _number(src, "problem", 0, "t_max", prob.get("t_max", 1e6), low=0.0, open_low=True)
+    gamma = _number(
+        src, "problem", 0, "gamma", prob.get("gamma", 0.25), low=0.0, high=1.0, open_low=True
+    )
+    grid = data["grid"]
+    _keys(src, "grid", 0, grid, {"seeds", "kl_coef"})
+    seeds = _number_list(src, "grid", "seeds", grid.get("seeds", [0]), integer=True, low=0)
+    kl_coefs = _number_list(src, "grid", "kl_coef", grid.get("kl_coef", [0.0]), low=0.0)
+    policies = tuple(
+        PolicySpec(*_family(src, "policy", i, d, POLICY_FAMILIES))
+        for i, d in enumerate(data["policy"])
+    )
+    rewards = []
+    for i, d in enumerate(data["reward_model"]):
+        normalize = d.get("normalize", False)
+        if not isinstance(normalize, bool):
+            raise src.error(
+                f"`normalize` must be true or false; got {normalize!r}.",
+                "reward_model",
+                "normalize",
+                i,
+            )
+        rewards.append(RewardSpec(*_family(src, "reward_model", i, d, REWARD_FAMILIES), normalize))
+    for table, specs in (("policy", policies), ("reward_model", rewards)):
+        names = [s.name for s in specs]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise src.error(f"two [[{table}]] tables share the name {name!r}.", table, None, i)
+    chunk = _number(src, "", 0, "chunk_size", data.get("chunk_size", 16), integer=True, low=1)
+    return SweepConfig(
+        policy=kind,
+        prompts=shape["prompts"] if "prompts" in shape else 1,
+        outputs=int(outputs),
+        vocab=int(vocab),
+        length=int(length),
+        gamma=gamma,
+        horizons=tuple(sorted(horizons)),
+        t_max=t_max,
+        seeds=seeds,
+        kl_coefs=kl_coefs,
+        policies=policies,
+        reward_models=tuple(rewards),
+        chunk_size=chunk,
+    )
+
+
+def load_config(path) -> SweepConfig:
+    """Read and parse a sweep's TOML file (:func:`parse_config`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`config` must be a TOML file; {str(path)!r} does not exist.")
+    return parse_config(path.read_text(), str(path))
+
+
+# ----------------------------------------------------------------------------- cells
+
+
+def _initial_probs(spec: PolicySpec, r_gt: np.ndarray, key) -> np.ndarray:
+    """pi_0 [X, Y] of a policy family (see the module docstring)."""
+    if spec.family == "uniform":
+        return np.full(r_gt.shape, 1.0 / r_gt.shape[-1])
+    logits = spec.get("logit_std") * np.asarray(jax.random.normal(key, r_gt.shape, np.float64))
+    probs = np.asarray(jax.nn.softmax(logits, axis=-1))
+    if spec.family == "rare_best":
+        # the best output under r_G gets exactly `mass`; the rest keep their proportions
+        best = np.argmax(r_gt, axis=-1)
+        rows = np.arange(r_gt.shape[0])
+        rest = 1.0 - probs[rows, best]
+        probs = probs * ((1.0 - spec.get("mass")) / rest)[:, None]
+        probs[rows, best] = spec.get("mass")
+    return probs
+
+
+def _nearest_attainable(r_gt_row: np.ndarray, target: float) -> float:
+    from theory_sim.rewards import attainable_accuracies
+
+    values = attainable_accuracies(r_gt_row)
+    return float(values[np.argmin(np.abs(values - target))])
+
+
+def _reward_model(spec: RewardSpec, probs: np.ndarray, r_gt: np.ndarray, key) -> np.ndarray:
+    """r_RM [X, Y] of a reward-model family under pi_0 = ``probs``."""
+    from theory_sim import bradley_terry, rewards
+
+    if spec.family == "ground_truth":
+        r_rm = r_gt.copy()
+    elif spec.family == "scaled":
+        r_rm = spec.get("factor") * r_gt
+    elif spec.family == "noisy":
+        r_rm = r_gt + spec.get("noise") * np.asarray(jax.random.normal(key, r_gt.shape))
+    elif spec.family == "accuracy_variance":
+        r_rm = np.stack(
+            [
+                rewards.with_variance(
+                    p,
+                    rewards.ranking_with_accuracy(g, _nearest_attainable(g, spec.get("accuracy"))),
+                    min(spec.get("variance"), 0.999 * rewards.max_monotone_variance(p, g)),
+                )
+                for p, g in zip(probs, r_gt, strict=True)
+            ]
+        )
+    else:  # bradley_terry
+        pairs = bradley_terry.sample_preferences(
+            probs, r_gt, int(spec.get("pairs")), spec.get("on_policy"), key=key
+        )
+        r_rm = bradley_terry.fit_bradley_terry(pairs, *r_gt.shape)
+    if spec.normalize:
+        r_rm = bradley_terry.normalize_rewards(r_rm, probs)
+    return r_rm
+
+
+def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
+    """The :class:`~theory_sim.Problem` of one cell and its measures at pi_0.
+
+    Returns:
+        (problem, row) with row holding the cell's labels, var_rm, var_gt, accuracy,
+        accuracy_on_policy and gamma (absolute, for prompt 0).
+    """
+    cells = config.cells()
+    if not 0 <= cell < len(cells):
+        raise ValueError(f"`cell` must be in [0, {len(cells)}); got {cell}.")
+    pol, rm, kl_coef, seed = cells[cell]
+    p_index, r_index = config.policies.index(pol), config.reward_models.index(rm)
+    root = jax.random.key(seed)
+    shape = (config.prompts, config.outputs)
+    r_gt = np.asarray(jax.random.uniform(jax.random.fold_in(root, 0), shape, np.float64, -1, 1))
+    k_pol = jax.random.fold_in(jax.random.fold_in(root, 1), p_index)
+    probs = _initial_probs(pol, r_gt, k_pol)
+    k_rm = jax.random.fold_in(jax.random.fold_in(k_pol, 2), r_index)
+    r_rm = _reward_model(rm, probs, r_gt, k_rm)
+    param = config.parameterisation()
+    params, _ = start_at(param, probs)
+    problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
+    headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
+    row = {
+        "cell": cell,
+        "policy": pol.name,
+        "reward_model": rm.name,
+        "kl_coef": kl_coef,
+        "seed": seed,
+        "var_rm": float(np.mean(reward_variance(probs, r_rm))),
+        "var_gt": float(np.mean(reward_variance(probs, r_gt))),
+        "accuracy": float(np.mean(accuracy(r_rm, r_gt))),
+        "accuracy_on_policy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
+        "gamma": config.gamma * headroom,
+    }
+    return problem, row
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@partial(jax.jit, static_argnames=("max_steps",))
+def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
+    """t_gamma of prompt 0 and the mean gains at ``save_ts`` for a stacked batch of problems."""
+
+    def one(problem, gamma):
+        time, _, _, ok_gain = _adaptive_gain(
+            problem, problem.reward_gt, 0, gamma, t_max, rtol, atol, max_steps
+        )
+        params, _, ok_path = _adaptive_path(problem, save_ts, save_ts[-1], rtol, atol, max_steps)
+        _, e_rm, e_gt, *_ = _path_metrics(problem, params)
+        gain_rm = jnp.mean(e_rm - e_rm[0], axis=-1)
+        gain_gt = jnp.mean(e_gt - e_gt[0], axis=-1)
+        return time, gain_rm[1:], gain_gt[1:], ok_gain & ok_path
+
+    return jax.vmap(one)(batch, gammas)
+
+
+def _stack(problems: list[Problem]) -> Problem:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *problems)
+
+
+def _shard(batch, devices):
+    """Place the batch's leading axis across ``devices`` (one mesh axis, "cells")."""
+    mesh = Mesh(np.asarray(devices), ("cells",))
+    return jax.device_put(batch, NamedSharding(mesh, PartitionSpec("cells")))
+
+
+def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]:
+    """Run the given cells as one vmapped computation sharded over ``devices``.
+
+    The batch is padded (by repeating its last cell) to a multiple of the number of devices, so
+    every device holds the same number of cells; the padding is dropped from the results.
+
+    Returns:
+        The tidy rows (:data:`COLUMNS`), one per cell and horizon.
+    """
+    devices = list(jax.local_devices() if devices is None else devices)
+    built = [build_cell(config, c) for c in cells]
+    pad = (-len(built)) % len(devices)
+    problems = [p for p, _ in built] + [built[-1][0]] * pad
+    gammas = np.array([r["gamma"] for _, r in built] + [built[-1][1]["gamma"]] * pad)
+    batch, gammas = _shard((_stack(problems), jnp.asarray(gammas)), devices)
+    save_ts = jnp.asarray((0.0, *config.horizons))
+    times, gain_rm, gain_gt, ok = jax.device_get(
+        _run_cells(
+            batch, gammas, save_ts, config.t_max, DEFAULT_RTOL, DEFAULT_ATOL, DEFAULT_MAX_STEPS
+        )
+    )
+    rows = []
+    for i, (_, base) in enumerate(built):
+        for h, horizon in enumerate(config.horizons):
+            rows.append(
+                {
+                    **base,
+                    "t_gamma": float(times[i]) if ok[i] else math.nan,
+                    "horizon": horizon,
+                    "gain_rm": float(gain_rm[i, h]) if ok[i] else math.nan,
+                    "gain_gt": float(gain_gt[i, h]) if ok[i] else math.nan,
+                    "solver_ok": bool(ok[i]),
+                }
+            )
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    """Write atomically: a reader (or a rerun after an interruption) sees all rows or none."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+_TYPES = {"cell": int, "seed": int, "policy": str, "reward_model": str}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        parsed = {}
+        for key in COLUMNS:
+            value = row[key]
+            if key == "solver_ok":
+                parsed[key] = value == "True"
+            else:
+                parsed[key] = _TYPES.get(key, float)(value)
+        out.append(parsed)
+    return out
+
+
+def load_results(directory) -> list[dict]:
+    """The rows of a sweep's ``results.csv`` (or, for an unfinished sweep, of its parts)."""
+    directory = Path(directory)
+    final = directory / "results.csv"
+    if final.is_file():
+        return _read_csv(final)
+    parts = sorted((directory / "parts").glob("*.csv")) if (directory / "parts").is_dir() else []
+    if not parts:
+        raise ValueError(f"`results` must be a sweep directory; {str(directory)!r} has no results.")
+    return sorted((r for p in parts for r in _read_csv(p)), key=lambda r: (r["cell"], r["horizon"]))
+
+
+def _versions() -> dict:
+    names = ("theory_sim", "jax", "jaxlib", "diffrax", "optax", "numpy")
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a source checkout
+            out[name] = "unknown"
+    return out
+
+
+def run_sweep(
+    config: SweepConfig,
+    out,
+    *,
+    devices=None,
+    process_index: int = 0,
+    process_count: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Run (or resume) a sweep into the directory ``out``; return all rows of ``results.csv``.
+
+    Cells already saved in ``out/parts`` by an earlier run of the same config are not recomputed.
+    With ``process_count`` > 1 (several hosts, e.g. after ``jax.distributed.initialize()``), this
+    process runs the cells with index = ``process_index`` (mod ``process_count``) on its local
+    devices and writes its own parts; ``results.csv`` is assembled once every cell is saved.
+
+    Args:
+        config: a :class:`SweepConfig` (:func:`load_config`).
+        out: the results directory (created if needed).
+        devices: devices to shard over; default all local devices.
+        progress: called with (cells done, cells of this process) after every chunk.
+    """
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"`process_index` must be in [0, {process_count}); got {process_index}.")
+    out = Path(out)
+    parts = out / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "metadata.json"
+    cells = config.cells()
+    devices = list(jax.local_devices() if devices is None else devices)
+    meta = {
+        "config": config.as_dict(),
+        "config_digest": config.digest(),
+        "cells": len(cells),
+        "seeds": list(config.seeds),
+        "versions": _versions(),
+        "devices": [str(d) for d in devices],
+        "process_count": process_count,
+        "columns": list(COLUMNS),
+    }
+    if meta_path.is_file():
+        old = json.loads(meta_path.read_text())
+        if old.get("config_digest") != meta["config_digest"]:
+            raise ValueError(
+                f"`out` {str(out)!r} holds a sweep of a different config; choose another "
+                "directory or remove it."
+            )
+    elif process_index == 0:
+        tmp = meta_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=1))
+        os.replace(tmp, meta_path)
+    mine = [c for c in range(len(cells)) if c % process_count == process_index]
+    done = {r["cell"] for p in parts.glob("*.csv") for r in _read_csv(p)}
+    todo = [c for c in mine if c not in done]
+    finished = len(mine) - len(todo)
+    # a chunk is a multiple of the device count, so no device idles on padding mid-sweep
+    size = max(config.chunk_size, len(devices))
+    size -= size % len(devices)
+    if progress is not None:
+        progress(finished, len(mine))
+    for start in range(0, len(todo), size):
+        chunk = todo[start : start + size]
+        _write_csv(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices))
+        finished += len(chunk)
+        if progress is not None:
+            progress(finished, len(mine))
+    final = out / "results.csv"
+    if final.is_file():
+        return _read_csv(final)
+    rows = load_results(out)
+    if len({r["cell"] for r in rows}) == len(cells):
+        _write_csv(final, rows)
+    return rows
