@@ -163,3 +163,25 @@ def test_snr_is_zero_when_no_estimate_carries_signal():
     problem = ts.Problem(np.log(probs), np.array([1.0, -1.0, -1.0]))
     stats = tr.gradient_snr(problem, np.log(probs), key=jax.random.key(0), num_estimates=50)
     assert stats["snr"] == 0.0 and stats["mean_norm"] == 0.0 and stats["exact_norm"] > 0
+
+
+def test_sampled_optimize_steps_are_unbiased_and_seeded(problem):
+    """One RLOO step from theta_0 averages (over 4000 seeds) to eta * exact gradient."""
+    eta = 0.5
+    exact = eta * np.asarray(ts.policy_gradient(problem, problem.user_params(problem.params0)))
+    steps = []
+    for seed in range(4000):
+        run = tr.sampled_optimize(problem, eta, 1, key=jax.random.key(seed), num_samples=4)
+        steps.append(run.params[1] - run.params[0])
+    steps = np.asarray(steps)
+    stderr = steps.std(axis=0) / np.sqrt(len(steps))
+    assert np.all(np.abs(steps.mean(axis=0) - exact) <= 4.5 * stderr + 1e-15)
+    a = tr.sampled_optimize(problem, eta, 20, key=jax.random.key(1), save_every=5)
+    b = tr.sampled_optimize(problem, eta, 20, key=jax.random.key(1), save_every=5)
+    c = tr.sampled_optimize(problem, eta, 20, key=jax.random.key(2), save_every=5)
+    assert np.array_equal(a.params, b.params) and not np.array_equal(a.params, c.params)
+    assert a.expected_gt.shape[0] == 5 and list(a.steps) == [0, 5, 10, 15, 20]
+    with pytest.raises(ValueError, match="multiple of `save_every`"):
+        tr.sampled_optimize(problem, eta, 7, key=jax.random.key(0), save_every=2)
+    with pytest.raises(ValueError, match="num_samples"):
+        tr.sampled_optimize(problem, eta, 2, key=jax.random.key(0), num_samples=1)

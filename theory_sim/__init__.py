@@ -45,6 +45,7 @@ from theory_sim.problem import Problem as Problem  # noqa: E402
 from theory_sim.training import compare_methods as compare_methods  # noqa: E402
 from theory_sim.training import estimate_gradient as estimate_gradient  # noqa: E402
 from theory_sim.training import optimize as optimize  # noqa: E402
+from theory_sim.training import sampled_optimize as sampled_optimize  # noqa: E402
 from theory_sim.training import steps_to_gain as steps_to_gain  # noqa: E402
 
 __version__ = "0.1.0"

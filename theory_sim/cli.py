@@ -175,6 +175,17 @@ def _plot(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from theory_sim.report import reproduce
+
+    def say(message: str) -> None:
+        sys.stderr.write(f"reproduce: {message}\n")
+
+    report = reproduce(args.out, quick=args.quick, progress=say)
+    print(f"wrote {report}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="theory-sim",
@@ -195,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the exponent fits of t_gamma against Var0",
     )
+    repro = sub.add_parser(
+        "reproduce", help="every figure and table of the notebooks, with a markdown report"
+    )
+    repro.add_argument("--out", required=True, help="directory for figures, tables and report.md")
+    repro.add_argument("--quick", action="store_true", help="smoke sizes (about a minute)")
     sweep = sub.add_parser(
         "sweep", help="run (or resume) a grid of cells described by a TOML config"
     )
@@ -217,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.instances < 1:
                 parser.error("--instances must be >= 1")
             return _check(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "plot":

@@ -8,14 +8,18 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
-from theory_sim._validation import check_int
-from theory_sim.flow import time_to_gain
 from theory_sim.instances import random_problem
 from theory_sim.metrics import _expected_reward, reward_variance
 from theory_sim.objective import kl_optimal_policy
-from theory_sim.policies import Autoregressive, LogLinear, Tabular, start_at
+from theory_sim.policies import Autoregressive, LogLinear, start_at
 from theory_sim.problem import Problem
-from theory_sim.rewards import theorem_5_models, theorem_6_instance
+from theory_sim.rewards import theorem_5_models
+from theory_sim.stories import (
+    FLAT_FAMILIES,
+    counterexample_instance,
+    flat_landscape,
+    theorem_6_story,
+)
 from theory_sim.theorems import (
     Check,
     ExponentFit,
@@ -27,8 +31,6 @@ from theory_sim.theorems import (
     check_proposition_4,
     check_theorem_4,
     check_theorem_5,
-    check_theorem_6,
-    fit_exponent,
     proposition_4_conditions,
 )
 
@@ -140,9 +142,8 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     Proposition 1 for N in {1, 4, 16} over the slow and fast models of Theorem 5 (T = 100), the
     reversed r_G and a random reward model; Lemma 10 along two random tabular flows.
     """
-    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
-    probs = np.asarray(jax.random.dirichlet(k_p, np.ones(6)))
-    r_gt = np.asarray(jax.random.uniform(k_r, (6,), np.float64, -1.0, 1.0))
+    probs, r_gt = counterexample_instance(seed)
+    k_p, _ = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))  # as the instance
     gamma = 0.3 * float(r_gt.max() - probs @ r_gt)
     checks = []
     for horizon in (10, 100, 1000):
@@ -153,17 +154,10 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     checks += check_theorem_5(probs, r_gt, gamma, 100, 0.0, slow_accuracy=0.6, fast_accuracy=0.6)
     checks.append(_inaccurate_teaches_faster(probs, r_gt, gamma))
     checks += _other_reward_model_checks(probs, r_gt, gamma, k_p)
-    # Theorem 6: the largest c in (0.2, 0.1, 0.05, 0.02) for which both families share a V0;
-    # gamma is half the room between V0 and the second-best output.
-    horizon = 30.0
-    for c in (0.2, 0.1, 0.05, 0.02):
-        try:
-            v0 = theorem_6_instance(r_gt, 1e-9, horizon, c).v0
-        except ValueError:
-            continue
-        gamma6 = 0.5 * (float(np.sort(r_gt)[-2]) - v0)
-        return checks + check_theorem_6(r_gt, gamma6, horizon, c, num_prompts=2)
-    return checks
+    try:
+        return checks + theorem_6_story(seed, num_prompts=2).checks
+    except ValueError:  # no c gives the two families a common V0 on this instance
+        return checks
 
 
 def _limit_policy(problem: Problem, prompt: int) -> np.ndarray:
@@ -226,7 +220,7 @@ def _log_linear_instance(i: int, key) -> tuple[Problem, str]:
     return problem, f"log-linear Y={num_outputs} d={dim}"
 
 
-EXPONENT_FAMILIES = ("reward_scale", "concentration")
+EXPONENT_FAMILIES = FLAT_FAMILIES
 
 
 def exponent_study(
@@ -237,62 +231,11 @@ def exponent_study(
     decades: float = 6.0,
     seed: int = 0,
 ) -> ExponentFit:
-    """t_gamma against Var0 over a family of one-prompt instances, and the fitted log-log slope.
-
-    Eight outputs: a tabular softmax over Y = 8, or an autoregressive policy with V = 2, L = 3.
-    lambda = 0. Var0 spans ``decades`` decades over ``num_points`` instances.
-
-    Families:
-        * "reward_scale": a seeded random pi_0 and r_G ~ U[-1, 1]; r_RM = c r_G with c shrinking.
-          gamma is half the gain of r_G toward its value at the best output of r_RM.
-        * "concentration": r = +1 on one output (for sequences, (0, ..., 0)) and -1 elsewhere,
-          r_RM = r_G = r; pi_0 gives it mass eps (spread evenly over the others' prefixes for
-          the autoregressive policy), eps shrinking; gamma = 0.5.
-
-    Proposition 3 bounds t_gamma below by C Var0^(-1/2) (tabular) and Theorem 4 by C' Var0^(-1/3);
-    the fit reports the exponent the instances actually show, with its standard error.
-    """
-    if policy not in ("tabular", "autoregressive"):
-        raise ValueError(f"`policy` must be 'tabular' or 'autoregressive'; got {policy!r}.")
-    if family not in EXPONENT_FAMILIES:
-        raise ValueError(f"`family` must be one of {EXPONENT_FAMILIES}; got {family!r}.")
-    num_points = check_int("num_points", num_points, 3)
-    param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
-    num_outputs = 8
-    rng_key = jax.random.key(seed)
-    var0, times = [], []
-    for k in range(num_points):
-        level = decades * k / (num_points - 1)  # Var0 falls by 10^level
-        if family == "reward_scale":
-            k_p, k_r = jax.random.split(rng_key)
-            probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
-            r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
-            r_rm = 10.0 ** (-level / 2) * r_gt
-            gamma = 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
-        else:
-            eps = 0.1 * 10.0 ** (-level)
-            r_gt = np.full(num_outputs, -1.0)
-            r_gt[0] = 1.0
-            r_rm = r_gt
-            probs = _concentrated(param, eps, num_outputs)
-            gamma = 0.5
-        params, _ = start_at(param, probs)
-        problem = Problem(params, r_rm, r_gt, policy=param)
-        var0.append(float(reward_variance(probs, r_rm)))
-        times.append(time_to_gain(problem, gamma))
-    return fit_exponent(var0, times)
-
-
-def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
-    """pi_0 with mass eps on output 0; for sequences, per-token mass eps^(1/L) on token 0."""
-    if isinstance(policy, Tabular):
-        probs = np.full(num_outputs, (1 - eps) / (num_outputs - 1))
-        probs[0] = eps
-        return probs
-    token = eps ** (1.0 / policy.length)
-    per_token = np.array([token, 1 - token])
-    seqs = policy.sequences()
-    return np.prod(per_token[seqs], axis=-1)
+    """The fitted log-log slope of t_gamma against Var0 over a family of instances: the ``fit`` of
+    :func:`theory_sim.stories.flat_landscape` (same arguments; families "reward_scale" and
+    "concentration"). Proposition 3 bounds t_gamma below by C Var0^(-1/2) (tabular) and Theorem 4
+    by C' Var0^(-1/3)."""
+    return flat_landscape(policy, family, num_points=num_points, decades=decades, seed=seed).fit
 
 
 def _other_reward_model_checks(probs, r_gt, gamma, key) -> list[Check]:

@@ -8,11 +8,17 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "plot_accuracy_variance",
     "plot_bound_check",
     "plot_exponent_fits",
+    "plot_flat_landscape",
     "plot_reward_curves",
+    "plot_section_4_1",
     "plot_snr_study",
     "plot_sweep",
+    "plot_teacher_student",
+    "plot_theorem_5",
+    "plot_theorem_6",
 ]
 
 
@@ -112,12 +118,7 @@ def plot_exponent_fits(fits: dict, ax=None):
 def plot_snr_study(rows, axes=None):
     """Estimators' SNR and the exact gradient norm against Var0 (log-log), one line per reward
     scale: rows from :func:`theory_sim.experiments.estimator_snr_study`."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    else:
-        fig = axes[0].figure
+    fig, axes = _panels(axes, 2)
     for scale in sorted({r["scale"] for r in rows}, reverse=True):
         sel = sorted((r for r in rows if r["scale"] == scale), key=lambda r: r["var0"])
         var0 = [r["var0"] for r in sel]
@@ -165,10 +166,7 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     """
     import matplotlib.pyplot as plt
 
-    if axes is None:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
-    else:
-        fig = axes[0].figure
+    fig, axes = _panels(axes, 3)
     if not rows:
         raise ValueError("`rows` is empty: nothing to plot.")
     horizons = sorted({r["horizon"] for r in rows})
@@ -201,5 +199,162 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     axes[1].set_title("Gain against accuracy")
     axes[2].set_title("Time to gain against reward variance")
     axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
+    return fig
+
+
+def _panels(axes, count: int, width: float = 5.0):
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, count, figsize=(width * count, 4.2), layout="constrained")
+        return fig, np.atleast_1d(axes)
+    axes = np.atleast_1d(axes)
+    return axes[0].figure, axes
+
+
+def plot_flat_landscape(landscapes: Sequence, ax=None):
+    """t_gamma against Var0 (log-log) for each :class:`~theory_sim.stories.FlatLandscape`, with
+    its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) on the same axes."""
+    fig, ax = _axes(ax)
+    for land in landscapes:
+        order = np.argsort(land.var0)
+        v = land.var0[order]
+        (points,) = ax.plot(
+            v,
+            land.t_gamma[order],
+            "o-",
+            ms=4,
+            label=f"{land.policy}, {land.family}: slope {land.fit.slope:.3f}",
+        )
+        colour = points.get_color()
+        if np.isfinite(land.proposition_3).any():
+            ax.plot(v, land.proposition_3[order], "--", color=colour, lw=1, label="Prop. 3 bound")
+        ax.plot(v, land.theorem_4[order], ":", color=colour, lw=1.2, label="Thm. 4 bound")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="Var0 = Var_pi0 r_RM",
+        ylabel="t_gamma",
+        title="Flat landscape: time to gain against reward variance",
+    )
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_theorem_5(story, axes=None):
+    """Theorem 5: both models' t_gamma against T with their bounds; E r_G against time at one T."""
+    fig, axes = _panels(axes, 2)
+    T = np.array([r["T"] for r in story.rows])
+    for key, bound, label, colour in (
+        ("t_slow", "slow_bound", "accurate (acc. 1), low variance", "tab:blue"),
+        ("t_fast", "fast_bound", "inaccurate, high variance", "tab:red"),
+    ):
+        axes[0].plot(T, [r[key] for r in story.rows], "o-", color=colour, label=label)
+        kind = "lower" if key == "t_slow" else "upper"
+        axes[0].plot(
+            T, [r[bound] for r in story.rows], "--", color=colour, lw=1, label=f"{kind} bound"
+        )
+    axes[0].set(xscale="log", yscale="log", xlabel="T", ylabel="t_gamma")
+    axes[0].set_title("Accuracy is not enough (Theorem 5)")
+    axes[0].legend(fontsize=7)
+    for traj, label, colour in (
+        (story.slow, "accurate, low variance", "tab:blue"),
+        (story.fast, "inaccurate, high variance", "tab:red"),
+    ):
+        keep = traj.ts > 0
+        axes[1].plot(traj.ts[keep], traj.expected_gt[keep], color=colour, label=label)
+    axes[1].axhline(story.target, color="0.4", lw=1, ls="--", label="E_pi0 r_G + gamma")
+    axes[1].set(xscale="log", xlabel="time t", ylabel="E_pi_t r_G (ground truth)")
+    axes[1].set_title(f"Ground-truth reward, T = {story.curve_T:g}")
+    axes[1].legend(fontsize=7)
+    return fig
+
+
+def plot_accuracy_variance(grid, ax=None):
+    """Heat map of log10 t_gamma over accuracy (rows) and Var0 (columns); "never" where the
+    ground-truth gain is not reached."""
+    fig, ax = _axes(ax)
+    values = np.log10(np.where(np.isfinite(grid.t_gamma), grid.t_gamma, np.nan))
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis_r")
+    fig.colorbar(image, ax=ax, label="log10 t_gamma")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            text = "never" if np.isnan(values[i, j]) else f"{values[i, j]:.1f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
+    ax.set_xticks(range(len(grid.variances)), [f"{v:.0e}" for v in grid.variances], fontsize=7)
+    ax.set_yticks(range(len(grid.accuracies)), [f"{a:.2f}" for a in grid.accuracies])
+    ax.set(
+        xlabel="Var_pi0 r_RM",
+        ylabel="accuracy",
+        title="Time to gain on the accuracy-variance plane",
+    )
+    return fig
+
+
+def plot_theorem_6(story, ax=None):
+    """Theorem 6: t_gamma (log) of both reward models from a policy in Pi and one in Pi'."""
+    fig, ax = _axes(ax)
+    x = np.arange(2)
+    for col, (label, colour) in enumerate((("r_RM", "tab:blue"), ("r'_RM", "tab:orange"))):
+        ax.bar(x + (col - 0.5) * 0.38, story.times[:, col], 0.38, color=colour, label=label)
+    ax.set_xticks(x, ["pi_0 in Pi", "pi_0 in Pi'"])
+    ax.set(yscale="log", ylabel="t_gamma", title="The teacher depends on the student (Theorem 6)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_teacher_student(study, axes=None):
+    """Each reward model's rank (by ground-truth gain) under each initial policy, and the gain
+    against Var_pi0 r_RM, one colour per policy."""
+    fig, axes = _panels(axes, 2, 5.5)
+    ranks = np.argsort(np.argsort(-study.gain, axis=1), axis=1) + 1
+    image = axes[0].imshow(ranks, cmap="RdYlGn_r", aspect="auto")
+    for p in range(ranks.shape[0]):
+        for m in range(ranks.shape[1]):
+            axes[0].text(m, p, str(ranks[p, m]), ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=axes[0], label="rank (1 = best teacher)")
+    axes[0].set_xticks(range(len(study.models)), study.models, rotation=60, fontsize=7)
+    axes[0].set_yticks(range(ranks.shape[0]), [f"policy {p}" for p in range(ranks.shape[0])])
+    axes[0].set_title("Ranking of the same reward models")
+    for p in range(study.gain.shape[0]):
+        axes[1].plot(study.variance[p], study.gain[p], "o", ms=4, label=f"policy {p}")
+    axes[1].set(
+        xscale="log",
+        xlabel="Var_pi0 r_RM",
+        ylabel=f"ground-truth gain at T={study.horizon:g}",
+        title="Gain follows variance under each policy",
+    )
+    axes[1].legend(fontsize=7)
+    return fig
+
+
+def plot_section_4_1(study, axes=None):
+    """The tabular Section 4.1: ground-truth increase against reward variance (one point per
+    reward model), and the mean ground-truth increase along the exact flow."""
+    fig, axes = _panels(axes, 2, 5.5)
+    for row in study.table_1:
+        axes[0].errorbar(
+            row["variance"],
+            row["ground-truth increase"],
+            xerr=row["variance sd"],
+            yerr=row["ground-truth increase sd"],
+            fmt="o",
+            ms=5,
+            capsize=2,
+            label=row["reward model"],
+        )
+    axes[0].set(
+        xlabel="reward variance (mean over prompts, under pi_0)",
+        ylabel="ground-truth increase",
+        title="Increase against variance (mean ± sd over seeds)",
+    )
+    axes[0].legend(fontsize=7)
+    keep = study.times > 0
+    for name, curve in study.curves.items():
+        style = {"color": "k", "lw": 2} if name == "ground truth" else {}
+        axes[1].plot(study.times[keep], curve[keep], label=name, **style)
+    axes[1].set(xscale="log", xlabel="time t", ylabel="ground-truth increase")
+    axes[1].set_title("Ground-truth increase along the flow")
     axes[1].legend(fontsize=7)
     return fig

@@ -36,6 +36,7 @@ __all__ = [
     "gradient_snr",
     "natural_gradient",
     "optimize",
+    "sampled_optimize",
     "sampled_steps_to_gain",
     "steps_to_gain",
 ]
@@ -111,23 +112,42 @@ class OptimizationResult:
     objective: np.ndarray
 
 
-@partial(jax.jit, static_argnames=("optimizer", "num_saves", "save_every", "direction"))
-def _optimize(problem, optimizer, num_saves, save_every, direction):
-    ascent = _direction_fn(direction)
+def _saved_run(params0, extra, update, num_saves: int, save_every: int):
+    """Apply ``(params, extra) -> (params, extra)`` num_saves * save_every times; return the
+    parameters at step 0 and after every ``save_every`` steps, [num_saves + 1, ...]."""
 
     def one_step(carry, _):
-        params, state = carry
-        # optax minimises: hand it the descent direction of -phi
-        updates, state = optimizer.update(-ascent(problem, params), state, params)
-        return (optax.apply_updates(params, updates), state), None
+        return update(*carry), None
 
     def block(carry, _):
         carry, _ = jax.lax.scan(one_step, carry, None, length=save_every)
         return carry, carry[0]
 
-    start = (problem.params0, optimizer.init(problem.params0))
-    _, saved = jax.lax.scan(block, start, None, length=num_saves)
-    return jnp.concatenate([problem.params0[None], saved])
+    _, saved = jax.lax.scan(block, (params0, extra), None, length=num_saves)
+    return jnp.concatenate([params0[None], saved])
+
+
+@partial(jax.jit, static_argnames=("optimizer", "num_saves", "save_every", "direction"))
+def _optimize(problem, optimizer, num_saves, save_every, direction):
+    ascent = _direction_fn(direction)
+
+    def update(params, state):
+        # optax minimises: hand it the descent direction of -phi
+        updates, state = optimizer.update(-ascent(problem, params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    return _saved_run(
+        problem.params0, optimizer.init(problem.params0), update, num_saves, save_every
+    )
+
+
+def _check_saves(num_steps, save_every) -> tuple[int, int]:
+    num_steps, save_every = check_int("num_steps", num_steps), check_int("save_every", save_every)
+    if num_steps % save_every:
+        raise ValueError(
+            f"`num_steps` ({num_steps}) must be a multiple of `save_every` ({save_every})."
+        )
+    return num_steps, save_every
 
 
 def optimize(
@@ -151,11 +171,7 @@ def optimize(
         save_every: save the state every this many steps.
         direction: "gradient" or "natural".
     """
-    num_steps, save_every = check_int("num_steps", num_steps), check_int("save_every", save_every)
-    if num_steps % save_every:
-        raise ValueError(
-            f"`num_steps` ({num_steps}) must be a multiple of `save_every` ({save_every})."
-        )
+    num_steps, save_every = _check_saves(num_steps, save_every)
     if direction == "natural":
         _require_tabular(problem)
     _direction_fn(direction)
@@ -376,15 +392,56 @@ def gradient_snr(
     }
 
 
+def _sampled_update(problem, params, key, num_samples, method, learning_rate):
+    """One stochastic ascent step; returns (new params, next key)."""
+    key, sub = jax.random.split(key)
+    return params + learning_rate * _estimate(problem, params, sub, num_samples, method), key
+
+
 @partial(jax.jit, static_argnames=("num_samples", "method"))
 def _sampled_steps(
     problem, key, num_samples, method, learning_rate, reward, prompt, gamma, max_steps
 ):
     def update(params, key):
-        key, sub = jax.random.split(key)
-        return params + learning_rate * _estimate(problem, params, sub, num_samples, method), key
+        return _sampled_update(problem, params, key, num_samples, method, learning_rate)
 
     return _count_steps(problem, reward, prompt, gamma, max_steps, update, key)
+
+
+@partial(jax.jit, static_argnames=("num_samples", "method", "num_saves", "save_every"))
+def _sampled_run(problem, key, num_samples, method, learning_rate, num_saves, save_every):
+    def update(params, key):
+        return _sampled_update(problem, params, key, num_samples, method, learning_rate)
+
+    return _saved_run(problem.params0, key, update, num_saves, save_every)
+
+
+def sampled_optimize(
+    problem: Problem,
+    learning_rate: float,
+    num_steps: int,
+    *,
+    key: jax.Array,
+    method: str = "rloo",
+    num_samples: int = 8,
+    save_every: int = 1,
+) -> OptimizationResult:
+    """Stochastic policy gradient: theta_{k+1} = theta_k + eta g_k, g_k a sampled estimate.
+
+    g_k is :func:`estimate_gradient`'s ``method`` ("reinforce", "rloo" or "grpo") from
+    ``num_samples`` outputs per prompt, the online RLHF update of Section 4 of arXiv 2503.15477
+    (the paper trains with RLOO). Expected rewards along the run are exact.
+
+    Returns:
+        An :class:`OptimizationResult` saved every ``save_every`` steps.
+    """
+    num_samples = _check_estimator(method, num_samples)
+    num_steps, save_every = _check_saves(num_steps, save_every)
+    lr = check_float_scalar("learning_rate", learning_rate, positive=True)
+    params = _sampled_run(
+        problem, key, num_samples, method, lr, num_steps // save_every, save_every
+    )
+    return _result(problem, params, np.arange(0, num_steps + 1, save_every))
 
 
 def sampled_steps_to_gain(

@@ -1,0 +1,774 @@
+"""The paper's stories as experiments: one function per figure or table of the notebooks.
+
+Each returns plain results (dataclasses of arrays, lists of row dicts) that
+:mod:`theory_sim.plotting` draws and :mod:`theory_sim.report` writes; the notebooks and
+``theory-sim reproduce`` call the same functions, so what a notebook shows is what the command
+writes. Sizes are arguments; :data:`QUICK` holds the small sizes of ``reproduce --quick`` and of
+the notebooks' smoke mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+from scipy import stats
+
+from theory_sim import bradley_terry, rewards
+from theory_sim._validation import check_float_scalar, check_int
+from theory_sim.flow import Trajectory, gradient_flow, time_to_gain
+from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
+from theory_sim.policies import Autoregressive, Tabular, start_at
+from theory_sim.problem import Problem
+from theory_sim.theorems import (
+    Check,
+    ExponentFit,
+    check_theorem_5,
+    check_theorem_6,
+    fit_exponent,
+    proposition_3_bound,
+    theorem_4_bound,
+)
+
+__all__ = [
+    "PAPER_TABLE_2",
+    "QUICK",
+    "AccuracyVarianceGrid",
+    "FlatLandscape",
+    "Section41",
+    "SequenceTeachers",
+    "TeacherStudent",
+    "Theorem5Story",
+    "Theorem6Story",
+    "accuracy_variance_grid",
+    "counterexample_instance",
+    "flat_landscape",
+    "section_4_1",
+    "sequence_teachers",
+    "teacher_student",
+    "theorem_5_story",
+    "theorem_6_story",
+    "top_sequences",
+]
+
+# Smoke sizes: what `reproduce --quick` and the notebooks (THEORY_SIM_SMOKE=1) run.
+QUICK = {
+    "flat_landscape": {"num_points": 5, "decades": 4.0},
+    "theorem_5_story": {"horizons": (10.0, 100.0)},
+    "accuracy_variance_grid": {"num_accuracies": 3, "num_variances": 3},
+    "teacher_student": {"num_policies": 3, "num_models": 4},
+    "section_4_1": {"num_prompts": 6, "num_outputs": 8, "seeds": (0, 1), "rloo_steps": 50},
+}
+
+# Table 2 of arXiv 2503.15477 (Pythia-2.8B), as theory.md section 5 quotes it: correlation with
+# the increase after one epoch. Entries the summary does not quote are absent.
+PAPER_TABLE_2 = {
+    ("variance", "proxy", "pearson"): 0.982,
+    ("variance", "ground truth", "pearson"): 0.834,
+    ("on-policy accuracy", "ground truth", "pearson"): -0.283,
+    ("off-policy accuracy", "ground truth", "pearson"): -0.507,
+}
+
+
+# ----------------------------------------------------------------------------- flat landscape
+
+
+@dataclasses.dataclass(frozen=True)
+class FlatLandscape:
+    """t_gamma against Var0 over a family of instances, with both lower bounds at each point.
+
+    Attributes:
+        policy, family: what was swept (see :func:`flat_landscape`).
+        var0, t_gamma, gamma: [K] per instance.
+        proposition_3: [K] 2(1 - e^(-gamma/2)) / sqrt(Var0) (tabular; nan for sequences).
+        theorem_4: [K] min(1 - e^(-gamma/9), ...) / (8 L^2 J^2) Var0^(-1/3).
+        fit: the least-squares slope of log t_gamma on log Var0.
+    """
+
+    policy: str
+    family: str
+    var0: np.ndarray
+    t_gamma: np.ndarray
+    gamma: np.ndarray
+    proposition_3: np.ndarray
+    theorem_4: np.ndarray
+    fit: ExponentFit
+
+    def rows(self) -> list[dict]:
+        return [
+            {
+                "policy": self.policy,
+                "family": self.family,
+                "var0": float(v),
+                "t_gamma": float(t),
+                "gamma": float(g),
+                "proposition_3_bound": float(p),
+                "theorem_4_bound": float(b),
+            }
+            for v, t, g, p, b in zip(
+                self.var0, self.t_gamma, self.gamma, self.proposition_3, self.theorem_4, strict=True
+            )
+        ]
+
+
+FLAT_FAMILIES = ("reward_scale", "concentration")
+
+
+def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
+    """pi_0 with mass eps on output 0; for sequences, per-token mass eps^(1/L) on token 0."""
+    if isinstance(policy, Tabular):
+        probs = np.full(num_outputs, (1 - eps) / (num_outputs - 1))
+        probs[0] = eps
+        return probs
+    token = eps ** (1.0 / policy.length)
+    per_token = np.array([token, 1 - token])
+    seqs = policy.sequences()
+    return np.prod(per_token[seqs], axis=-1)
+
+
+def flat_landscape(
+    policy: str = "tabular",
+    family: str = "concentration",
+    *,
+    num_points: int = 13,
+    decades: float = 6.0,
+    seed: int = 0,
+) -> FlatLandscape:
+    """t_gamma against Var0 with the bounds of Proposition 3 and Theorem 4 (arXiv 2503.15477).
+
+    Eight outputs: a tabular softmax over Y = 8, or an autoregressive policy with V = 2, L = 3.
+    lambda = 0. Var0 spans ``decades`` decades over ``num_points`` instances.
+
+    Families:
+        * "reward_scale": a seeded random pi_0 and r_G ~ U[-1, 1]; r_RM = c r_G with c shrinking.
+          gamma is half the gain of r_G toward its value at the best output of r_RM.
+        * "concentration": r = +1 on one output (for sequences, (0, ..., 0)) and -1 elsewhere,
+          r_RM = r_G = r; pi_0 gives it mass eps (spread evenly over the others' prefixes for
+          the autoregressive policy), eps shrinking; gamma = 0.5.
+
+    Proposition 3 bounds t_gamma below by 2(1 - e^(-gamma/2)) Var0^(-1/2) (tabular policies) and
+    Theorem 4 by min(1 - e^(-gamma/9), ...) / (8 L^2 J^2) Var0^(-1/3) (autoregressive, the
+    tabular softmax being L = 1); the fit reports the exponent the instances actually show.
+    """
+    if policy not in ("tabular", "autoregressive"):
+        raise ValueError(f"`policy` must be 'tabular' or 'autoregressive'; got {policy!r}.")
+    if family not in FLAT_FAMILIES:
+        raise ValueError(f"`family` must be one of {FLAT_FAMILIES}; got {family!r}.")
+    num_points = check_int("num_points", num_points, 3)
+    decades = check_float_scalar("decades", decades, positive=True)
+    param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
+    num_outputs = 8
+    rng_key = jax.random.key(seed)
+    var0, times, gammas, prop3, thm4 = [], [], [], [], []
+    for k in range(num_points):
+        level = decades * k / (num_points - 1)  # Var0 falls by 10^level
+        if family == "reward_scale":
+            k_p, k_r = jax.random.split(rng_key)
+            probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
+            r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+            r_rm = 10.0 ** (-level / 2) * r_gt
+            gamma = 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
+        else:
+            eps = 0.1 * 10.0 ** (-level)
+            r_gt = np.full(num_outputs, -1.0)
+            r_gt[0] = 1.0
+            r_rm = r_gt
+            probs = _concentrated(param, eps, num_outputs)
+            gamma = 0.5
+        params, _ = start_at(param, probs)
+        problem = Problem(params, r_rm, r_gt, policy=param)
+        v = float(reward_variance(probs, r_rm))
+        var0.append(v)
+        gammas.append(float(gamma))
+        times.append(time_to_gain(problem, gamma))
+        prop3.append(proposition_3_bound(1, v, gamma) if policy == "tabular" else math.nan)
+        jac = param.jacobian_norm(problem.params0)
+        thm4.append(theorem_4_bound(param.length, jac, 0.0, gamma, v))
+    return FlatLandscape(
+        policy,
+        family,
+        np.array(var0),
+        np.array(times),
+        np.array(gammas),
+        np.array(prop3),
+        np.array(thm4),
+        fit_exponent(var0, times),
+    )
+
+
+# ----------------------------------------------------------------------------- Theorem 5
+
+
+def counterexample_instance(seed: int = 0, num_outputs: int = 6):
+    """The seeded one-prompt instance of the counterexamples: pi_0 ~ Dirichlet(1), r_G ~ U[-1, 1].
+
+    Returns:
+        (pi_0 [Y], r_G [Y]).
+    """
+    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
+    probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
+    r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+    return probs, r_gt
+
+
+@dataclasses.dataclass(frozen=True)
+class Theorem5Story:
+    """Theorem 5 across T, and both models' ground-truth curves at one T.
+
+    Attributes:
+        rows: one dict per T: T, t_slow, slow_bound (lower), t_fast, fast_bound (upper), the two
+            models' accuracies and Var0.
+        slow, fast: :class:`~theory_sim.Trajectory` under the accurate-slow and inaccurate-fast
+            models at ``curve_T`` (E r_G in ``expected_gt``).
+        target: E_pi0 r_G + gamma, the level t_gamma waits for.
+        checks: the :class:`~theory_sim.theorems.Check` rows behind ``rows``.
+    """
+
+    rows: list[dict]
+    slow: Trajectory
+    fast: Trajectory
+    curve_T: float
+    gamma: float
+    target: float
+    checks: list[Check]
+
+
+def theorem_5_story(
+    horizons=(10.0, 100.0, 1000.0), *, curve_T: float = 100.0, seed: int = 0
+) -> Theorem5Story:
+    """Theorem 5 of arXiv 2503.15477 on :func:`counterexample_instance` (lambda = 0, gamma = 0.3
+    of the headroom max r_G - E_pi0 r_G): the perfectly accurate model's t_gamma grows like T while
+    the inaccurate model's stays below a T-free bound."""
+    probs, r_gt = counterexample_instance(seed)
+    gamma = 0.3 * float(r_gt.max() - probs @ r_gt)
+    rows, checks = [], []
+    for horizon in horizons:
+        found = check_theorem_5(probs, r_gt, gamma, horizon, 0.0)
+        checks += found
+        by = {c.claim: c for c in found}
+        models = rewards.theorem_5_models(probs, r_gt, gamma, horizon)
+        slow_time = by["Theorem 5: slow model time"]
+        fast_time = by["Theorem 5: fast model time"]
+        rows.append(
+            {
+                "T": float(horizon),
+                "t_slow": slow_time.measured,
+                "slow_bound": slow_time.bound,
+                "t_fast": fast_time.measured,
+                "fast_bound": fast_time.bound,
+                "accuracy_slow": float(accuracy(models.slow, r_gt)),
+                "accuracy_fast": float(accuracy(models.fast, r_gt)),
+                "var0_slow": float(reward_variance(probs, models.slow)),
+                "var0_fast": float(reward_variance(probs, models.fast)),
+            }
+        )
+    models = rewards.theorem_5_models(probs, r_gt, gamma, curve_T)
+    t_slow = time_to_gain(Problem(np.log(probs), models.slow, r_gt), gamma)
+    t_max = 10.0 * max(t_slow, 1.0)
+    slow, fast = (
+        gradient_flow(Problem(np.log(probs), r_rm, r_gt), t_max)
+        for r_rm in (models.slow, models.fast)
+    )
+    return Theorem5Story(rows, slow, fast, curve_T, gamma, float(probs @ r_gt) + gamma, checks)
+
+
+# ----------------------------------------------------------------------------- accuracy-variance
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyVarianceGrid:
+    """t_gamma over reward models with accuracy and Var0 set independently.
+
+    Attributes:
+        accuracies: [A] exact uniform-pair accuracies (attainable values nearest the request).
+        variances: [V] Var_pi0 r_RM.
+        t_gamma: [A, V] time for E r_G to gain gamma (inf: never, the model's optimum is worse).
+        gamma: the gain.
+    """
+
+    accuracies: np.ndarray
+    variances: np.ndarray
+    t_gamma: np.ndarray
+    gamma: float
+
+    def rows(self) -> list[dict]:
+        return [
+            {"accuracy": float(a), "var0": float(v), "t_gamma": float(self.t_gamma[i, j])}
+            for i, a in enumerate(self.accuracies)
+            for j, v in enumerate(self.variances)
+        ]
+
+
+def accuracy_variance_grid(
+    *,
+    num_accuracies: int = 6,
+    num_variances: int = 7,
+    num_outputs: int = 8,
+    gamma_fraction: float = 0.2,
+    seed: int = 0,
+) -> AccuracyVarianceGrid:
+    """t_gamma on a grid of the accuracy-variance plane (Theorem 5's message, beyond its pair).
+
+    One prompt, pi_0 ~ Dirichlet(1) and r_G ~ U[-1, 1] (seeded, :func:`counterexample_instance`);
+    accuracies evenly spaced from 0.5 to 1 (each rounded to the nearest attainable value), Var0
+    log-spaced from 1e-5 up to half the largest variance every ranking can reach under pi_0;
+    each reward model is :func:`theory_sim.rewards.accuracy_sweep`'s (a ranking with the
+    accuracy, then a monotone map to the variance). gamma = ``gamma_fraction`` (max r_G -
+    E_pi0 r_G); lambda = 0.
+    """
+    num_accuracies = check_int("num_accuracies", num_accuracies, 2)
+    num_variances = check_int("num_variances", num_variances, 2)
+    probs, r_gt = counterexample_instance(seed, num_outputs)
+    gamma = gamma_fraction * float(r_gt.max() - probs @ r_gt)
+    attainable = rewards.attainable_accuracies(r_gt)
+    wanted = np.linspace(0.5, 1.0, num_accuracies)
+    accs = np.unique([attainable[np.argmin(np.abs(attainable - a))] for a in wanted])
+    rankings = [rewards.ranking_with_accuracy(r_gt, a) for a in accs]
+    ceiling = min(rewards.max_monotone_variance(probs, r) for r in rankings)
+    variances = np.geomspace(1e-5, 0.5 * ceiling, num_variances)
+    times = np.empty((len(accs), num_variances))
+    for i, ranking in enumerate(rankings):
+        for j, v in enumerate(variances):
+            r_rm = rewards.with_variance(probs, ranking, v)
+            times[i, j] = time_to_gain(Problem(np.log(probs), r_rm, r_gt), gamma, t_max=1e9)
+    return AccuracyVarianceGrid(accs, variances, times, gamma)
+
+
+# ----------------------------------------------------------------------------- Theorem 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Theorem6Story:
+    """Theorem 6's two policies and two reward models.
+
+    Attributes:
+        times: [2, 2] t_gamma, rows the initial policy (from Pi, from Pi'), columns the reward
+            model (r_RM, r'_RM).
+        checks: the Theorem 6 rows of :func:`~theory_sim.theorems.check_theorem_6`.
+    """
+
+    times: np.ndarray
+    checks: list[Check]
+    T: float
+    c: float
+    gamma: float
+
+
+def theorem_6_story(seed: int = 0, T: float = 30.0, *, num_prompts: int = 1) -> Theorem6Story:
+    """Theorem 6 of arXiv 2503.15477 on :func:`counterexample_instance`: the faster of two reward
+    models flips with the initial policy. c is the largest of (0.2, 0.1, 0.05, 0.02) for which
+    both families share V0, gamma half the room between V0 and the second-best r_G, lambda at each
+    family's limit (the theorem's condition), ``num_prompts`` identical prompts."""
+    _, r_gt = counterexample_instance(seed)
+    for c in (0.2, 0.1, 0.05, 0.02):
+        try:
+            v0 = rewards.theorem_6_instance(r_gt, 1e-9, T, c).v0
+        except ValueError:
+            continue
+        gamma = 0.5 * (float(np.sort(r_gt)[-2]) - v0)
+        checks = check_theorem_6(r_gt, gamma, T, c, num_prompts=num_prompts)
+        times = np.empty((2, 2))
+        for row, name in enumerate(("Pi", "Pi'")):
+            d = next(x.details for x in checks if x.instance.endswith(f"from {name}"))
+            # columns are (r_RM, r'_RM): from Pi, r_RM matches; from Pi', r'_RM does
+            times[row] = (
+                (d["t_matching"], d["t_mismatched"])
+                if row == 0
+                else (d["t_mismatched"], d["t_matching"])
+            )
+        return Theorem6Story(times, checks, T, c, gamma)
+    raise ValueError(f"seed {seed}: no c in (0.2, 0.1, 0.05, 0.02) gives both families a V0.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherStudent:
+    """Fixed reward models taught to several initial policies.
+
+    Attributes:
+        models: [M] reward-model names. accuracy: [M] uniform-pair accuracy (policy-free).
+        variance: [P, M] Var_pi0 r_RM under each policy. on_policy: [P, M] on-policy accuracy.
+        gain: [P, M] ground-truth gain E_pi_T r_G - E_pi0 r_G after the horizon T.
+        spearman_variance, spearman_accuracy: [P] rank correlation of the gain with the variance
+            and with the accuracy, across models, under each policy.
+        kendall: [P, P] Kendall tau between policies' rankings of the models by gain.
+    """
+
+    models: list[str]
+    accuracy: np.ndarray
+    variance: np.ndarray
+    on_policy: np.ndarray
+    gain: np.ndarray
+    spearman_variance: np.ndarray
+    spearman_accuracy: np.ndarray
+    kendall: np.ndarray
+    horizon: float
+
+    @property
+    def best(self) -> list[str]:
+        """The fastest teacher for each policy."""
+        return [self.models[int(i)] for i in np.argmax(self.gain, axis=1)]
+
+
+def teacher_student(
+    *,
+    num_policies: int = 6,
+    num_models: int = 8,
+    num_outputs: int = 12,
+    horizon: float = 5.0,
+    seed: int = 0,
+) -> TeacherStudent:
+    """The same reward models, different students (Section 4.2 and Theorem 6 of arXiv
+    2503.15477, with nothing hand-built).
+
+    One prompt, r_G ~ U[-1, 1]. Reward models: r_G plus Gaussian noise of standard deviations
+    spread over [0.1, 1] (each clipped to [-1, 1]), fixed once. Initial policies: softmax of
+    N(0, s^2) logits with s spread over [0.5, 4], so some are near-uniform and some peaked on
+    different outputs. lambda = 0; every pair runs the exact flow for ``horizon``.
+    """
+    num_policies = check_int("num_policies", num_policies, 2)
+    num_models = check_int("num_models", num_models, 2)
+    key = jax.random.key(seed)
+    k_gt, k_noise, k_pol = jax.random.split(key, 3)
+    r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
+    noise = np.asarray(jax.random.normal(k_noise, (num_models, num_outputs), np.float64))
+    scales = np.linspace(0.1, 1.0, num_models)
+    models = np.clip(r_gt + scales[:, None] * noise, -1.0, 1.0)
+    names = [f"noise {s:.2f}" for s in scales]
+    spreads = np.linspace(0.5, 4.0, num_policies)
+    logits = spreads[:, None] * np.asarray(
+        jax.random.normal(k_pol, (num_policies, num_outputs), np.float64)
+    )
+    acc = np.array([float(accuracy(m, r_gt)) for m in models])
+    var = np.empty((num_policies, num_models))
+    on_pol = np.empty_like(var)
+    gain = np.empty_like(var)
+    for p, row in enumerate(logits):
+        probs = np.asarray(jax.nn.softmax(row))
+        for m, r_rm in enumerate(models):
+            var[p, m] = float(reward_variance(probs, r_rm))
+            on_pol[p, m] = float(on_policy_accuracy(probs, r_rm, r_gt))
+            traj = gradient_flow(Problem(row, r_rm, r_gt), horizon, save_ts=[0.0, horizon])
+            gain[p, m] = traj.expected_gt[-1] - traj.expected_gt[0]
+    rho_var = np.array([stats.spearmanr(var[p], gain[p]).statistic for p in range(num_policies)])
+    rho_acc = np.array([stats.spearmanr(acc, gain[p]).statistic for p in range(num_policies)])
+    kendall = np.array(
+        [[stats.kendalltau(gain[a], gain[b]).statistic for b in range(num_policies)]
+         for a in range(num_policies)]
+    )  # fmt: skip
+    return TeacherStudent(names, acc, var, on_pol, gain, rho_var, rho_acc, kendall, horizon)
+
+
+# ----------------------------------------------------------------------------- Section 4.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Section41:
+    """The tabular analogue of Section 4.1 of arXiv 2503.15477.
+
+    Attributes:
+        table_1: per reward model (mean over seeds): variance (mean over prompts of Var_pi0 of the
+            normalised reward), on- and off-policy accuracy, and the proxy and ground-truth
+            increases after the horizon under the exact flow (and under RLOO).
+        table_2: per (measure, increase, method): Pearson and Spearman correlation across the
+            reward models (ground truth excluded), mean and standard deviation over seeds, and
+            the paper's value where theory.md quotes it.
+        times: [K] times of ``curves``; curves: {model: [K] mean over seeds of the ground-truth
+            increase along the exact flow}.
+        findings: the paper's qualitative claims, each with what the simulation shows.
+    """
+
+    table_1: list[dict]
+    table_2: list[dict]
+    times: np.ndarray
+    curves: dict
+    findings: list[dict]
+    settings: dict
+
+
+ON_POLICY_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
+_MEASURES = ("variance", "on-policy accuracy", "off-policy accuracy")
+
+
+def _section_4_1_models(probs, r_gt, num_pairs, beta, key) -> dict:
+    models = {}
+    for i, frac in enumerate(ON_POLICY_FRACTIONS):
+        pairs = bradley_terry.sample_preferences(
+            probs, r_gt, num_pairs, frac, key=jax.random.fold_in(key, i), beta=beta
+        )
+        models[f"BT {round(100 * frac)}% on-policy"] = bradley_terry.fit_bradley_terry(
+            pairs, *r_gt.shape
+        )
+    models["accurate, low variance"], _ = rewards.scale_prompts(
+        r_gt, 0.5, 1e-3, key=jax.random.fold_in(key, 99)
+    )
+    models["ground truth"] = r_gt
+    return {name: bradley_terry.normalize_rewards(r, probs) for name, r in models.items()}
+
+
+def section_4_1(
+    policy=None,
+    *,
+    num_prompts: int = 20,
+    num_outputs: int = 16,
+    seeds=(0, 1, 2, 3, 4),
+    pairs_per_prompt: int = 40,
+    beta: float = 4.0,
+    logit_std: float = 2.0,
+    kl_coef: float = 0.05,
+    horizon: float | None = None,
+    rloo_steps: int = 200,
+    learning_rate: float | None = None,
+    num_samples: int = 8,
+) -> Section41:
+    """Section 4.1 of arXiv 2503.15477 in the tabular world.
+
+    Per seed: r_G ~ U[-1, 1] on X prompts and Y outputs (for an :class:`Autoregressive`
+    ``policy``, Y = V^L sequences); pi_0 = softmax of N(0, logit_std^2) logits (for sequences,
+    per-token logits, so pi_0 is a genuine autoregressive policy). Reward models: Bradley-Terry
+    fits to ``pairs_per_prompt * X`` preference pairs (labels ~ sigmoid(beta (r_G(y) - r_G(y'))))
+    of which 100/75/50/25/0 % are drawn on-policy from pi_0 and the rest uniformly; the perfectly
+    accurate low-variance model (r_G scaled by 1e-3 on half the prompts); and r_G itself. Each is
+    normalised to mean 0 and variance 1 under pi_0 (:func:`~theory_sim.bradley_terry.
+    normalize_rewards`). Every model is optimised with lambda = ``kl_coef`` by the exact flow for
+    ``horizon`` (default 2 X: phi averages the X prompts, so each prompt's share of the gradient
+    is 1/X) and by RLOO (``rloo_steps`` steps of size ``learning_rate``, default horizon /
+    rloo_steps so that the two cover the same time, with ``num_samples`` samples per prompt).
+
+    Measures, as in the paper: variance = mean_x Var_pi0 r_RM (after normalisation); on-policy
+    accuracy over pairs drawn from pi_0; off-policy accuracy over uniform pairs; the increases of
+    mean_x E r_RM (proxy) and mean_x E r_G (ground truth) over the run.
+    """
+    from theory_sim.training import sampled_optimize
+
+    param = Tabular() if policy is None else policy
+    seeds = tuple(int(s) for s in seeds)
+    if len(seeds) < 1:
+        raise ValueError("`seeds` must name at least one seed.")
+    num_outputs = param.num_sequences if isinstance(param, Autoregressive) else num_outputs
+    num_prompts = check_int("num_prompts", num_prompts)
+    rloo_steps = check_int("rloo_steps", rloo_steps)
+    horizon = (
+        2.0 * num_prompts
+        if horizon is None
+        else check_float_scalar("horizon", horizon, positive=True)
+    )
+    if learning_rate is None:
+        learning_rate = horizon / rloo_steps
+    times = np.concatenate([[0.0], np.geomspace(horizon * 1e-3, horizon, 40)])
+    per_seed, curves = [], {}
+    for seed in seeds:
+        key = jax.random.key(seed)
+        k_gt, k_pi, k_rm, k_rl = jax.random.split(key, 4)
+        shape = (num_prompts, num_outputs)
+        r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+        if isinstance(param, Autoregressive):
+            logits = logit_std * np.asarray(
+                jax.random.normal(k_pi, (num_prompts, param.num_prefixes, param.vocab_size))
+            )
+            probs = np.exp(np.asarray(param.log_probs(logits)))
+        else:
+            probs = np.asarray(
+                jax.nn.softmax(logit_std * np.asarray(jax.random.normal(k_pi, shape)), axis=-1)
+            )
+        params, _ = start_at(param, probs)
+        models = _section_4_1_models(probs, r_gt, pairs_per_prompt * num_prompts, beta, k_rm)
+        rows = {}
+        for i, (name, r_rm) in enumerate(models.items()):
+            problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
+            traj = gradient_flow(problem, horizon, save_ts=times)
+            run = sampled_optimize(
+                problem,
+                learning_rate,
+                rloo_steps,
+                key=jax.random.fold_in(k_rl, i),
+                num_samples=num_samples,
+                save_every=rloo_steps,
+            )
+            gt_curve = (traj.expected_gt - traj.expected_gt[0]).reshape(len(times), -1).mean(-1)
+            curves.setdefault(name, []).append(gt_curve)
+            rows[name] = {
+                "variance": float(np.mean(reward_variance(probs, r_rm))),
+                "on-policy accuracy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
+                "off-policy accuracy": float(np.mean(accuracy(r_rm, r_gt))),
+                "proxy increase": _mean_gain(traj.expected_rm),
+                "ground-truth increase": float(gt_curve[-1]),
+                "proxy increase (RLOO)": _mean_gain(run.expected_rm),
+                "ground-truth increase (RLOO)": _mean_gain(run.expected_gt),
+            }
+        per_seed.append(rows)
+    names = list(per_seed[0])
+    columns = list(per_seed[0][names[0]])
+    table_1 = []
+    for name in names:
+        row = {"reward model": name}
+        for col in columns:
+            values = np.array([s[name][col] for s in per_seed])
+            row[col] = float(values.mean())
+            row[col + " sd"] = float(values.std())
+        table_1.append(row)
+    table_2 = _correlations(per_seed, [n for n in names if n != "ground truth"])
+    mean_curves = {name: np.mean(curves[name], axis=0) for name in names}
+    settings = {
+        "policy": repr(param),
+        "num_prompts": num_prompts,
+        "num_outputs": num_outputs,
+        "seeds": list(seeds),
+        "pairs_per_prompt": pairs_per_prompt,
+        "beta": beta,
+        "logit_std": logit_std,
+        "kl_coef": kl_coef,
+        "horizon": horizon,
+        "rloo_steps": rloo_steps,
+        "learning_rate": learning_rate,
+        "num_samples": num_samples,
+    }
+    findings = _findings(table_1, table_2, times, mean_curves)
+    return Section41(table_1, table_2, times, mean_curves, findings, settings)
+
+
+def _mean_gain(expected: np.ndarray) -> float:
+    e = np.asarray(expected).reshape(expected.shape[0], -1)
+    return float(np.mean(e[-1] - e[0]))
+
+
+def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
+    rows = []
+    for increase in ("proxy", "ground truth"):
+        for method in ("flow", "RLOO"):
+            col = ("proxy increase" if increase == "proxy" else "ground-truth increase") + (
+                "" if method == "flow" else " (RLOO)"
+            )
+            for measure in _MEASURES:
+                found = {"pearson": [], "spearman": []}
+                for seed_rows in per_seed:
+                    x = np.array([seed_rows[n][measure] for n in names])
+                    y = np.array([seed_rows[n][col] for n in names])
+                    found["pearson"].append(stats.pearsonr(x, y).statistic)
+                    found["spearman"].append(stats.spearmanr(x, y).statistic)
+                row = {"measure": measure, "increase": increase, "method": method}
+                for kind, values in found.items():
+                    row[kind] = float(np.mean(values))
+                    row[kind + " sd"] = float(np.std(values))
+                    row["paper " + kind] = PAPER_TABLE_2.get((measure, increase, kind), math.nan)
+                rows.append(row)
+    return rows
+
+
+def _findings(table_1, table_2, times, curves) -> list[dict]:
+    by_name = {r["reward model"]: r for r in table_1}
+    proxies = [n for n in by_name if n != "ground truth"]
+    slowest = min(proxies, key=lambda n: by_name[n]["ground-truth increase"])
+
+    def corr(measure, increase):
+        return next(
+            r["pearson"]
+            for r in table_2
+            if r["measure"] == measure and r["increase"] == increase and r["method"] == "flow"
+        )
+
+    early = [
+        (float(t), n)
+        for k, t in enumerate(times)
+        if t > 0
+        for n in proxies
+        if curves[n][k] > curves["ground truth"][k]
+    ]
+    return [
+        {
+            "paper": "reward variance correlates strongly with the increase (Pearson 0.982 proxy, "
+            "0.834 ground truth)",
+            "simulation": f"Pearson {corr('variance', 'proxy'):+.3f} proxy, "
+            f"{corr('variance', 'ground truth'):+.3f} ground truth",
+        },
+        {
+            "paper": "accuracy correlates weakly or negatively with the ground-truth increase "
+            "(on-policy -0.283, off-policy -0.507)",
+            "simulation": f"on-policy {corr('on-policy accuracy', 'ground truth'):+.3f}, "
+            f"off-policy {corr('off-policy accuracy', 'ground truth'):+.3f}",
+        },
+        {
+            "paper": "the perfectly accurate, low-variance model is the slowest teacher",
+            "simulation": f"slowest by ground-truth increase: {slowest}",
+        },
+        {
+            "paper": "early on, a proxy reward model beats optimising the ground truth directly",
+            "simulation": (
+                f"yes: {early[0][1]} is ahead at t = {early[0][0]:.3g}"
+                if early
+                else "no proxy model is ahead of the ground truth at any saved time"
+            ),
+        },
+    ]
+
+
+# ----------------------------------------------------------------------------- sequences
+
+
+def top_sequences(policy: Autoregressive, probs, columns: dict, k: int = 5) -> list[dict]:
+    """The ``k`` likeliest sequences under ``probs`` [V^L], decoded, with a value per column.
+
+    Args:
+        policy: the :class:`Autoregressive` parameterisation (decodes indices to tokens).
+        probs: [V^L] probabilities of one prompt.
+        columns: name -> [V^L] table (e.g. other policies' probabilities, r_G, r_RM).
+    """
+    p = np.asarray(probs)
+    order = np.argsort(-p, kind="stable")[: check_int("k", k)]
+    return [
+        {
+            "sequence": " ".join(str(int(t)) for t in policy.decode(int(i))),
+            "probability": float(p[i]),
+            **{name: float(np.asarray(v)[i]) for name, v in columns.items()},
+        }
+        for i in order
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceTeachers:
+    """Two teachers for one autoregressive student (:func:`sequence_teachers`).
+
+    Attributes:
+        policy: the :class:`Autoregressive` parameterisation.
+        accuracy, variance: {model: uniform-pair accuracy, Var_pi0 r_RM}.
+        flows: {model: :class:`~theory_sim.Trajectory`} over sequences.
+        tables: {model: :func:`top_sequences` of pi_T, with pi_0, r_G and r_RM columns}.
+    """
+
+    policy: Autoregressive
+    accuracy: dict
+    variance: dict
+    flows: dict
+    tables: dict
+    horizon: float
+
+
+def sequence_teachers(
+    vocab_size: int = 3, length: int = 3, *, horizon: float = 30.0, seed: int = 0, k: int = 5
+) -> SequenceTeachers:
+    """Accuracy against variance for an autoregressive policy over V^L sequences.
+
+    pi_0 has N(0, 1.5^2) per-token logits; r_G ~ U[-1, 1] over sequences. Teachers: "accurate,
+    flat" = 0.05 r_G (accuracy 1, Var0 scaled by 1/400) and "noisy" = r_G + N(0, 0.5^2) noise
+    clipped to [-1, 1] (less accurate, more variance). lambda = 0; exact flows to ``horizon``.
+    """
+    policy = Autoregressive(vocab_size, length)
+    k_pi, k_gt, k_noise = jax.random.split(jax.random.key(seed), 3)
+    logits = 1.5 * np.asarray(
+        jax.random.normal(k_pi, (policy.num_prefixes, vocab_size), np.float64)
+    )
+    probs0 = np.exp(np.asarray(policy.log_probs(logits)))
+    shape = (policy.num_sequences,)
+    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+    noise = np.asarray(jax.random.normal(k_noise, shape, np.float64))
+    models = {"accurate, flat": 0.05 * r_gt, "noisy": np.clip(r_gt + 0.5 * noise, -1.0, 1.0)}
+    acc, var, flows, tables = {}, {}, {}, {}
+    for name, r_rm in models.items():
+        acc[name] = float(accuracy(r_rm, r_gt))
+        var[name] = float(reward_variance(probs0, r_rm))
+        flows[name] = gradient_flow(Problem(logits, r_rm, r_gt, policy=policy), horizon)
+        columns = {"pi_0": probs0, "r_G": r_gt, "r_RM": r_rm}
+        tables[name] = top_sequences(policy, flows[name].probs[-1], columns, k)
+    return SequenceTeachers(policy, acc, var, flows, tables, horizon)
