@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from theory_sim import cli, gradient_flow, time_to_gain
-from theory_sim.sweep import build_cell, load_config, load_results, parse_config, run_sweep
+from theory_sim.sweep import (
+    _read_csv,
+    build_cell,
+    load_config,
+    load_results,
+    parse_config,
+    run_sweep,
+)
 
 SMALL = """\
 chunk_size = 4
@@ -49,6 +56,17 @@ pairs = 60
 normalize = true
 """
 NUM_CELLS = 2 * 3 * 2 * 2
+
+
+def assert_rows_close(rows, expected):
+    """Equal labels; numbers equal to 1e-12: the same per-cell computation, in other batches."""
+    assert len(rows) == len(expected)
+    for a, b in zip(rows, expected, strict=True):
+        for key, value in a.items():
+            if isinstance(value, float) and math.isfinite(value):
+                assert value == pytest.approx(b[key], rel=1e-12, abs=1e-15), key
+            else:
+                assert value == b[key], key
 
 
 @pytest.fixture(scope="module")
@@ -185,14 +203,7 @@ def test_sharded_over_two_devices_gives_the_same_numbers(config, complete, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert len(meta["devices"]) == 2
-    sharded = load_results(tmp_path)
-    for a, b in zip(sharded, complete[1], strict=True):
-        for key, value in a.items():
-            if isinstance(value, float) and math.isfinite(value):
-                # the same per-cell computation; only the batch layout differs
-                assert value == pytest.approx(b[key], rel=1e-12, abs=1e-15), key
-            else:
-                assert value == b[key], key
+    assert_rows_close(load_results(tmp_path), complete[1])
 
 
 def test_cli_sweep_and_plot(tmp_path, capsys):
@@ -214,3 +225,38 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
 def test_example_config_parses():
     example = Path(__file__).resolve().parents[1] / "examples" / "sweep.toml"
     assert len(load_config(example).cells()) == 3 * 6 * 2 * 4
+
+
+def test_two_processes_with_jax_distributed_split_the_cells(config, tmp_path):
+    """The README's multi-host recipe, on one machine: two processes joined by
+    jax.distributed each run their half of the cells into one directory."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    path = tmp_path / "sweep.toml"
+    path.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [4]"))
+    out = tmp_path / "run"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "theory_sim.cli", "sweep", str(path), "--out", str(out),
+             "--distributed", "--coordinator", f"localhost:{port}", "--num-processes", "2",
+             "--process-id", str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    parities = [{r["cell"] % 2 for r in _read_csv(p)} for p in (out / "parts").glob("*.csv")]
+    assert all(len(p) == 1 for p in parities) and {0, 1} == set().union(*parities)
+    # a rerun assembles results.csv if neither process saw the other's last part
+    assert cli.main(["sweep", str(path), "--out", str(out)]) == 0
+    assert (out / "results.csv").is_file()
+    assert_rows_close(
+        load_results(out), run_sweep(parse_config(path.read_text()), tmp_path / "one")
+    )

@@ -146,7 +146,12 @@ def _sweep(args) -> int:
 
     config = load_config(args.config)
     if args.distributed:
-        jax.distributed.initialize()  # coordinator, process count and id from the environment
+        # None lets JAX detect them (Slurm, Open MPI, TPU pods); JAX_COORDINATOR_ADDRESS also works
+        jax.distributed.initialize(
+            coordinator_address=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+        )
     rows = run_sweep(
         config,
         args.out,
@@ -154,8 +159,14 @@ def _sweep(args) -> int:
         process_count=jax.process_count(),
         progress=_bar("sweep"),
     )
-    cells = len({r["cell"] for r in rows})
-    print(f"{cells} of {len(config.cells())} cells in {Path(args.out) / 'results.csv'}")
+    cells, total = len({r["cell"] for r in rows}), len(config.cells())
+    if cells == total:
+        print(f"{cells} of {total} cells in {Path(args.out) / 'results.csv'}")
+    else:  # other processes of a distributed sweep are still running
+        print(
+            f"{cells} of {total} cells saved in {Path(args.out) / 'parts'}; rerun the command "
+            "once every process has finished to assemble results.csv"
+        )
     return 0
 
 
@@ -221,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="call jax.distributed.initialize() and split the cells across its processes",
     )
+    sweep.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT")
+    sweep.add_argument("--num-processes", type=int, default=None, help="with --distributed")
+    sweep.add_argument("--process-id", type=int, default=None, help="with --distributed")
     plot = sub.add_parser("plot", help="the standard figures of a sweep's saved results")
     plot.add_argument("results", help="a sweep's results directory")
     plot.add_argument("--out", required=True, help="directory for the figures")

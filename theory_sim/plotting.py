@@ -281,7 +281,8 @@ def plot_accuracy_variance(grid, ax=None):
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             text = "never" if np.isnan(values[i, j]) else f"{values[i, j]:.1f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w")
+            bright = np.isnan(values[i, j]) or image.norm(values[i, j]) < 0.5  # yellow end
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="k" if bright else "w")
     ax.set_xticks(range(len(grid.variances)), [f"{v:.0e}" for v in grid.variances], fontsize=7)
     ax.set_yticks(range(len(grid.accuracies)), [f"{a:.2f}" for a in grid.accuracies])
     ax.set(

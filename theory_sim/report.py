@@ -199,7 +199,7 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     )
     write_csv(out / "estimators_snr.csv", snr)
     files = _save(plotting.plot_snr_study(snr), out, "estimators_snr")
-    section("7. Sampled estimators", "estimators_snr.ipynb", [*files, "estimators_snr.csv"])
+    section("7. Sampled estimators", "07_estimators_snr.ipynb", [*files, "estimators_snr.csv"])
 
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")

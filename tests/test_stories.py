@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pytest
+
+import theory_sim as ts
+from theory_sim import cli, stories
+from theory_sim.report import markdown_table
+
+
+def test_flat_landscape_points_respect_both_bounds():
+    land = stories.flat_landscape("tabular", "reward_scale", num_points=4, decades=3.0)
+    # reward scaling is an exact time rescaling: t_gamma sqrt(Var0) is constant
+    np.testing.assert_allclose(
+        land.t_gamma * np.sqrt(land.var0), land.t_gamma[0] * np.sqrt(land.var0[0]), rtol=1e-7
+    )
+    assert np.all(land.t_gamma >= land.proposition_3) and np.all(land.t_gamma >= land.theorem_4)
+    seq = stories.flat_landscape("autoregressive", "concentration", num_points=3, decades=2.0)
+    assert np.all(np.isnan(seq.proposition_3)) and np.all(seq.t_gamma >= seq.theorem_4)
+    assert len(seq.rows()) == 3 and seq.rows()[0]["policy"] == "autoregressive"
+    with pytest.raises(ValueError, match="`family` must be one of"):
+        stories.flat_landscape("tabular", "temperature")
+
+
+def test_theorem_5_story_separates_the_two_models():
+    story = stories.theorem_5_story((10.0, 100.0), curve_T=10.0)
+    assert all(c.holds for c in story.checks)
+    slow = [r["t_slow"] for r in story.rows]
+    fast = [r["t_fast"] for r in story.rows]
+    assert slow[1] / slow[0] == pytest.approx(10.0, rel=1e-6)  # r_RM = T^-1 b: time scales with T
+    assert fast[0] == pytest.approx(fast[1], rel=1e-9)  # the fast model does not depend on T
+    assert all(r["accuracy_slow"] == 1.0 and r["accuracy_fast"] <= 2 / 6 for r in story.rows)
+    # the curves cross the target at the measured t_gamma (the flow is saved on a grid)
+    for traj, time in (
+        (story.slow, story.rows[0]["t_slow"]),
+        (story.fast, story.rows[0]["t_fast"]),
+    ):
+        assert traj.expected_gt[traj.ts < 0.99 * time].max() < story.target
+        assert traj.expected_gt[traj.ts > 1.01 * time].min() > story.target
+
+
+def test_accuracy_variance_grid_is_exact_and_variance_dominates():
+    grid = stories.accuracy_variance_grid(num_accuracies=3, num_variances=3, num_outputs=6)
+    assert grid.t_gamma.shape == (len(grid.accuracies), 3)
+    assert grid.accuracies[-1] == 1.0 and np.all(np.diff(grid.variances) > 0)
+    # more variance, less time along every accuracy row
+    assert np.all(np.diff(grid.t_gamma, axis=1) < 0)
+    assert len(grid.rows()) == grid.t_gamma.size
+
+
+def test_theorem_6_story_flips_the_ranking():
+    story = stories.theorem_6_story()
+    assert story.times[0, 0] < story.times[0, 1] and story.times[1, 1] < story.times[1, 0]
+    assert all(c.holds for c in story.checks)
+
+
+def test_teacher_student_matches_independent_flows():
+    study = stories.teacher_student(num_policies=2, num_models=3, num_outputs=5, horizon=3.0)
+    assert study.gain.shape == study.variance.shape == (2, 3)
+    assert np.all(np.abs(study.spearman_variance) <= 1) and np.allclose(np.diag(study.kendall), 1)
+    assert len(study.best) == 2 and set(study.best) <= set(study.models)
+
+
+def test_section_4_1_tables_and_rloo_agree_with_the_flow():
+    study = stories.section_4_1(
+        num_prompts=4, num_outputs=6, seeds=(0, 1), rloo_steps=40, num_samples=32
+    )
+    names = [r["reward model"] for r in study.table_1]
+    assert names[-2:] == ["accurate, low variance", "ground truth"] and len(names) == 7
+    by = {r["reward model"]: r for r in study.table_1}
+    assert by["ground truth"]["on-policy accuracy"] == pytest.approx(1.0, abs=1e-12)
+    assert by["accurate, low variance"]["off-policy accuracy"] == 1.0
+    for row in study.table_1:
+        # 32 samples per prompt over 40 steps: RLOO follows the flow to a few percent of the gain
+        assert row["ground-truth increase (RLOO)"] == pytest.approx(
+            row["ground-truth increase"], abs=0.2 * abs(row["ground-truth increase"]) + 0.01
+        )
+    assert len(study.table_2) == 2 * 2 * 3
+    assert all(-1 <= r["pearson"] <= 1 and -1 <= r["spearman"] <= 1 for r in study.table_2)
+    quoted = [r for r in study.table_2 if not math.isnan(r["paper pearson"])]
+    assert {r["paper pearson"] for r in quoted} == set(stories.PAPER_TABLE_2.values())
+    assert len(study.findings) == 4 and study.curves["ground truth"][0] == 0.0
+    again = stories.section_4_1(
+        num_prompts=4, num_outputs=6, seeds=(0, 1), rloo_steps=40, num_samples=32
+    )
+    assert again.table_1 == study.table_1
+
+
+def test_top_sequences_decode_and_sort():
+    policy = ts.Autoregressive(2, 3)
+    probs = np.arange(1.0, 9.0) / 36.0
+    rows = stories.top_sequences(policy, probs, {"r": np.arange(8.0)}, k=3)
+    assert [r["sequence"] for r in rows] == ["1 1 1", "1 1 0", "1 0 1"]
+    assert [r["r"] for r in rows] == [7.0, 6.0, 5.0]
+
+
+def test_sequence_teachers_flat_model_moves_less():
+    seq = stories.sequence_teachers(2, 3, horizon=10.0)
+    assert seq.accuracy["accurate, flat"] == 1.0 and seq.accuracy["noisy"] < 1.0
+    gain = {n: f.expected_gt[-1] - f.expected_gt[0] for n, f in seq.flows.items()}
+    assert gain["noisy"] > gain["accurate, flat"] > 0
+
+
+def test_markdown_table():
+    text = markdown_table(
+        [{"a": 1.23456, "b": math.nan, "c": "x"}, {"a": math.inf, "b": 2, "c": "y"}], digits=3
+    )
+    assert text.splitlines() == [
+        "| a | b | c |",
+        "|---|---|---|",
+        "| 1.23 | – | x |",
+        "| inf | 2 | y |",
+    ]
+    with pytest.raises(ValueError, match="empty"):
+        markdown_table([])
+
+
+@pytest.mark.slow
+def test_reproduce_quick_writes_every_artefact(tmp_path, capsys):
+    assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "report.md").read_text()
+    linked = [line.split("(")[-1].rstrip(")") for line in report.splitlines() if "](" in line]
+    assert len(linked) == 19  # 9 figures and 10 tables
+    for name in linked:
+        assert (tmp_path / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert (tmp_path / name.replace(".png", ".pdf")).is_file()
+    for story in ("Theorem 5", "Theorem 6", "Section 4.1", "Flat landscape", "Quickstart"):
+        assert story in report
