@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import importlib.metadata
 import itertools
@@ -51,7 +52,6 @@ import platform
 import re
 import tomllib
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -67,7 +67,7 @@ from theory_sim.flow import (
     _adaptive_path,
     _path_metrics,
 )
-from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
+from theory_sim.metrics import _pair_accuracy, _reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
 from theory_sim.problem import Problem
 
@@ -449,27 +449,37 @@ def _reward_model(spec: RewardSpec, probs: np.ndarray, r_gt: np.ndarray, key) ->
     return r_rm
 
 
+@functools.lru_cache(maxsize=1024)
+def _tables(pol, p_index, rm, r_index, seed, shape, param):
+    """(r_G, pi_0, its parameters, r_RM) of a cell: shared by its kl_coef values, so cached."""
+    root = jax.random.key(seed)
+    r_gt = np.asarray(jax.random.uniform(jax.random.fold_in(root, 0), shape, np.float64, -1, 1))
+    k_pol = jax.random.fold_in(jax.random.fold_in(root, 1), p_index)
+    probs = _initial_probs(pol, r_gt, k_pol)
+    k_rm = jax.random.fold_in(jax.random.fold_in(k_pol, 2), r_index)
+    r_rm = _reward_model(rm, probs, r_gt, k_rm)
+    params, _ = start_at(param, probs)
+    tables = (r_gt, probs, np.asarray(params), r_rm)
+    for table in tables:
+        table.setflags(write=False)  # cached: shared between cells
+    return tables
+
+
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
     """The :class:`~theory_sim.Problem` of one cell and its measures at pi_0.
 
     Returns:
-        (problem, row) with row holding the cell's labels, var_rm, var_gt, accuracy,
-        accuracy_on_policy and gamma (absolute, for prompt 0).
+        (problem, row) with row holding the cell's labels and gamma (absolute, for prompt 0);
+        :func:`run_cells` adds the measures.
     """
     cells = config.cells()
     if not 0 <= cell < len(cells):
         raise ValueError(f"`cell` must be in [0, {len(cells)}); got {cell}.")
     pol, rm, kl_coef, seed = cells[cell]
     p_index, r_index = config.policies.index(pol), config.reward_models.index(rm)
-    root = jax.random.key(seed)
-    shape = (config.prompts, config.outputs)
-    r_gt = np.asarray(jax.random.uniform(jax.random.fold_in(root, 0), shape, np.float64, -1, 1))
-    k_pol = jax.random.fold_in(jax.random.fold_in(root, 1), p_index)
-    probs = _initial_probs(pol, r_gt, k_pol)
-    k_rm = jax.random.fold_in(jax.random.fold_in(k_pol, 2), r_index)
-    r_rm = _reward_model(rm, probs, r_gt, k_rm)
     param = config.parameterisation()
-    params, _ = start_at(param, probs)
+    shape = (config.prompts, config.outputs)
+    r_gt, probs, params, r_rm = _tables(pol, p_index, rm, r_index, seed, shape, param)
     problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
     headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
     row = {
@@ -478,10 +488,6 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
         "reward_model": rm.name,
         "kl_coef": kl_coef,
         "seed": seed,
-        "var_rm": float(np.mean(reward_variance(probs, r_rm))),
-        "var_gt": float(np.mean(reward_variance(probs, r_gt))),
-        "accuracy": float(np.mean(accuracy(r_rm, r_gt))),
-        "accuracy_on_policy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
         "gamma": config.gamma * headroom,
     }
     return problem, row
@@ -490,9 +496,27 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
 # ----------------------------------------------------------------------------- running
 
 
-@partial(jax.jit, static_argnames=("max_steps",))
+@functools.partial(jax.jit, static_argnames=("max_steps",))
 def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
-    """t_gamma of prompt 0 and the mean gains at ``save_ts`` for a stacked batch of problems."""
+    """For a stacked batch of problems: the measures at pi_0 (means over prompts), t_gamma of
+    prompt 0 and the mean gains at ``save_ts``."""
+
+    def at_start(problem):
+        probs = jnp.exp(problem.ref_log_probs)
+        uniform = jnp.ones(probs.shape[-1:] * 2, probs.dtype)
+        pair = jax.vmap(_pair_accuracy)
+        return {
+            "var_rm": jnp.mean(_reward_variance(probs, problem.reward_rm)),
+            "var_gt": jnp.mean(_reward_variance(probs, problem.reward_gt)),
+            "accuracy": jnp.mean(
+                jax.vmap(lambda a, b: _pair_accuracy(a, b, uniform))(
+                    problem.reward_rm, problem.reward_gt
+                )
+            ),
+            "accuracy_on_policy": jnp.mean(
+                pair(problem.reward_rm, problem.reward_gt, probs[:, :, None] * probs[:, None, :])
+            ),
+        }
 
     def one(problem, gamma):
         time, _, _, ok_gain = _adaptive_gain(
@@ -502,7 +526,7 @@ def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
         _, e_rm, e_gt, *_ = _path_metrics(problem, params)
         gain_rm = jnp.mean(e_rm - e_rm[0], axis=-1)
         gain_gt = jnp.mean(e_gt - e_gt[0], axis=-1)
-        return time, gain_rm[1:], gain_gt[1:], ok_gain & ok_path
+        return at_start(problem), time, gain_rm[1:], gain_gt[1:], ok_gain & ok_path
 
     return jax.vmap(one)(batch, gammas)
 
@@ -533,7 +557,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     gammas = np.array([r["gamma"] for _, r in built] + [built[-1][1]["gamma"]] * pad)
     batch, gammas = _shard((_stack(problems), jnp.asarray(gammas)), devices)
     save_ts = jnp.asarray((0.0, *config.horizons))
-    times, gain_rm, gain_gt, ok = jax.device_get(
+    start, times, gain_rm, gain_gt, ok = jax.device_get(
         _run_cells(
             batch, gammas, save_ts, config.t_max, DEFAULT_RTOL, DEFAULT_ATOL, DEFAULT_MAX_STEPS
         )
@@ -544,6 +568,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
             rows.append(
                 {
                     **base,
+                    **{key: float(value[i]) for key, value in start.items()},
                     "t_gamma": float(times[i]) if ok[i] else math.nan,
                     "horizon": horizon,
                     "gain_rm": float(gain_rm[i, h]) if ok[i] else math.nan,
