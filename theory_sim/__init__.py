@@ -8,6 +8,9 @@ Reward models: :mod:`theory_sim.rewards` (accuracy and variance set independentl
 counterexamples) and :mod:`theory_sim.bradley_terry`. Discrete and sampled optimisation:
 :mod:`theory_sim.training`. The checks in :mod:`theory_sim.theorems` compare measured quantities
 against the paper's bounds; :mod:`theory_sim.experiments` runs them as ``theory-sim check`` does.
+The paper's stories (the notebooks' figures and tables) are :mod:`theory_sim.stories`, drawn by
+:mod:`theory_sim.plotting` and written by :func:`theory_sim.report.reproduce`; grids of runs from
+a TOML file are :mod:`theory_sim.sweep`.
 
 Importing theory_sim turns on JAX's float64 mode (``jax_enable_x64``) for the whole process:
 the theorems live at reward variances down to 1e-12 and times up to 1e8, beyond float32.

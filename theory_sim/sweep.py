@@ -80,6 +80,7 @@ __all__ = [
     "load_config",
     "load_results",
     "parse_config",
+    "run_cells",
     "run_sweep",
 ]
 
