@@ -86,6 +86,11 @@ def test_section_4_1_tables_and_rloo_agree_with_the_flow():
     assert again.table_1 == study.table_1
 
 
+def test_section_4_1_refuses_other_policies():
+    with pytest.raises(ValueError, match="`policy` must be None, Tabular"):
+        stories.section_4_1(ts.LogLinear(np.eye(3)), seeds=(0,))
+
+
 def test_top_sequences_decode_and_sort():
     policy = ts.Autoregressive(2, 3)
     probs = np.arange(1.0, 9.0) / 36.0

@@ -543,6 +543,10 @@ def section_4_1(
     from theory_sim.training import sampled_optimize
 
     param = Tabular() if policy is None else policy
+    if not isinstance(param, Tabular | Autoregressive):
+        raise ValueError(
+            f"`policy` must be None, Tabular() or Autoregressive(V, L); got {policy!r}."
+        )
     seeds = tuple(int(s) for s in seeds)
     if len(seeds) < 1:
         raise ValueError("`seeds` must name at least one seed.")
