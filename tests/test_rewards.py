@@ -290,6 +290,19 @@ def test_every_attainable_accuracy_is_realised_exactly(r_gt, data):
     assert float(ts.accuracy(ranks, r_gt)) == pytest.approx(target, abs=1e-12)
 
 
+def test_nearest_attainable_accuracy_is_attainable_and_nearest():
+    from theory_sim.rewards import nearest_attainable_accuracy, ranking_with_accuracy
+
+    r_gt = np.array([0.0, 1.0, 1.0, 1.0])  # three tied outputs: 6 pairs, not every count works
+    for target in np.linspace(0.0, 1.0, 11):  # no target halfway between attainable values
+        got = nearest_attainable_accuracy(r_gt, target)
+        brute = np.array(brute_force_accuracies(r_gt))
+        assert got == pytest.approx(brute[np.argmin(np.abs(brute - target))], abs=1e-12)
+        assert float(ts.accuracy(ranking_with_accuracy(r_gt, got), r_gt)) == pytest.approx(got)
+    with pytest.raises(ValueError, match="`accuracy` must be in"):
+        nearest_attainable_accuracy(r_gt, 1.5)
+
+
 def test_accuracy_targeting_without_ties_and_errors(rng):
     from theory_sim.rewards import ranking_with_accuracy
 

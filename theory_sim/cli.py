@@ -159,7 +159,7 @@ def _sweep(args) -> int:
         process_count=jax.process_count(),
         progress=_bar("sweep"),
     )
-    cells, total = len({r["cell"] for r in rows}), len(config.cells())
+    cells, total = len({r["cell"] for r in rows}), config.num_cells
     if cells == total:
         print(f"{cells} of {total} cells in {Path(args.out) / 'results.csv'}")
     else:  # other processes of a distributed sweep are still running

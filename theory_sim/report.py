@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,13 +33,22 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None, d
     return "\n".join(lines)
 
 
-def write_csv(path, rows: Sequence[dict]) -> None:
-    """Rows of dicts as a CSV file with a header (floats written in full precision)."""
-    with Path(path).open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+def write_csv(path, rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
+    """Rows of dicts as a CSV file with a header (default columns: the first row's keys), floats
+    in full precision. Written atomically (a temporary file, fsync, rename): a reader, or a rerun
+    after an interruption, sees all the rows or none."""
+    if not rows:
+        raise ValueError("`rows` is empty: nothing to write.")
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0] if columns is None else columns))
         writer.writeheader()
         for row in rows:
             writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _save(fig, out: Path, name: str) -> list[str]:

@@ -29,6 +29,7 @@ __all__ = [
     "accuracy_sweep",
     "attainable_accuracies",
     "max_monotone_variance",
+    "nearest_attainable_accuracy",
     "ranking_with_accuracy",
     "scale_prompts",
     "theorem_5_models",
@@ -607,6 +608,23 @@ def attainable_accuracies(reward_gt) -> np.ndarray:
     _require_searchable(sizes)
     bits = _reachable(sizes)[sizes]
     return np.array([c for c in range(pairs + 1) if bits >> c & 1]) / pairs
+
+
+def nearest_attainable_accuracy(reward_gt, accuracy: float) -> float:
+    """The attainable uniform-pair accuracy (:func:`attainable_accuracies`) closest to
+    ``accuracy`` in [0, 1]: a value :func:`ranking_with_accuracy` accepts.
+
+    Example:
+        >>> import numpy as np
+        >>> from theory_sim.rewards import nearest_attainable_accuracy
+        >>> nearest_attainable_accuracy(np.array([0.0, 1.0, 2.0]), 0.6)   # k / 3 pairs
+        0.6666666666666666
+    """
+    acc = check_float_scalar("accuracy", accuracy, nonnegative=True)
+    if acc > 1:
+        raise ValueError(f"`accuracy` must be in [0, 1]; got {acc}.")
+    options = attainable_accuracies(reward_gt)
+    return float(options[np.argmin(np.abs(options - acc))])
 
 
 def _require_searchable(sizes) -> None:

@@ -44,7 +44,6 @@ import dataclasses
 import functools
 import hashlib
 import importlib.metadata
-import itertools
 import json
 import math
 import os
@@ -59,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from theory_sim._validation import check_index
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
@@ -70,11 +70,11 @@ from theory_sim.flow import (
 from theory_sim.metrics import _pair_accuracy, _reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
 from theory_sim.problem import Problem
+from theory_sim.report import write_csv
 
 __all__ = [
     "COLUMNS",
-    "PolicySpec",
-    "RewardSpec",
+    "FamilySpec",
     "SweepConfig",
     "build_cell",
     "load_config",
@@ -96,6 +96,7 @@ REWARD_FAMILIES = {
     "accuracy_variance": {"accuracy": 0.8, "variance": 0.05},
     "bradley_terry": {"on_policy": 1.0, "pairs": 200},
 }
+FAMILIES = {"policy": POLICY_FAMILIES, "reward_model": REWARD_FAMILIES}
 COLUMNS = (
     "cell",
     "policy",
@@ -119,28 +120,21 @@ COLUMNS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class PolicySpec:
-    """An initial-policy family with its parameters (``POLICY_FAMILIES`` lists the defaults)."""
+class FamilySpec:
+    """One ``[[policy]]`` or ``[[reward_model]]`` table: a family and its parameters.
 
-    name: str
-    family: str
-    params: tuple[tuple[str, float], ...] = ()
+    ``FAMILIES[table][family]`` lists each family's parameters and their defaults; ``normalize``
+    (reward models only) rescales r_RM to mean 0 and variance 1 under pi_0.
+    """
 
-    def get(self, key: str) -> float:
-        return dict(self.params).get(key, POLICY_FAMILIES[self.family].get(key))
-
-
-@dataclasses.dataclass(frozen=True)
-class RewardSpec:
-    """A reward-model family with its parameters (``REWARD_FAMILIES`` lists the defaults)."""
-
+    table: str
     name: str
     family: str
     params: tuple[tuple[str, float], ...] = ()
     normalize: bool = False
 
     def get(self, key: str) -> float:
-        return dict(self.params).get(key, REWARD_FAMILIES[self.family].get(key))
+        return dict(self.params).get(key, FAMILIES[self.table][self.family].get(key))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,13 +151,24 @@ class SweepConfig:
     t_max: float
     seeds: tuple[int, ...]
     kl_coefs: tuple[float, ...]
-    policies: tuple[PolicySpec, ...]
-    reward_models: tuple[RewardSpec, ...]
+    policies: tuple[FamilySpec, ...]
+    reward_models: tuple[FamilySpec, ...]
     chunk_size: int = 16
 
-    def cells(self) -> list[tuple[PolicySpec, RewardSpec, float, int]]:
-        """Every (policy, reward model, kl_coef, seed), in the order of the cell index."""
-        return list(itertools.product(self.policies, self.reward_models, self.kl_coefs, self.seeds))
+    @property
+    def grid_shape(self) -> tuple[int, int, int, int]:
+        """(policies, reward models, kl_coefs, seeds): cell indices run over it in C order."""
+        return (len(self.policies), len(self.reward_models), len(self.kl_coefs), len(self.seeds))
+
+    @property
+    def num_cells(self) -> int:
+        return math.prod(self.grid_shape)
+
+    def cell(self, index: int) -> tuple[int, int, float, int]:
+        """(policy index, reward-model index, kl_coef, seed) of cell ``index``."""
+        index = check_index("cell", index, self.num_cells, "cells")
+        p, r, k, s = (int(i) for i in np.unravel_index(index, self.grid_shape))
+        return p, r, self.kl_coefs[k], self.seeds[s]
 
     def parameterisation(self):
         if self.policy == "tabular":
@@ -257,7 +262,8 @@ _LIMITS = {  # (integer, low, high, open_low) for every family parameter
 }
 
 
-def _family(src, table: str, index: int, data: dict, families: dict):
+def _family(src, table: str, index: int, data: dict):
+    families = FAMILIES[table]
     if "family" not in data:
         raise src.error(f"[[{table}]] number {index + 1} needs a `family`.", table, None, index)
     family = data["family"]
@@ -348,8 +354,7 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
     seeds = _number_list(src, "grid", "seeds", grid.get("seeds", [0]), integer=True, low=0)
     kl_coefs = _number_list(src, "grid", "kl_coef", grid.get("kl_coef", [0.0]), low=0.0)
     policies = tuple(
-        PolicySpec(*_family(src, "policy", i, d, POLICY_FAMILIES))
-        for i, d in enumerate(data["policy"])
+        FamilySpec("policy", *_family(src, "policy", i, d)) for i, d in enumerate(data["policy"])
     )
     rewards = []
     for i, d in enumerate(data["reward_model"]):
@@ -361,7 +366,7 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
                 "normalize",
                 i,
             )
-        rewards.append(RewardSpec(*_family(src, "reward_model", i, d, REWARD_FAMILIES), normalize))
+        rewards.append(FamilySpec("reward_model", *_family(src, "reward_model", i, d), normalize))
     for table, specs in (("policy", policies), ("reward_model", rewards)):
         names = [s.name for s in specs]
         for i, name in enumerate(names):
@@ -396,7 +401,7 @@ def load_config(path) -> SweepConfig:
 # ----------------------------------------------------------------------------- cells
 
 
-def _initial_probs(spec: PolicySpec, r_gt: np.ndarray, key) -> np.ndarray:
+def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, key) -> np.ndarray:
     """pi_0 [X, Y] of a policy family (see the module docstring)."""
     if spec.family == "uniform":
         return np.full(r_gt.shape, 1.0 / r_gt.shape[-1])
@@ -412,14 +417,7 @@ def _initial_probs(spec: PolicySpec, r_gt: np.ndarray, key) -> np.ndarray:
     return probs
 
 
-def _nearest_attainable(r_gt_row: np.ndarray, target: float) -> float:
-    from theory_sim.rewards import attainable_accuracies
-
-    values = attainable_accuracies(r_gt_row)
-    return float(values[np.argmin(np.abs(values - target))])
-
-
-def _reward_model(spec: RewardSpec, probs: np.ndarray, r_gt: np.ndarray, key) -> np.ndarray:
+def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key) -> np.ndarray:
     """r_RM [X, Y] of a reward-model family under pi_0 = ``probs``."""
     from theory_sim import bradley_terry, rewards
 
@@ -434,7 +432,9 @@ def _reward_model(spec: RewardSpec, probs: np.ndarray, r_gt: np.ndarray, key) ->
             [
                 rewards.with_variance(
                     p,
-                    rewards.ranking_with_accuracy(g, _nearest_attainable(g, spec.get("accuracy"))),
+                    rewards.ranking_with_accuracy(
+                        g, rewards.nearest_attainable_accuracy(g, spec.get("accuracy"))
+                    ),
                     min(spec.get("variance"), 0.999 * rewards.max_monotone_variance(p, g)),
                 )
                 for p, g in zip(probs, r_gt, strict=True)
@@ -473,11 +473,8 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
         (problem, row) with row holding the cell's labels and gamma (absolute, for prompt 0);
         :func:`run_cells` adds the measures.
     """
-    cells = config.cells()
-    if not 0 <= cell < len(cells):
-        raise ValueError(f"`cell` must be in [0, {len(cells)}); got {cell}.")
-    pol, rm, kl_coef, seed = cells[cell]
-    p_index, r_index = config.policies.index(pol), config.reward_models.index(rm)
+    p_index, r_index, kl_coef, seed = config.cell(cell)
+    pol, rm = config.policies[p_index], config.reward_models[r_index]
     param = config.parameterisation()
     shape = (config.prompts, config.outputs)
     r_gt, probs, params, r_rm = _tables(pol, p_index, rm, r_index, seed, shape, param)
@@ -580,19 +577,6 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    """Write atomically: a reader (or a rerun after an interruption) sees all rows or none."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 _TYPES = {"cell": int, "seed": int, "policy": str, "reward_model": str}
 
 
@@ -663,12 +647,11 @@ def run_sweep(
     parts = out / "parts"
     parts.mkdir(parents=True, exist_ok=True)
     meta_path = out / "metadata.json"
-    cells = config.cells()
     devices = list(jax.local_devices() if devices is None else devices)
     meta = {
         "config": config.as_dict(),
         "config_digest": config.digest(),
-        "cells": len(cells),
+        "cells": config.num_cells,
         "seeds": list(config.seeds),
         "versions": _versions(),
         "devices": [str(d) for d in devices],
@@ -686,7 +669,7 @@ def run_sweep(
         tmp = meta_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=1))
         os.replace(tmp, meta_path)
-    mine = [c for c in range(len(cells)) if c % process_count == process_index]
+    mine = list(range(process_index, config.num_cells, process_count))
     done = {r["cell"] for p in parts.glob("*.csv") for r in _read_csv(p)}
     todo = [c for c in mine if c not in done]
     finished = len(mine) - len(todo)
@@ -697,7 +680,7 @@ def run_sweep(
         progress(finished, len(mine))
     for start in range(0, len(todo), size):
         chunk = todo[start : start + size]
-        _write_csv(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices))
+        write_csv(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices), COLUMNS)
         finished += len(chunk)
         if progress is not None:
             progress(finished, len(mine))
@@ -705,6 +688,6 @@ def run_sweep(
     if final.is_file():
         return _read_csv(final)
     rows = load_results(out)
-    if len({r["cell"] for r in rows}) == len(cells):
-        _write_csv(final, rows)
+    if len({r["cell"] for r in rows}) == config.num_cells:
+        write_csv(final, rows, COLUMNS)
     return rows
