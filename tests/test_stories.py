@@ -91,6 +91,28 @@ def test_section_4_1_refuses_other_policies():
         stories.section_4_1(ts.LogLinear(np.eye(3)), seeds=(0,))
 
 
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: stories.accuracy_variance_grid(num_accuracies=1), "`num_accuracies` must be"),
+        (lambda: stories.accuracy_variance_grid(gamma_fraction=1.5), "`gamma_fraction` must be"),
+        (lambda: stories.counterexample_instance(0, 1), "`num_outputs` must be"),
+        (lambda: stories.teacher_student(num_models=1), "`num_models` must be"),
+        (lambda: stories.teacher_student(horizon=-1.0), "`horizon` must be"),
+        (lambda: stories.section_4_1(seeds=()), "`seeds` must name"),
+        (lambda: stories.section_4_1(seeds=(0.5,)), "`seeds` must be an integer"),
+        (lambda: stories.section_4_1(pairs_per_prompt=0), "`pairs_per_prompt` must be"),
+        (lambda: stories.section_4_1(rloo_steps=0), "`rloo_steps` must be"),
+        (lambda: stories.sequence_teachers(horizon=0.0), "`horizon` must be"),
+        (lambda: stories.top_sequences(ts.Autoregressive(2, 2), np.full(4, 0.25), {}, k=0), "`k`"),
+        (lambda: stories.theorem_5_story((0.5,)), "`T` must be >= 1"),
+    ],
+)
+def test_bad_input_names_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
 def test_top_sequences_decode_and_sort():
     policy = ts.Autoregressive(2, 3)
     probs = np.arange(1.0, 9.0) / 36.0

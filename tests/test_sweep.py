@@ -240,9 +240,27 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert "line 6: `gamma` must be > 0.0 and <= 1.0" in capsys.readouterr().err
 
 
+def test_plot_and_load_refuse_bad_input(complete, tmp_path):
+    from theory_sim.plotting import plot_sweep
+
+    with pytest.raises(ValueError, match="`rows` is empty"):
+        plot_sweep([])
+    with pytest.raises(ValueError, match="`horizon` must be one of"):
+        plot_sweep(complete[1], horizon=7.0)
+    with pytest.raises(ValueError, match="`results` must be a sweep directory"):
+        load_results(tmp_path)
+
+
 def test_example_config_parses():
     example = Path(__file__).resolve().parents[1] / "examples" / "sweep.toml"
-    assert len(load_config(example).cells()) == 3 * 6 * 2 * 4
+    config = load_config(example)
+    assert config.num_cells == 3 * 6 * 2 * 4
+    # cell indices run over (policy, reward model, kl_coef, seed) in C order
+    assert config.cell(0) == (0, 0, 0.0, 0)
+    assert config.cell(config.num_cells - 1) == (2, 5, 0.05, 3)
+    assert config.cell(9) == (0, 1, 0.0, 1)
+    with pytest.raises(ValueError, match="`cell` must be in"):
+        config.cell(config.num_cells)
 
 
 def test_two_processes_with_jax_distributed_split_the_cells(config, tmp_path):

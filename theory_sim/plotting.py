@@ -166,13 +166,13 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = _panels(axes, 3)
     if not rows:
         raise ValueError("`rows` is empty: nothing to plot.")
     horizons = sorted({r["horizon"] for r in rows})
     horizon = horizons[-1] if horizon is None else horizon
     if horizon not in horizons:
         raise ValueError(f"`horizon` must be one of {horizons}; got {horizon!r}.")
+    fig, axes = _panels(axes, 3)
     at = [r for r in rows if r["horizon"] == horizon]
     markers = dict(zip(_by_label(at, "policy"), "os^Dv<>ph*", strict=False))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]

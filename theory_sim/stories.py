@@ -72,6 +72,13 @@ PAPER_TABLE_2 = {
 }
 
 
+def _fraction(name: str, value) -> float:
+    value = check_float_scalar(name, value, positive=True)
+    if value > 1:
+        raise ValueError(f"`{name}` must be in (0, 1]; got {value}.")
+    return value
+
+
 # ----------------------------------------------------------------------------- flat landscape
 
 
@@ -207,6 +214,7 @@ def counterexample_instance(seed: int = 0, num_outputs: int = 6):
     Returns:
         (pi_0 [Y], r_G [Y]).
     """
+    num_outputs = check_int("num_outputs", num_outputs, 2)
     k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
     probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
     r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
@@ -247,25 +255,26 @@ def theorem_5_story(
     for horizon in horizons:
         found = check_theorem_5(probs, r_gt, gamma, horizon, 0.0)
         checks += found
-        by = {c.claim: c for c in found}
-        models = rewards.theorem_5_models(probs, r_gt, gamma, horizon)
-        slow_time = by["Theorem 5: slow model time"]
-        fast_time = by["Theorem 5: fast model time"]
+        by = {c.claim.removeprefix("Theorem 5: "): c for c in found}
+        fast = rewards.theorem_5_models(probs, r_gt, gamma, horizon).fast
         rows.append(
             {
                 "T": float(horizon),
-                "t_slow": slow_time.measured,
-                "slow_bound": slow_time.bound,
-                "t_fast": fast_time.measured,
-                "fast_bound": fast_time.bound,
-                "accuracy_slow": float(accuracy(models.slow, r_gt)),
-                "accuracy_fast": float(accuracy(models.fast, r_gt)),
-                "var0_slow": float(reward_variance(probs, models.slow)),
-                "var0_fast": float(reward_variance(probs, models.fast)),
+                "t_slow": by["slow model time"].measured,
+                "slow_bound": by["slow model time"].bound,
+                "t_fast": by["fast model time"].measured,
+                "fast_bound": by["fast model time"].bound,
+                "accuracy_slow": by["slow model accuracy"].measured,
+                "accuracy_fast": by["fast model accuracy"].measured,
+                "var0_slow": by["slow model Var0"].measured,
+                "var0_fast": float(reward_variance(probs, fast)),  # not one of the checks
             }
         )
     models = rewards.theorem_5_models(probs, r_gt, gamma, curve_T)
-    t_slow = time_to_gain(Problem(np.log(probs), models.slow, r_gt), gamma)
+    known = {r["T"]: r["t_slow"] for r in rows}
+    t_slow = known.get(float(curve_T)) or time_to_gain(
+        Problem(np.log(probs), models.slow, r_gt), gamma
+    )
     t_max = 10.0 * max(t_slow, 1.0)
     slow, fast = (
         gradient_flow(Problem(np.log(probs), r_rm, r_gt), t_max)
@@ -320,11 +329,11 @@ def accuracy_variance_grid(
     """
     num_accuracies = check_int("num_accuracies", num_accuracies, 2)
     num_variances = check_int("num_variances", num_variances, 2)
+    gamma_fraction = _fraction("gamma_fraction", gamma_fraction)
     probs, r_gt = counterexample_instance(seed, num_outputs)
     gamma = gamma_fraction * float(r_gt.max() - probs @ r_gt)
-    attainable = rewards.attainable_accuracies(r_gt)
     wanted = np.linspace(0.5, 1.0, num_accuracies)
-    accs = np.unique([attainable[np.argmin(np.abs(attainable - a))] for a in wanted])
+    accs = np.unique([rewards.nearest_attainable_accuracy(r_gt, a) for a in wanted])
     rankings = [rewards.ranking_with_accuracy(r_gt, a) for a in accs]
     ceiling = min(rewards.max_monotone_variance(probs, r) for r in rankings)
     variances = np.geomspace(1e-5, 0.5 * ceiling, num_variances)
@@ -429,6 +438,8 @@ def teacher_student(
     """
     num_policies = check_int("num_policies", num_policies, 2)
     num_models = check_int("num_models", num_models, 2)
+    num_outputs = check_int("num_outputs", num_outputs, 2)
+    horizon = check_float_scalar("horizon", horizon, positive=True)
     key = jax.random.key(seed)
     k_gt, k_noise, k_pol = jax.random.split(key, 3)
     r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
@@ -547,9 +558,10 @@ def section_4_1(
         raise ValueError(
             f"`policy` must be None, Tabular() or Autoregressive(V, L); got {policy!r}."
         )
-    seeds = tuple(int(s) for s in seeds)
+    seeds = tuple(check_int("seeds", s, 0) for s in seeds)
     if len(seeds) < 1:
         raise ValueError("`seeds` must name at least one seed.")
+    pairs_per_prompt = check_int("pairs_per_prompt", pairs_per_prompt)
     num_outputs = param.num_sequences if isinstance(param, Autoregressive) else num_outputs
     num_prompts = check_int("num_prompts", num_prompts)
     rloo_steps = check_int("rloo_steps", rloo_steps)
@@ -590,16 +602,16 @@ def section_4_1(
                 num_samples=num_samples,
                 save_every=rloo_steps,
             )
-            gt_curve = (traj.expected_gt - traj.expected_gt[0]).reshape(len(times), -1).mean(-1)
+            gt_curve = _mean_increase(traj.expected_gt)
             curves.setdefault(name, []).append(gt_curve)
             rows[name] = {
                 "variance": float(np.mean(reward_variance(probs, r_rm))),
                 "on-policy accuracy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
                 "off-policy accuracy": float(np.mean(accuracy(r_rm, r_gt))),
-                "proxy increase": _mean_gain(traj.expected_rm),
+                "proxy increase": float(_mean_increase(traj.expected_rm)[-1]),
                 "ground-truth increase": float(gt_curve[-1]),
-                "proxy increase (RLOO)": _mean_gain(run.expected_rm),
-                "ground-truth increase (RLOO)": _mean_gain(run.expected_gt),
+                "proxy increase (RLOO)": float(_mean_increase(run.expected_rm)[-1]),
+                "ground-truth increase (RLOO)": float(_mean_increase(run.expected_gt)[-1]),
             }
         per_seed.append(rows)
     names = list(per_seed[0])
@@ -632,9 +644,10 @@ def section_4_1(
     return Section41(table_1, table_2, times, mean_curves, findings, settings)
 
 
-def _mean_gain(expected: np.ndarray) -> float:
+def _mean_increase(expected: np.ndarray) -> np.ndarray:
+    """[K] mean over prompts of E_{pi_k} r - E_{pi_0} r, from expected rewards [K] or [K, X]."""
     e = np.asarray(expected).reshape(expected.shape[0], -1)
-    return float(np.mean(e[-1] - e[0]))
+    return np.mean(e - e[0], axis=-1)
 
 
 def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
@@ -759,6 +772,7 @@ def sequence_teachers(
     clipped to [-1, 1] (less accurate, more variance). lambda = 0; exact flows to ``horizon``.
     """
     policy = Autoregressive(vocab_size, length)
+    horizon = check_float_scalar("horizon", horizon, positive=True)
     k_pi, k_gt, k_noise = jax.random.split(jax.random.key(seed), 3)
     logits = 1.5 * np.asarray(
         jax.random.normal(k_pi, (policy.num_prefixes, vocab_size), np.float64)
