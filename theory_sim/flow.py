@@ -35,7 +35,7 @@ import numpy as np
 import optimistix as optx
 
 from theory_sim._validation import as_float_array, check_float_scalar, check_index, check_int
-from theory_sim.metrics import _expected_reward, _kl_divergence, _reward_variance
+from theory_sim.metrics import _centered, _expected_reward, _kl_divergence, _reward_variance
 from theory_sim.objective import _grad, _prompt_objective
 from theory_sim.problem import Problem
 
@@ -56,6 +56,15 @@ DEFAULT_MAX_STEPS = 2**16
 # Newton on the event function stops when successive times agree to this relative precision.
 _ROOT_RTOL = 1e-14
 _BISECTION_STEPS = 80  # halves a step of length dt down to dt * 2**-80: below float64 resolution
+# The convergence certificate: every later state within this total variation of pi*. Ten times
+# below the 1e-9 that saved states past convergence are promised to match pi* by.
+_CERTIFIED_TV = 1e-10
+# Explicit steps tried before a stiff tail (lambda > 0) is handed to the implicit solver.
+EXPLICIT_BUDGET = 2**13
+# The implicit solver forms a dense Jacobian: 2048 parameters is 32 MiB and a fast LU.
+IMPLICIT_MAX_PARAMS = 2048
+# Local maxima of the gain below the target after which a time-to-gain solve gives up.
+_MAX_SEGMENTS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +83,11 @@ class Trajectory:
         objective: [T] phi(theta_t).
         num_steps: integrator steps taken (accepted and rejected).
         method: "adaptive" or "euler".
+        ended: "t_max" (integrated to t_max) or "converged" (certified at ``converged_at`` to
+            stay within total variation 1e-10 of pi*; later saves are the limit).
+        converged_at: the certificate's time t_c, or inf.
+        implicit_from: the time from which the stiff tail was integrated by the implicit solver
+            (Kvaerno5), or inf if it never was.
     """
 
     ts: np.ndarray
@@ -87,6 +101,9 @@ class Trajectory:
     objective: np.ndarray
     num_steps: int
     method: str
+    ended: str = "t_max"
+    converged_at: float = math.inf
+    implicit_from: float = math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,29 +115,112 @@ class GainTime:
         reached: whether the target was reached.
         num_steps: integrator steps taken (accepted and rejected; Euler: steps of size dt).
         method: "adaptive" or "euler".
+        ended: "reached"; "t_max" (not reached by t_max); "unreachable" (lambda > 0,
+            expressive policy: certified never to be reached); or "converged" (certified to
+            stay within total variation 1e-10 of pi*, and the target lies within
+            (max r - min r) 1e-10 of the limit E_{pi*} r: below the certificate's resolution,
+            reported as not reached).
+        implicit_from: when the stiff tail was continued by the implicit solver, from which
+            time; else inf.
     """
 
     time: float
     reached: bool
     num_steps: int
     method: str
+    ended: str = "reached"
+    implicit_from: float = math.inf
 
 
-def _field(t, params, problem):
+# ----------------------------------------------------------------------------- the field
+
+
+def _coordinates(problem):
+    """(base, log_limit, w0): the flow integrates w = theta - base (module docstring).
+
+    For an expressive policy, base holds normalised parameters of pi* (lambda > 0) or of pi_0
+    (lambda = 0), and log_limit = log pi_base [X, Y]; for other policies base = 0.
+    """
+    policy = problem.policy
+    if not policy.expressive:
+        base = jnp.zeros_like(problem.params0)
+        return base, problem.ref_log_probs, problem.params0
+    lam = problem.kl_coef
+    safe_lam = jnp.where(lam > 0, lam, 1.0)
+    log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
+    log_limit = jnp.where(lam > 0, log_star, problem.ref_log_probs)
+    base = policy.log_params(log_limit)
+    return base, log_limit, problem.params0 - base
+
+
+def _limit_state(w):
+    """w at the limit of an expressive flow with lambda > 0: theta* + c per softmax block, where
+    c is the block's mean of w, conserved because every block of the gradient sums to zero."""
+    return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape)
+
+
+def _field(t, w, args):
+    """grad phi at theta = base + w: the closed-form cotangent (1/X) pi * (r_KL - E_pi r_KL) on the
+    log-probability table, pulled back through the parameterisation's VJP.
+
+    With lambda > 0 and an expressive policy, r_KL - E_pi r_KL = -lambda (u - E_pi u) with
+    u = log pi - log pi* computed relative to the limit, so the field is exactly 0 at pi* and
+    accurate relative to the distance from it (module docstring).
+    """
     del t
-    return _grad(problem, params)
+    problem, base, _ = args
+    policy = problem.policy
+    log_probs, pullback = jax.vjp(policy.log_probs, base + w)
+    advantage = problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
+    if policy.expressive:
+        relative = -problem.kl_coef * policy.relative_log_probs(w, base)
+        advantage = jnp.where(problem.kl_coef > 0, relative, advantage)
+    probs = jnp.exp(log_probs)
+    centered, mean_c, _ = _centered(probs, advantage)
+    (grad,) = pullback(probs * (centered - mean_c[..., None]) / problem.num_prompts)
+    return grad
 
 
-def _adaptive_solve(problem, t_max, rtol, atol, max_steps, saveat, event=None):
-    """The adaptive flow: Tsit5 with a PID controller from theta_0 over [0, t_max]."""
+def _kl_to_limit(problem, base, log_limit, w):
+    """KL(pi_theta(.|x) || pi*(.|x)) per prompt [X], accurate near the limit.
+
+    sum_y pi*(y) f(u_y) with u = log pi - log pi* and f(u) = u e^u - e^u + 1 >= 0, taken as
+    u expm1(u) - (expm1(u) - u) for |u| < 1 (no cancellation at the order u^2 of KL) and as
+    pi u - pi + pi* elsewhere (no overflow).
+    """
+    u = problem.policy.relative_log_probs(w, base)
+    near = jnp.abs(u) < 1.0
+    e = jnp.expm1(jnp.where(near, u, 0.0))
+    star = jnp.exp(log_limit)
+    probs = jnp.exp(log_limit + jnp.where(near, 0.0, u))
+    terms = jnp.where(near, star * (u * e - (e - u)), probs * u - probs + star)
+    return jnp.sum(terms, axis=-1)
+
+
+def _certified(problem, base, log_limit, w):
+    """True when every later state is within _CERTIFIED_TV of pi* in total variation.
+
+    Expressive policies, lambda > 0: phi(theta; x) = lambda ln Z_x - lambda KL(pi || pi*) never
+    decreases, so KL(pi_s || pi*) <= KL(pi_t || pi*) for s >= t, and Pinsker gives
+    max_y |pi_s(y) - pi*(y)| <= TV <= sqrt(KL / 2).
+    """
+    kl = _kl_to_limit(problem, base, log_limit, w)
+    return (problem.kl_coef > 0) & jnp.all(kl <= 2.0 * _CERTIFIED_TV**2)
+
+
+def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
+    """One adaptive solve of dw/dt = field from (t0, w0) to t1 (t1 < t0 integrates backward).
+
+    Tsit5 by default; Kvaerno5 (L-stable, implicit, dense Jacobian) with ``implicit``.
+    """
     return diffrax.diffeqsolve(
         diffrax.ODETerm(_field),
-        diffrax.Tsit5(),
-        t0=0.0,
-        t1=t_max,
+        diffrax.Kvaerno5() if implicit else diffrax.Tsit5(),
+        t0=t0,
+        t1=t1,
         dt0=None,
-        y0=problem.params0,
-        args=problem,
+        y0=w0,
+        args=args,
         saveat=saveat,
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         event=event,
@@ -137,11 +237,175 @@ def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- trajectories
 
+# How a solve ended (status codes shared by the trajectory and time-to-gain solves).
+_DONE, _CONVERGED, _STOPPED, _REACHED, _UNREACHABLE, _PEAK = range(6)
+
+
+@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+def _path_segment(problem, save_ts, t0, w0, t_max, rtol, atol, max_steps, implicit=False):
+    """Solve from (t0, w0) towards t_max and save w at ``save_ts`` (entries <= t0 hold w0).
+
+    Ends at t_max (_DONE), at the convergence certificate (_CONVERGED: later saves are filled
+    with the limit), or early (_STOPPED: step budget or failure; later saves are not valid).
+    Returns (ws [T, ...], t_end, w_end, num_steps, status).
+    """
+    base, log_limit, _ = _coordinates(problem)
+    args = (problem, base, log_limit)
+    event = None
+    if problem.policy.expressive:
+        event = diffrax.Event(lambda t, y, args, **kw: _certified(problem, base, log_limit, y))
+    ts = jnp.clip(save_ts, t0, t_max)
+    saveat = diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=ts), diffrax.SubSaveAt(t1=True)])
+    sol = _solve(args, t0, w0, t_max, rtol, atol, max_steps, saveat, event, implicit)
+    ws, w_last = sol.ys
+    t_end, w_end = sol.ts[1][-1], w_last[-1]
+    converged = jnp.any(jnp.stack(jax.tree.leaves(sol.event_mask))) if event else jnp.bool_(False)
+    done = sol.result == diffrax.RESULTS.successful
+    status = jnp.where(done, _DONE, jnp.where(converged, _CONVERGED, _STOPPED))
+    limit = _limit_state(w_end)
+    ws = jnp.where(converged & (save_ts > t_end).reshape((-1,) + (1,) * w0.ndim), limit, ws)
+    return ws, t_end, w_end, sol.stats["num_steps"], status
+
 
 @partial(jax.jit, static_argnames=("max_steps",))
 def _adaptive_path(problem, save_ts, t_max, rtol, atol, max_steps):
-    sol = _adaptive_solve(problem, t_max, rtol, atol, max_steps, diffrax.SaveAt(ts=save_ts))
-    return sol.ys, sol.stats["num_steps"], sol.result == diffrax.RESULTS.successful
+    """Parameters at ``save_ts`` in one jittable explicit solve (for vmapped sweeps): returns
+    (params [T, ...], num_steps, ok); ok is False when the solve stopped early."""
+    base, _, w0 = _coordinates(problem)
+    ws, _, _, steps, status = _path_segment(problem, save_ts, 0.0, w0, t_max, rtol, atol, max_steps)
+    return _params_at(problem, base, ws, save_ts), steps, status != _STOPPED
+
+
+_jit_coordinates = jax.jit(_coordinates)
+
+
+def _params_at(problem, base, ws, save_ts):
+    """theta = base + w at the save times, with theta_0 itself (not base + w_0) at t = 0."""
+    at_start = (save_ts <= 0).reshape((-1,) + (1,) * (ws.ndim - 1))
+    return jnp.where(at_start, problem.params0, base + ws)
+
+
+def _implicit_eligible(problem) -> bool:
+    """Whether a stiff tail may be continued by the implicit solver: an expressive policy with
+    lambda > 0 (the field is then exact at the limit) and a dense Jacobian small enough."""
+    return (
+        problem.policy.expressive
+        and float(problem.kl_coef) > 0
+        and problem.params0.size <= IMPLICIT_MAX_PARAMS
+    )
+
+
+def _stopped_message(problem, what, t_end, t_max, steps, w_end) -> str:
+    """Why an adaptive solve stopped before ``t_max`` without a certificate."""
+    if not np.all(np.isfinite(np.asarray(w_end))):
+        return (
+            f"the {what} became non-finite at t = {t_end:g} after {steps} steps: the policy "
+            "parameters overflowed (are `init_logits` or the rewards extreme?)."
+        )
+    head = f"the {what} stopped at t = {t_end:g} of t_max = {t_max:g} after {steps} steps"
+    if not problem.policy.expressive:
+        return (
+            f"{head}: a {type(problem.policy).__name__} policy can settle at a stationary point "
+            "with no closed form, where an explicit solver's step is capped by stability. Lower "
+            "`t_max`, or raise `max_steps`."
+        )
+    if float(problem.kl_coef) == 0:
+        return f"{head} (kl_coef = 0). Raise `max_steps`, or lower `t_max`."
+    base, log_limit, _ = _jit_coordinates(problem)
+    kl = float(jnp.max(_kl_to_limit(problem, base, log_limit, jnp.asarray(w_end))))
+    size = problem.params0.size
+    return (
+        f"{head}: the flow is still {kl:.3g} in KL from its limit pi* (the certificate needs "
+        f"{2 * _CERTIFIED_TV**2:g}), and its tail is stiff. The implicit continuation handles "
+        f"up to {IMPLICIT_MAX_PARAMS} parameters; this problem has {size}. Lower `t_max`, or "
+        "raise `max_steps`."
+    )
+
+
+@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+def _path_segments(batch, save_ts, t0, w0, t_max, rtol, atol, max_steps, implicit=False):
+    """:func:`_path_segment` vmapped over a batch of problems, each from its own (t0, w0)."""
+
+    def one(problem, start, w):
+        return _path_segment(problem, save_ts, start, w, t_max, rtol, atol, max_steps, implicit)
+
+    return jax.vmap(one)(batch, t0, w0)
+
+
+_batch_coordinates = jax.jit(jax.vmap(_coordinates))
+
+
+def _as_batch(problem):
+    """(batch, scale): for an expressive policy, one one-prompt problem per prompt, whose flows
+    run X times faster (so each prompt converges, and is certified, on its own); otherwise a
+    batch of one."""
+    if not problem.policy.expressive:
+        return jax.tree.map(lambda a: a[None], problem), 1.0
+    x = problem.num_prompts
+    split = jax.tree.map(
+        lambda a: jnp.broadcast_to(a, (x,)) if a.ndim == 0 else a[:, None], problem
+    )
+    return split, float(x)
+
+
+def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
+    """(params [T, ...], num_steps, converged_at, implicit_from) for :func:`gradient_flow`.
+
+    Explicit solves of at most EXPLICIT_BUDGET steps each (one compiled solve whatever
+    ``max_steps``), continued from where they stop until ``max_steps`` steps in all; a stiff tail
+    that :func:`_implicit_eligible` admits is handed to the implicit solver instead.
+    """
+    batch, scale = _as_batch(problem)
+    eligible = _implicit_eligible(_prompt_problem(problem, 0) if scale > 1 else problem)
+    save_ts, horizon = jnp.asarray(ts) / scale, t_max / scale
+    base, _, w = _batch_coordinates(batch)
+    tail = (-1,) + (1,) * (w.ndim - 1)
+    t_end = jnp.zeros(w.shape[0])
+    stopped = np.ones(w.shape[0], bool)
+    ws, status, steps, implicit, implicit_from = None, None, 0, False, math.inf
+    while True:
+        start = jnp.where(stopped, t_end, horizon)  # prompts that have ended: an empty solve
+        more, t_new, w_new, extra, new_status = _path_segments(
+            batch,
+            save_ts,
+            start,
+            w,
+            horizon,
+            rtol,
+            atol,
+            max_steps if implicit else min(max_steps, EXPLICIT_BUDGET),
+            implicit=implicit,
+        )
+        if ws is None:
+            ws, t_end, w, status = more, t_new, w_new, new_status
+        else:
+            later = (save_ts[None, :] > start[:, None]) & stopped[:, None]
+            ws = jnp.where(later.reshape(later.shape + (1,) * (w.ndim - 1)), more, ws)
+            t_end = jnp.where(stopped, t_new, t_end)
+            status = jnp.where(stopped, new_status, status)
+            w = jnp.where(stopped.reshape(tail), w_new, w)
+        steps += int(np.max(np.asarray(extra)))
+        stopped = np.asarray(status) == _STOPPED
+        if implicit or not stopped.any() or not bool(jnp.all(jnp.isfinite(w))):
+            break
+        if eligible:
+            implicit = True
+            implicit_from = float(np.min(np.asarray(t_end)[stopped])) * scale
+        elif steps >= max_steps:
+            break
+    status, t_end = np.asarray(status), np.asarray(t_end) * scale
+    if stopped.any():
+        i = int(np.argmax(stopped))
+        one = jax.tree.map(lambda a: a[i], batch)
+        raise RuntimeError(
+            _stopped_message(one, "adaptive solve", float(t_end[i]), t_max, steps, w[i])
+        )
+    converged_at = float(t_end.max()) if (status == _CONVERGED).all() else math.inf
+    if problem.policy.expressive:
+        ws, base = jnp.moveaxis(ws[:, :, 0], 0, 1), base[:, 0]
+    else:
+        ws, base = ws[0], base[0]
+    return _params_at(problem, base, ws, jnp.asarray(ts)), steps, converged_at, implicit_from
 
 
 @jax.jit
@@ -229,19 +493,12 @@ def gradient_flow(
             raise ValueError(
                 f"`save_ts` must lie in [0, t_max] = [0, {t_max:g}]; got [{ts[0]:g}, {ts[-1]:g}]."
             )
+    converged_at = implicit_from = math.inf
     if method == "adaptive":
         rtol, atol = _check_tolerances(rtol, atol)
-        params, num_steps, ok = _adaptive_path(
-            problem, jnp.asarray(ts), t_max, rtol, atol, _check_max_steps(max_steps)
+        params, num_steps, converged_at, implicit_from = _adaptive_trajectory(
+            problem, ts, t_max, rtol, atol, _check_max_steps(max_steps)
         )
-        if not bool(ok):
-            raise RuntimeError(
-                f"the adaptive solve stopped before t_max = {t_max:g} after {int(num_steps)} "
-                "steps. "
-                "With kl_coef > 0 the flow settles at pi* and its tail is stiff for an explicit "
-                "solver: lower `t_max` (the limit is pi* proportional to pi_0 exp(r_RM/kl_coef)), "
-                "or raise `max_steps`."
-            )
     elif method == "euler":
         step = _check_dt(dt, t_max)
         params, num_steps = _euler_path(problem, jnp.asarray(ts), step)
@@ -265,6 +522,9 @@ def gradient_flow(
         objective=np.asarray(phi),
         num_steps=int(num_steps),
         method=method,
+        ended="converged" if math.isfinite(converged_at) else "t_max",
+        converged_at=converged_at,
+        implicit_from=implicit_from,
     )
 
 
@@ -277,82 +537,282 @@ def _gain_value(problem, params, reward, prompt):
     return _expected_reward(probs[prompt], reward[prompt])
 
 
-def _provably_unreachable(problem, params, reward, prompt, target):
-    """True when no later policy on the flow can reach ``target`` (module docstring; lambda > 0).
+def _unreachable(problem, base, log_limit, w, reward, prompt, target):
+    """True when no later policy on the flow can reach ``target`` (expressive, lambda > 0).
 
-    Only meaningful for expressive parameterisations, whose flow converges to pi*.
+    KL(pi_s || pi*) <= KL(pi_t || pi*) for s >= t (see :func:`_certified`), so by Pinsker
+    E_{pi_s} r <= E_{pi*} r + (max r - min r) min(1, sqrt(KL / 2)) for all later s.
     """
-    lam = problem.kl_coef
-    safe_lam = jnp.where(lam > 0, lam, 1.0)
-    ref = problem.ref_log_probs[prompt]
-    r_rm = problem.reward_rm[prompt]
-    log_unnorm = ref + r_rm / safe_lam
-    log_z = jax.nn.logsumexp(log_unnorm)
-    phi_star = safe_lam * log_z
-    log_probs = problem.log_probs(params)[prompt]
-    phi_now = _prompt_objective(log_probs[None], ref[None], r_rm[None], lam)[0]
-    tv = jnp.minimum(1.0, jnp.sqrt(jnp.maximum(phi_star - phi_now, 0.0) / (2.0 * safe_lam)))
+    kl = _kl_to_limit(problem, base, log_limit, w)[prompt]
+    tv = jnp.minimum(1.0, jnp.sqrt(jnp.maximum(kl, 0.0) / 2.0))
     r = reward[prompt]
-    ceiling = _expected_reward(jnp.exp(log_unnorm - log_z), r) + (jnp.max(r) - jnp.min(r)) * tv
-    return (lam > 0) & (ceiling < target)
+    ceiling = _expected_reward(jnp.exp(log_limit[prompt]), r) + (jnp.max(r) - jnp.min(r)) * tv
+    return (problem.kl_coef > 0) & (ceiling < target)
+
+
+@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+def _gain_run(
+    problem, reward, prompt, gamma, t0, w0, guard, t_max, rtol, atol, max_steps, implicit=False
+):
+    """The first time E_{pi_t} r(x, .) reaches E_{pi_0} r(x, .) + gamma, from (t0, w0) on.
+
+    A solve stops at the first of: an up-crossing of the target at a step end (located by
+    Newton on the dense interpolant), a local maximum of the gain g(t) (a down-crossing of
+    dg/dt = <grad_w g, field>, located the same way), the unreachability certificate, the
+    convergence certificate, or t_max. A maximum below the target restarts the solve there
+    (maxima within a relative 1e-10 of it are skipped: ``guard``); a maximum at or above it means
+    the target was crossed inside the last step, and a backward solve from the maximum locates
+    that crossing. So a target held only inside one step is never missed.
+
+    Returns a dict: time (inf unless reached), status, t_end, w_end, guard, num_steps.
+    """
+    base, log_limit, _ = _coordinates(problem)
+    args = (problem, base, log_limit)
+    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
+    root_finder = optx.Newton(rtol=_ROOT_RTOL, atol=_ROOT_RTOL)
+
+    def gain(w):
+        return _gain_value(problem, base + w, reward, prompt)
+
+    def slope(w):
+        return jax.jvp(gain, (w,), (_field(None, w, args),))[1]
+
+    def segment(t_start, w_start, guard):
+        conds = [
+            lambda t, y, args, **k: gain(y) - target,
+            lambda t, y, args, **k: jnp.where(t <= guard, -1.0, slope(y)),
+        ]
+        directions = [True, False]
+        if problem.policy.expressive:
+            conds += [
+                lambda t, y, args, **k: _unreachable(
+                    problem, base, log_limit, y, reward, prompt, target
+                ),
+                lambda t, y, args, **k: _certified(problem, base, log_limit, y),
+            ]
+            directions += [None, None]
+        event = diffrax.Event(tuple(conds), root_finder, tuple(directions))
+        sol = _solve(
+            args,
+            t_start,
+            w_start,
+            t_max,
+            rtol,
+            atol,
+            max_steps,
+            diffrax.SaveAt(t1=True),
+            event,
+            implicit,
+        )
+        masks = list(sol.event_mask) + [jnp.bool_(False)] * (4 - len(conds))
+        done = sol.result == diffrax.RESULTS.successful
+        status = jnp.select(
+            [masks[0], masks[1], masks[2], masks[3], done],
+            [_REACHED, _PEAK, _UNREACHABLE, _CONVERGED, _DONE],
+            _STOPPED,
+        )
+        return sol.ts[-1], sol.ys[-1], sol.stats["num_steps"], status
+
+    def again(c):
+        return (c["status"] == _PEAK) & (c["gain"] < target) & (c["segments"] < _MAX_SEGMENTS)
+
+    def body(c):
+        t_end, w_end, steps, status = segment(c["t_end"], c["w_end"], c["guard"])
+        return {
+            "t_start": c["t_end"],
+            "t_end": t_end,
+            "w_end": w_end,
+            "guard": t_end + 1e-10 * jnp.abs(t_end),
+            "num_steps": c["num_steps"] + steps,
+            "status": status,
+            "gain": gain(w_end),
+            "segments": c["segments"] + 1,
+        }
+
+    start = {
+        "t_start": t0,
+        "t_end": t0,
+        "w_end": w0,
+        "guard": guard,
+        "num_steps": jnp.int64(0),
+        "status": jnp.int64(_PEAK),
+        "gain": -jnp.inf,
+        "segments": jnp.int64(0),
+    }
+    c = jax.lax.while_loop(again, body, start)
+    peak_above = (c["status"] == _PEAK) & (c["gain"] >= target)
+
+    def backward(_):
+        event = diffrax.Event(lambda t, y, args, **k: gain(y) - target, root_finder)
+        sol = _solve(
+            args,
+            c["t_end"],
+            c["w_end"],
+            c["t_start"],
+            rtol,
+            atol,
+            max_steps,
+            diffrax.SaveAt(t1=True),
+            event,
+            implicit,
+        )
+        return jnp.where(
+            jnp.any(jnp.stack(jax.tree.leaves(sol.event_mask))), sol.ts[-1], c["t_end"]
+        )
+
+    crossing = jax.lax.cond(peak_above, backward, lambda _: c["t_end"], None)
+    status = jnp.where(
+        peak_above,
+        _REACHED,
+        jnp.where((c["status"] == _PEAK) & (c["segments"] >= _MAX_SEGMENTS), _STOPPED, c["status"]),
+    )
+    reached = status == _REACHED
+    return {
+        "time": jnp.where(reached, jnp.where(peak_above, crossing, c["t_end"]), jnp.inf),
+        "status": status,
+        "t_end": c["t_end"],
+        "w_end": c["w_end"],
+        "guard": c["guard"],
+        "num_steps": c["num_steps"],
+    }
 
 
 @partial(jax.jit, static_argnames=("max_steps",))
 def _adaptive_gain(problem, reward, prompt, gamma, t_max, rtol, atol, max_steps):
-    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
+    """t_gamma in one jittable explicit run (for vmapped sweeps): (time, reached, steps, ok)."""
+    _, _, w0 = _coordinates(problem)
+    out = _gain_run(problem, reward, prompt, gamma, 0.0, w0, -1.0, t_max, rtol, atol, max_steps)
+    reached = out["status"] == _REACHED
+    return out["time"], reached, out["num_steps"], out["status"] != _STOPPED
 
-    def gain_fn(t, y, args, **kwargs):
-        del t, args, kwargs
-        return _gain_value(problem, y, reward, prompt) - target
 
-    def unreachable_fn(t, y, args, **kwargs):
-        del t, args, kwargs
-        return _provably_unreachable(problem, y, reward, prompt, target)
+def _prompt_problem(problem, prompt: int):
+    """The one-prompt problem of prompt x (expressive policies: prompts evolve independently).
 
-    cond_fn = (gain_fn, unreachable_fn) if problem.policy.expressive else (gain_fn,)
-    event = diffrax.Event(
-        cond_fn,
-        root_finder=optx.Newton(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
-        direction=(True,) + (None,) * (len(cond_fn) - 1),
-    )
-    sol = _adaptive_solve(
-        problem, t_max, rtol, atol, max_steps, diffrax.SaveAt(t1=True), event=event
-    )
-    reached = sol.event_mask[0]
-    ok = (sol.result == diffrax.RESULTS.successful) | jnp.any(jnp.stack(sol.event_mask))
-    time = jnp.where(reached, sol.ts[-1], jnp.inf)
-    return time, reached, sol.stats["num_steps"], ok
+    Its flow runs X times faster than prompt x's in the full problem: theta_x(t) = theta(t / X).
+    """
+    return jax.tree.map(lambda a: a if a.ndim == 0 else a[prompt : prompt + 1], problem)
+
+
+_ENDED = {
+    _REACHED: "reached",
+    _DONE: "t_max",
+    _UNREACHABLE: "unreachable",
+    _CONVERGED: "converged",
+}
+
+
+def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_steps):
+    """(time, ended, num_steps, implicit_from) for :func:`time_to_gain_details`; solves are
+    continued as in :func:`_adaptive_trajectory`."""
+    scale = 1.0
+    if problem.policy.expressive and problem.num_prompts > 1:
+        scale = float(problem.num_prompts)
+        problem, table, prompt = _prompt_problem(problem, prompt), table[prompt : prompt + 1], 0
+    eligible = _implicit_eligible(problem)
+    _, _, w = _jit_coordinates(problem)
+    horizon = t_max / scale
+    t0, guard, steps, implicit, implicit_from = 0.0, -1.0, 0, False, math.inf
+    while True:
+        out = _gain_run(
+            problem,
+            table,
+            prompt,
+            gamma,
+            t0,
+            w,
+            guard,
+            horizon,
+            rtol,
+            atol,
+            max_steps if implicit else min(max_steps, EXPLICIT_BUDGET),
+            implicit=implicit,
+        )
+        steps += int(out["num_steps"])
+        t0, w, guard = out["t_end"], out["w_end"], out["guard"]
+        if implicit or int(out["status"]) != _STOPPED or not bool(jnp.all(jnp.isfinite(w))):
+            break
+        if eligible:
+            implicit, implicit_from = True, float(t0) * scale
+        elif steps >= max_steps:
+            break
+    status = int(out["status"])
+    if status == _STOPPED:
+        raise RuntimeError(
+            _stopped_message(
+                problem,
+                "time-to-gain solve",
+                float(out["t_end"]) * scale,
+                t_max,
+                steps,
+                out["w_end"],
+            )
+        )
+    return float(out["time"]) * scale, _ENDED[status], steps, implicit_from
 
 
 @jax.jit
 def _euler_gain(problem, reward, prompt, gamma, t_max, dt):
+    """First crossing along Euler's path: the straight segments theta_k + tau grad phi(theta_k).
+
+    Besides the segment ends, a segment whose gain rises at its start and falls at its end has an
+    interior maximum, located by bisection on the sign of the gain's slope; if it reaches the
+    target, the crossing lies before it on that segment. So a target held only inside one step
+    is never missed.
+    """
     target = _gain_value(problem, problem.params0, reward, prompt) + gamma
     max_k = jnp.ceil(t_max / dt).astype(jnp.int64)
 
+    def gain_on(theta, direction, tau):
+        return _gain_value(problem, theta + tau * direction, reward, prompt)
+
+    def slope_on(theta, direction, tau):
+        return jax.jvp(lambda s: gain_on(theta, direction, s), (tau,), (jnp.ones_like(tau),))[1]
+
+    def bisect(inside, lo, hi):
+        """Shrink [lo, hi] keeping ``inside(lo)`` False and ``inside(hi)`` True."""
+
+        def halve(_, bounds):
+            lo, hi = bounds
+            mid = 0.5 * (lo + hi)
+            hit = inside(mid)
+            return jnp.where(hit, lo, mid), jnp.where(hit, mid, hi)
+
+        return jax.lax.fori_loop(0, _BISECTION_STEPS, halve, (lo, hi))
+
     def not_done(c):
-        k, _, _, value = c
-        return (value < target) & (k < max_k)
+        k, _, _, value, peak = c
+        return (value < target) & ~jnp.isfinite(peak) & (k < max_k)
 
     def step(c):
-        k, theta, _, _ = c
-        new = theta + dt * _grad(problem, theta)
-        return k + 1, new, theta, _gain_value(problem, new, reward, prompt)
+        k, theta, _, _, _ = c
+        direction = _grad(problem, theta)
+        new = theta + dt * direction
+        value = gain_on(theta, direction, dt)
+        interior = (
+            (value < target)
+            & (slope_on(theta, direction, 0.0) > 0)
+            & (slope_on(theta, direction, dt) < 0)
+        )
+
+        def peak(_):
+            _, top = bisect(lambda tau: slope_on(theta, direction, tau) <= 0, jnp.float64(0), dt)
+            return jnp.where(gain_on(theta, direction, top) >= target, top, jnp.inf)
+
+        peak_tau = jax.lax.cond(interior, peak, lambda _: jnp.float64(jnp.inf), None)
+        return k + 1, new, theta, value, peak_tau
 
     start = _gain_value(problem, problem.params0, reward, prompt)
-    k, _, prev, value = jax.lax.while_loop(
-        not_done, step, (jnp.int64(0), problem.params0, problem.params0, start)
+    k, _, prev, value, peak_tau = jax.lax.while_loop(
+        not_done,
+        step,
+        (jnp.int64(0), problem.params0, problem.params0, start, jnp.float64(jnp.inf)),
     )
-    reached = value >= target
-    # The crossing lies on the last segment prev + tau * grad(prev), tau in (0, dt]: bisect on tau.
+    reached = (value >= target) | jnp.isfinite(peak_tau)
+    # The crossing lies on the last segment, before its maximum if that is what reached the target.
     direction = _grad(problem, prev)
-
-    def bisect(_, bounds):
-        lo, hi = bounds
-        mid = 0.5 * (lo + hi)
-        above = _gain_value(problem, prev + mid * direction, reward, prompt) >= target
-        return jnp.where(above, lo, mid), jnp.where(above, mid, hi)
-
-    _, tau = jax.lax.fori_loop(0, _BISECTION_STEPS, bisect, (jnp.float64(0.0), dt))
+    hi = jnp.where(jnp.isfinite(peak_tau), peak_tau, dt)
+    _, tau = bisect(lambda tau: gain_on(prev, direction, tau) >= target, jnp.float64(0.0), hi)
     time = (k - 1).astype(tau.dtype) * dt + tau
     return jnp.where(reached & (time <= t_max), time, jnp.inf), reached, k
 
@@ -388,30 +848,26 @@ def _solve_gain(
     problem, table, prompt, gamma, t_max, method, dt, rtol, atol, max_steps
 ) -> GainTime:
     """t_gamma for a validated reward ``table`` [X, Y] and validated scalars."""
+    implicit_from = math.inf
     if method == "adaptive":
         rtol, atol = _check_tolerances(rtol, atol)
-        time, reached, steps, ok = _adaptive_gain(
+        time, ended, steps, implicit_from = _adaptive_gain_time(
             problem, table, prompt, gamma, t_max, rtol, atol, _check_max_steps(max_steps)
         )
-        if not bool(ok):
-            raise RuntimeError(
-                f"the adaptive solve stopped after {int(steps)} steps before reaching the target "
-                f"or t_max = {t_max:g}: the flow has settled near a stationary point, where an "
-                "explicit solver's step is capped by stability. With kl_coef > 0 and a tabular "
-                "or autoregressive policy this means the target lies within round-off of the "
-                "limit E_{pi*} r; a log-linear policy can settle even with kl_coef = 0. Lower "
-                "`t_max` (t_gamma is then inf if not reached), or raise `max_steps`."
-            )
     elif method == "euler":
         step = _check_dt(dt, t_max)
-        time, reached, steps = _euler_gain(problem, table, prompt, gamma, t_max, step)
+        time, _, steps = _euler_gain(problem, table, prompt, gamma, t_max, step)
+        time, steps = float(time), int(steps)
+        ended = "reached" if math.isfinite(time) else "t_max"
     else:
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
     return GainTime(
-        time=float(time),
-        reached=bool(reached) and math.isfinite(float(time)),
-        num_steps=int(steps),
+        time=time,
+        reached=math.isfinite(time),
+        num_steps=steps,
         method=method,
+        ended=ended,
+        implicit_from=implicit_from,
     )
 
 

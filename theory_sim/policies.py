@@ -50,6 +50,34 @@ def _strictly_positive(probs) -> np.ndarray:
     return arr
 
 
+def _relative_log_softmax(w: jax.Array, log_q: jax.Array) -> jax.Array:
+    """log softmax(log_q + w) - log_q along the last axis, for normalised log-probabilities log_q.
+
+    Exactly 0 where w is constant along the axis and accurate to round-off relative to the
+    spread of w near it (log1p of sum q expm1(w - w_mode)); far from it, a logsumexp. The flow's
+    field in coordinates relative to its limit uses it, so that the field vanishes at the limit
+    instead of sitting at a round-off floor (see :mod:`theory_sim.flow`).
+    """
+    mode = jnp.argmax(log_q + w, axis=-1, keepdims=True)
+    d = w - jnp.take_along_axis(w, mode, axis=-1)
+    near = d < 1.0
+    q = jnp.exp(log_q)
+    # log_q + d <= log_q[mode] <= 0 by the choice of the mode, so exp never overflows
+    excess = jnp.where(
+        near,
+        q * jnp.expm1(jnp.where(near, d, 0.0)),
+        jnp.exp(log_q + jnp.where(near, 0.0, d)) - q,
+    )
+    s = jnp.sum(excess, axis=-1, keepdims=True)  # sum_y q_y e^{d_y} - 1
+    small = jnp.abs(s) < 0.5
+    log_norm = jnp.where(
+        small,
+        jnp.log1p(jnp.where(small, s, 0.0)),
+        jax.nn.logsumexp(log_q + d, axis=-1, keepdims=True),
+    )
+    return d - log_norm
+
+
 @jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class Tabular:
@@ -73,6 +101,14 @@ class Tabular:
     def log_probs(self, params: jax.Array) -> jax.Array:
         """log pi(y|x) = theta[x, y] - logsumexp_y' theta[x, y'], shape [X, Y]."""
         return jax.nn.log_softmax(params, axis=-1)
+
+    def relative_log_probs(self, w: jax.Array, base: jax.Array) -> jax.Array:
+        """log pi_{base + w} - log pi_base [X, Y], accurate near w = const (base normalised)."""
+        return _relative_log_softmax(w, base)
+
+    def log_params(self, log_probs: jax.Array) -> jax.Array:
+        """Normalised logits reproducing a log-probability table [X, Y] exactly (log space)."""
+        return jax.nn.log_softmax(log_probs, axis=-1)
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate logits [X, Y] (or [Y] for one prompt, returned as [1, Y] with single=True)."""
@@ -161,14 +197,34 @@ class Autoregressive:
 
     def log_probs(self, params: jax.Array) -> jax.Array:
         """log pi(y|x) for all V^L sequences, [X, V^L], by cumulative sums over the prefix tree."""
+        return self._accumulate(jax.nn.log_softmax(params, axis=-1))
+
+    def relative_log_probs(self, w: jax.Array, base: jax.Array) -> jax.Array:
+        """log pi_{base + w} - log pi_base over sequences, [X, V^L], accurate near w = const per
+        prefix (``base`` holds normalised conditional log-probabilities)."""
+        return self._accumulate(_relative_log_softmax(w, base))
+
+    def _accumulate(self, conditional: jax.Array) -> jax.Array:
+        """Sum per-prefix tables [X, P, V] along every sequence's path: [X, V^L]."""
         v = self.vocab_size
-        conditional = jax.nn.log_softmax(params, axis=-1)  # [X, P, V]
-        total = jnp.zeros((*params.shape[:-2], 1), params.dtype)
+        total = jnp.zeros((*conditional.shape[:-2], 1), conditional.dtype)
         for level in range(self.length):
             start, count = self._offset(level), v**level
             step = conditional[..., start : start + count, :]  # [X, V^l, V]
-            total = (total[..., :, None] + step).reshape((*params.shape[:-2], count * v))
+            total = (total[..., :, None] + step).reshape((*conditional.shape[:-2], count * v))
         return total
+
+    def log_params(self, log_probs: jax.Array) -> jax.Array:
+        """Conditional log-probabilities log pi(y_l | x, y_<l) [X, P, V] reproducing a
+        log-probability table [X, V^L] exactly: prefix marginals by logsumexp, bottom-up, in log
+        space (entries far below float64's smallest probability keep their logs)."""
+        v, levels, marginal = self.vocab_size, [], log_probs
+        for level in reversed(range(self.length)):
+            children = marginal.reshape(log_probs.shape[0], v**level, v)
+            parents = jax.nn.logsumexp(children, axis=-1)
+            levels.append(children - parents[..., None])
+            marginal = parents
+        return jnp.concatenate(levels[::-1], axis=1)
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate logits [X, P, V] (or [P, V] for one prompt)."""
@@ -198,7 +254,7 @@ class Autoregressive:
     def init_params(self, probs) -> np.ndarray:
         """Per-prefix logits log pi(y_l | x, y_<l) reproducing ``probs`` [X, V^L] exactly.
 
-        Prefix marginals are summed bottom-up, conditionals are their ratios.
+        Prefix marginals are summed bottom-up, conditionals are their ratios (:meth:`log_params`).
         """
         arr = _strictly_positive(probs)
         arr = arr[None] if arr.ndim == 1 else arr
@@ -206,13 +262,7 @@ class Autoregressive:
             raise ValueError(
                 f"`probs` must have V^L = {self.num_sequences} outputs; got {arr.shape[-1]}."
             )
-        v, levels, marginal = self.vocab_size, [], arr
-        for level in reversed(range(self.length)):
-            children = marginal.reshape(arr.shape[0], v**level, v)
-            parents = children.sum(-1)
-            levels.append(np.log(children) - np.log(parents)[..., None])
-            marginal = parents
-        return np.concatenate(levels[::-1], axis=1)
+        return np.asarray(self.log_params(jnp.log(jnp.asarray(arr))))
 
     def jacobian_norm(self, params, prompt: int | None = None) -> float:
         """J = 1: each logit vector is a free parameter block (a coordinate selection)."""
