@@ -1,7 +1,7 @@
 """Benchmarks for theory_sim; every number is a ratio against a baseline run in the same process.
 
     python bench/run.py            # all benchmarks
-    python bench/run.py flat       # one of: flat, batched, autoregressive, estimators, sweep
+    python bench/run.py flat       # one of: flat, long, batched, autoregressive, estimators, sweep
 
 flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
          fixed-step Euler at the step size that accuracy needs (gradient evaluations, wall time).
@@ -14,6 +14,8 @@ autoregressive: exact gradient evaluations per second for V = 4, L = 8 and V = 2
 estimators: RLOO gradient estimates for 1000 seeds (k = 8 samples each, one prompt, Y = 100,
          tabular) vmapped and jitted against a numpy loop over seeds with the closed form
          grad log pi(y) = e_y - pi; samples per second.
+long:    gradient_flow(problem, 1e12) with lambda = 0.1, X = 4, Y = 1000: gradient evaluations and
+         wall time, against the evaluations fixed-step Euler needs at its largest stable step.
 sweep:   128 sweep cells as one vmapped call (theory_sim.sweep.run_cells) against the same cells
          solved one at a time with time_to_gain and gradient_flow.
 """
@@ -56,6 +58,26 @@ def _two_output_flat_instance(d0=-15.5, d1=2.0, delta=2.0):
     return problem, gamma, t_star, delta
 
 
+def _counting(jitted, run):
+    """(run(), gradient evaluations): a host callback in the vector field, in a fresh trace of
+    ``jitted``. A batched call (vmap over prompts, the columns of a Jacobian) counts its size."""
+    count = {"n": 0}
+    original = flow._field
+
+    def counting_field(t, w, args):
+        jax.debug.callback(lambda n: count.__setitem__("n", count["n"] + int(np.size(n))), jnp.ones(()))
+        return original(t, w, args)
+
+    flow._field = counting_field
+    jitted.clear_cache()
+    try:
+        out = run()
+    finally:
+        flow._field = original
+        jitted.clear_cache()
+    return out, count["n"]
+
+
 def bench_flat():
     problem, gamma, exact, _ = _two_output_flat_instance()
     var0 = float(
@@ -65,22 +87,7 @@ def bench_flat():
     )
     print(f"[flat] two outputs, Var0 = {var0:.3g}, closed-form t_gamma = {exact:.6g}")
 
-    # Gradient evaluations counted exactly: a host callback in the vector field, in a fresh trace.
-    count = {"n": 0}
-
-    def counting_field(t, params, prob):
-        jax.debug.callback(lambda: count.__setitem__("n", count["n"] + 1))
-        return flow._grad(prob, params)
-
-    original = flow._field
-    flow._field = counting_field
-    flow._adaptive_gain.clear_cache()
-    try:
-        adaptive = ts.time_to_gain_details(problem, gamma)
-    finally:
-        flow._field = original
-        flow._adaptive_gain.clear_cache()
-    adaptive_evals = count["n"]
+    adaptive, adaptive_evals = _counting(flow._gain_run, lambda: ts.time_to_gain_details(problem, gamma))
     adaptive_err = abs(adaptive.time - exact) / exact
     ts.time_to_gain(problem, gamma)  # compile the uninstrumented solver
     t_adaptive, _ = _best_of(lambda: ts.time_to_gain(problem, gamma))
@@ -312,8 +319,43 @@ def bench_sweep(num_cells=128):
     )
 
 
+def bench_long(num_prompts=4, num_outputs=1000, kl_coef=0.1, t_max=1e12, seed=0):
+    """gradient_flow to t_max with lambda > 0: the convergence certificate and the implicit tail
+    against fixed-step Euler at its largest stable step."""
+    rng = np.random.default_rng(seed)
+    problem = ts.Problem(
+        rng.normal(size=(num_prompts, num_outputs)),
+        rng.uniform(-1, 1, (num_prompts, num_outputs)),
+        kl_coef=kl_coef,
+    )
+    traj, evals = _counting(flow._path_segments, lambda: ts.gradient_flow(problem, t_max))
+    start = time.perf_counter()
+    ts.gradient_flow(problem, t_max)
+    wall = time.perf_counter() - start
+    star = np.asarray(ts.kl_optimal_policy(problem))
+    err = np.abs(traj.probs[-1] - star).max()
+    # Euler near pi*: the field's Jacobian is -(lambda / X) (diag pi* - pi* pi*^T) per prompt, so
+    # gradient ascent is stable for dt <= 2 / ((lambda / X) * its largest eigenvalue).
+    top = max(np.linalg.eigvalsh(np.diag(q) - np.outer(q, q)).max() for q in star)
+    dt_stable = 2.0 / (kl_coef / num_prompts * top)
+    euler_evals = t_max / dt_stable
+    q_min = float(np.exp(np.asarray(problem.ref_log_probs + problem.reward_rm / kl_coef)).min())
+    print(
+        f"[long] X={num_prompts}, Y={num_outputs}, lambda={kl_coef}, t_max={t_max:g} "
+        f"(pi* unnormalised entries down to {q_min:.1e}): ended {traj.ended!r}, "
+        f"converged_at {traj.converged_at:.3g}, implicit from {traj.implicit_from:.3g}, "
+        f"{traj.num_steps} steps, {evals} gradient evaluations (a Jacobian's columns counted), "
+        f"{wall:.2f} s; max |pi_T - pi*| = {err:.1e}"
+    )
+    print(
+        f"[long] fixed-step Euler at its largest stable step dt = {dt_stable:.3g}: "
+        f"{euler_evals:.3g} gradient evaluations: {euler_evals / evals:.3g}x more"
+    )
+
+
 BENCHMARKS = {
     "flat": bench_flat,
+    "long": bench_long,
     "batched": bench_batched,
     "autoregressive": bench_autoregressive,
     "estimators": bench_estimators,

@@ -14,12 +14,36 @@ t_gamma, the first time with E_{pi_t} r(x, .) >= E_{pi_0} r(x, .) + gamma, is fo
 detection on the adaptive solution and root finding (Newton) on its dense interpolant; for Euler
 by bisection on the segment where the crossing happens. It is +inf when not reached by t_max.
 
-With lambda > 0 the flow converges to pi* proportional to pi_0 exp(r_RM / lambda), and near it the
-explicit solver's step is capped by stability, so a long horizon cannot be integrated step by step.
-The adaptive solver therefore also stops once the target is provably out of reach: from
-E_pi r_RM - lambda KL(pi || pi_0) = lambda ln Z - lambda KL(pi || pi*) and phi never decreasing,
-every later policy pi_s satisfies KL(pi_s || pi*) <= (phi* - phi(t)) / lambda, so by Pinsker
-|E_{pi_s} r - E_{pi*} r| <= (max r - min r) sqrt((phi* - phi(t)) / (2 lambda)) for all s >= t.
+Beyond a step: a solve also stops at every local maximum of the evaluated gain (a down-crossing of
+its time derivative <grad g, field>), so a target that the gain reaches only inside one step is not
+missed: a maximum below the target restarts the solve; one above it sends the solve back over its
+last segment, up to the maximum, where bisection on the last step locates the crossing. Euler
+segments are checked the same way (interior maximum by bisection on the slope's sign).
+
+Long horizons. With lambda > 0 an expressive (tabular, autoregressive) flow converges to
+pi* proportional to pi_0 exp(r_RM / lambda). Near it an explicit solver's step is capped by
+stability, and round-off in the field would cap any solver's step. Therefore:
+
+* The state is w = theta - base with base the normalised parameters of pi* (of pi_0 when
+  lambda = 0; 0 for log-linear policies). Since r_KL - E_pi r_KL = -lambda (u - E_pi u) with
+  u = log pi - log pi*, and u is computed from w by log1p/expm1 (``relative_log_probs``), the
+  field is exactly 0 at the limit and accurate relative to the distance from it. The field is the
+  closed-form cotangent (1/X) pi (r_KL - E_pi r_KL) on the log-probability table, pulled back
+  through the parameterisation's VJP.
+* Every prompt of an expressive policy is solved on its own, as prompts evolve independently.
+* Certificate: phi(theta; x) = lambda ln Z_x - lambda KL(pi || pi*) never decreases, so
+  KL(pi_s || pi*) <= KL(pi_t || pi*) for s >= t, and Pinsker gives
+  max_y |pi_s(y) - pi*(y)| <= sqrt(KL / 2). Once KL <= 2e-20 (bound 1e-10, ten times inside the
+  1e-9 promised for saved states) the solve stops and every later save is the limit
+  (``Trajectory.converged_at``). KL is summed as pi* f(u), f(u) = u expm1(u) - (expm1(u) - u), so
+  values near 1e-20 are computed without cancellation.
+* By the same bound, E_{pi_s} r <= E_{pi*} r + (max r - min r) sqrt(KL / 2) for all later s, which
+  proves a target unreachable (``GainTime.ended == "unreachable"``).
+* When pi* spans many decades its smallest entries converge last and the certificate may not
+  fire. After ``EXPLICIT_BUDGET`` explicit steps such a stiff tail is continued by Kvaerno5
+  (L-stable, implicit, dense Jacobian) for problems of up to ``IMPLICIT_MAX_PARAMS`` parameters per
+  prompt (``Trajectory.implicit_from``). A solve that still stops early raises RuntimeError saying
+  where it stopped and why.
 """
 
 from __future__ import annotations
@@ -36,7 +60,7 @@ import optimistix as optx
 
 from theory_sim._validation import as_float_array, check_float_scalar, check_index, check_int
 from theory_sim.metrics import _centered, _expected_reward, _kl_divergence, _reward_variance
-from theory_sim.objective import _grad, _prompt_objective
+from theory_sim.objective import _prompt_objective
 from theory_sim.problem import Problem
 
 __all__ = [
@@ -209,7 +233,7 @@ def _certified(problem, base, log_limit, w):
 
 
 def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
-    """One adaptive solve of dw/dt = field from (t0, w0) to t1 (t1 < t0 integrates backward).
+    """One adaptive solve of dw/dt = field from (t0, w0) to t1 .
 
     Tsit5 by default; Kvaerno5 (L-stable, implicit, dense Jacobian) with ``implicit``.
     """
@@ -277,6 +301,12 @@ def _adaptive_path(problem, save_ts, t_max, rtol, atol, max_steps):
 
 
 _jit_coordinates = jax.jit(_coordinates)
+
+
+def _theta_field(problem):
+    """theta -> grad phi(theta): the adaptive solver's field, in the user's coordinates."""
+    base, log_limit, _ = _coordinates(problem)
+    return lambda theta: _field(None, theta - base, (problem, base, log_limit))
 
 
 def _params_at(problem, base, ws, save_ts):
@@ -410,16 +440,18 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
 
 @jax.jit
 def _euler_path(problem, save_ts, dt):
+    grad = _theta_field(problem)
+
     def advance(carry, s):
         k, theta = carry
         k_target = jnp.floor(s / dt).astype(jnp.int64)
 
         def step(c):
-            return c[0] + 1, c[1] + dt * _grad(problem, c[1])
+            return c[0] + 1, c[1] + dt * grad(c[1])
 
         k, theta = jax.lax.while_loop(lambda c: c[0] < k_target, step, (k, theta))
         # Euler's continuous extension: the straight segment from theta_k along grad phi(theta_k).
-        saved = theta + (s - k.astype(s.dtype) * dt) * _grad(problem, theta)
+        saved = theta + (s - k.astype(s.dtype) * dt) * grad(theta)
         return (k, theta), saved
 
     (num_steps, _), params = jax.lax.scan(advance, (jnp.int64(0), problem.params0), save_ts)
@@ -469,8 +501,11 @@ def gradient_flow(
             (0 and 128 log-spaced times, so plots on log-time axes are well sampled).
         method: "adaptive" (Tsit5 + PID controller) or "euler" (gradient ascent with step ``dt``).
         dt: Euler step size (required for "euler").
-        rtol, atol: adaptive tolerances on theta.
-        max_steps: cap on adaptive steps; exceeding it raises RuntimeError.
+        rtol, atol: adaptive tolerances on theta (on w = theta - theta* relative to the limit, see
+            the module docstring).
+        max_steps: cap on adaptive steps. A solve that reaches it without reaching t_max or the
+            convergence certificate (and cannot be continued by the implicit solver) raises
+            RuntimeError saying where and why it stopped.
 
     Returns:
         A :class:`Trajectory`.
@@ -561,8 +596,9 @@ def _gain_run(
     dg/dt = <grad_w g, field>, located the same way), the unreachability certificate, the
     convergence certificate, or t_max. A maximum below the target restarts the solve there
     (maxima within a relative 1e-10 of it are skipped: ``guard``); a maximum at or above it means
-    the target was crossed inside the last step, and a backward solve from the maximum locates
-    that crossing. So a target held only inside one step is never missed.
+    the target was crossed inside the last step, and solving that segment again up to the maximum
+    (bisection on its last step) locates the crossing. So a target held only inside one step is
+    never missed.
 
     Returns a dict: time (inf unless reached), status, t_end, w_end, guard, num_steps.
     """
@@ -577,7 +613,7 @@ def _gain_run(
     def slope(w):
         return jax.jvp(gain, (w,), (_field(None, w, args),))[1]
 
-    def segment(t_start, w_start, guard):
+    def segment(t_start, w_start, t1, guard):
         conds = [
             lambda t, y, args, **k: gain(y) - target,
             lambda t, y, args, **k: jnp.where(t <= guard, -1.0, slope(y)),
@@ -596,7 +632,7 @@ def _gain_run(
             args,
             t_start,
             w_start,
-            t_max,
+            t1,
             rtol,
             atol,
             max_steps,
@@ -617,9 +653,10 @@ def _gain_run(
         return (c["status"] == _PEAK) & (c["gain"] < target) & (c["segments"] < _MAX_SEGMENTS)
 
     def body(c):
-        t_end, w_end, steps, status = segment(c["t_end"], c["w_end"], c["guard"])
+        t_end, w_end, steps, status = segment(c["t_end"], c["w_end"], t_max, c["guard"])
         return {
             "t_start": c["t_end"],
+            "w_start": c["w_end"],
             "t_end": t_end,
             "w_end": w_end,
             "guard": t_end + 1e-10 * jnp.abs(t_end),
@@ -631,6 +668,7 @@ def _gain_run(
 
     start = {
         "t_start": t0,
+        "w_start": w0,
         "t_end": t0,
         "w_end": w0,
         "guard": guard,
@@ -642,13 +680,20 @@ def _gain_run(
     c = jax.lax.while_loop(again, body, start)
     peak_above = (c["status"] == _PEAK) & (c["gain"] >= target)
 
-    def backward(_):
-        event = diffrax.Event(lambda t, y, args, **k: gain(y) - target, root_finder)
+    def refine(_):
+        # The crossing is inside the last step. Solve that segment again up to the maximum: its
+        # last step now ends above the target. Bisection, not Newton, locates the crossing there,
+        # since the gain's slope vanishes at the maximum where the search starts.
+        event = diffrax.Event(
+            lambda t, y, args, **k: gain(y) - target,
+            optx.Bisection(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
+            True,
+        )
         sol = _solve(
             args,
-            c["t_end"],
-            c["w_end"],
             c["t_start"],
+            c["w_start"],
+            c["t_end"],
             rtol,
             atol,
             max_steps,
@@ -656,24 +701,18 @@ def _gain_run(
             event,
             implicit,
         )
-        return jnp.where(
-            jnp.any(jnp.stack(jax.tree.leaves(sol.event_mask))), sol.ts[-1], c["t_end"]
-        )
+        return sol.ts[-1], sol.stats["num_steps"]
 
-    crossing = jax.lax.cond(peak_above, backward, lambda _: c["t_end"], None)
-    status = jnp.where(
-        peak_above,
-        _REACHED,
-        jnp.where((c["status"] == _PEAK) & (c["segments"] >= _MAX_SEGMENTS), _STOPPED, c["status"]),
-    )
-    reached = status == _REACHED
+    crossing, extra = jax.lax.cond(peak_above, refine, lambda _: (c["t_end"], jnp.int64(0)), None)
+    too_many = (c["status"] == _PEAK) & ~peak_above
+    status = jnp.where(peak_above, _REACHED, jnp.where(too_many, _STOPPED, c["status"]))
     return {
-        "time": jnp.where(reached, jnp.where(peak_above, crossing, c["t_end"]), jnp.inf),
+        "time": jnp.where(status == _REACHED, crossing, jnp.inf),
         "status": status,
         "t_end": c["t_end"],
         "w_end": c["w_end"],
         "guard": c["guard"],
-        "num_steps": c["num_steps"],
+        "num_steps": c["num_steps"] + extra,
     }
 
 
@@ -762,6 +801,7 @@ def _euler_gain(problem, reward, prompt, gamma, t_max, dt):
     """
     target = _gain_value(problem, problem.params0, reward, prompt) + gamma
     max_k = jnp.ceil(t_max / dt).astype(jnp.int64)
+    grad = _theta_field(problem)
 
     def gain_on(theta, direction, tau):
         return _gain_value(problem, theta + tau * direction, reward, prompt)
@@ -786,7 +826,7 @@ def _euler_gain(problem, reward, prompt, gamma, t_max, dt):
 
     def step(c):
         k, theta, _, _, _ = c
-        direction = _grad(problem, theta)
+        direction = grad(theta)
         new = theta + dt * direction
         value = gain_on(theta, direction, dt)
         interior = (
@@ -810,7 +850,7 @@ def _euler_gain(problem, reward, prompt, gamma, t_max, dt):
     )
     reached = (value >= target) | jnp.isfinite(peak_tau)
     # The crossing lies on the last segment, before its maximum if that is what reached the target.
-    direction = _grad(problem, prev)
+    direction = grad(prev)
     hi = jnp.where(jnp.isfinite(peak_tau), peak_tau, dt)
     _, tau = bisect(lambda tau: gain_on(prev, direction, tau) >= target, jnp.float64(0.0), hi)
     time = (k - 1).astype(tau.dtype) * dt + tau

@@ -20,8 +20,11 @@ A parameterisation provides:
   and ``length`` L. All three parameterisations here have logits linear in theta, so J does not
   change along a trajectory;
 * ``expressive``: True when every full-support policy is reachable (then the KL-regularised
-  maximiser pi* proportional to pi_0 exp(r/lambda) is the flow's limit, which the time-to-gain
-  solver uses to prove a target unreachable).
+  maximiser pi* proportional to pi_0 exp(r/lambda) is the flow's limit). Expressive policies also
+  provide ``log_params(log_probs)`` (parameters of a log-probability table, exactly, in log space)
+  and ``relative_log_probs(w, base) = log pi_{base + w} - log pi_base`` accurate near w = const,
+  with which :mod:`theory_sim.flow` integrates relative to the limit, certifies convergence and
+  proves targets unreachable.
 
 :func:`start_at` turns any of them into "start the flow at these probabilities" and reports the
 residual max |log pi_params - log probs|.
