@@ -232,3 +232,27 @@ def test_euler_first_crossing_inside_a_step(lam):
     assert math.isfinite(t_ref) and t_ref % dt > 0
     got = ts.time_to_gain(problem, gamma, t_max=60 * dt, method="euler", dt=dt)
     assert got == pytest.approx(t_ref, rel=1e-9)
+
+
+def test_log_linear_targets_beyond_the_certificates_are_refused_at_once():
+    rng = np.random.default_rng(3)
+    policy = ts.LogLinear(rng.normal(size=(2, 6, 3)))
+    problem = ts.Problem(rng.normal(size=3), rng.uniform(-1, 1, (2, 6)), kl_coef=0.2, policy=policy)
+    r = np.asarray(problem.reward_rm)
+    start = (np.exp(np.asarray(problem.ref_log_probs[0])) * r[0]).sum()
+    # above max r (for any policy), and above E_{pi*} r plus the Pinsker bound from phi's gap
+    for gamma in (r[0].max() - start + 1e-3, 0.6):
+        for t_max in (1e12, 1e15):
+            out = ts.time_to_gain_details(problem, gamma, reward=r, t_max=t_max)
+            assert out.ended == "unreachable" and out.time == math.inf and out.num_steps <= 10
+    reached = ts.time_to_gain_details(problem, 0.01, reward=r, t_max=1e15)
+    traj = ts.gradient_flow(problem, reached.time, save_ts=[0.0, reached.time])
+    assert traj.expected_rm[1, 0] - traj.expected_rm[0, 0] == pytest.approx(0.01, rel=1e-7)
+
+
+def test_a_stopped_solve_says_why_without_guessing():
+    problem = ts.Problem(np.array([-4.0, 0.0]), np.array([0.5, -0.5]))
+    with pytest.raises(RuntimeError, match=r"after \d+ steps \(kl_coef = 0\)"):
+        ts.gradient_flow(problem, 1e9, max_steps=5)
+    with pytest.raises(RuntimeError, match="non-finite"):
+        ts.gradient_flow(ts.Problem(np.array([1e308, -1e308]), np.array([1.0, -1.0])), 1.0)

@@ -573,16 +573,30 @@ def _gain_value(problem, params, reward, prompt):
 
 
 def _unreachable(problem, base, log_limit, w, reward, prompt, target):
-    """True when no later policy on the flow can reach ``target`` (expressive, lambda > 0).
+    """True when no later policy on the flow can reach ``target``.
 
-    KL(pi_s || pi*) <= KL(pi_t || pi*) for s >= t (see :func:`_certified`), so by Pinsker
-    E_{pi_s} r <= E_{pi*} r + (max r - min r) min(1, sqrt(KL / 2)) for all later s.
+    Always when target > max_y r(x, y). With lambda > 0, for any policy
+    phi = mean_x [lambda ln Z_x - lambda KL(pi(.|x) || pi*_x)] and phi never decreases along the
+    flow, so every later policy has KL_x(s) <= X (phi* - phi(t)) / lambda for each prompt x; an
+    expressive policy also has KL_x(s) <= KL_x(t) directly (see :func:`_certified`), computed
+    without cancellation. By Pinsker E_{pi_s} r <= E_{pi*} r + (max r - min r) min(1, sqrt(KL / 2)).
     """
-    kl = _kl_to_limit(problem, base, log_limit, w)[prompt]
-    tv = jnp.minimum(1.0, jnp.sqrt(jnp.maximum(kl, 0.0) / 2.0))
     r = reward[prompt]
-    ceiling = _expected_reward(jnp.exp(log_limit[prompt]), r) + (jnp.max(r) - jnp.min(r)) * tv
-    return (problem.kl_coef > 0) & (ceiling < target)
+    lam = problem.kl_coef
+    safe_lam = jnp.where(lam > 0, lam, 1.0)
+    log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
+    if problem.policy.expressive:
+        kl = _kl_to_limit(problem, base, log_limit, w)[prompt]
+    else:
+        log_probs = problem.log_probs(base + w)
+        phi = _prompt_objective(log_probs, problem.ref_log_probs, problem.reward_rm, lam)
+        phi_star = safe_lam * jax.nn.logsumexp(
+            problem.ref_log_probs + problem.reward_rm / safe_lam, -1
+        )
+        kl = problem.num_prompts * jnp.maximum(jnp.mean(phi_star - phi), 0.0) / safe_lam
+    tv = jnp.minimum(1.0, jnp.sqrt(jnp.maximum(kl, 0.0) / 2.0))
+    ceiling = _expected_reward(jnp.exp(log_star[prompt]), r) + (jnp.max(r) - jnp.min(r)) * tv
+    return (target > jnp.max(r)) | ((lam > 0) & (ceiling < target))
 
 
 @partial(jax.jit, static_argnames=("max_steps", "implicit"))
@@ -618,15 +632,15 @@ def _gain_run(
             lambda t, y, args, **k: gain(y) - target,
             lambda t, y, args, **k: jnp.where(t <= guard, -1.0, slope(y)),
         ]
-        directions = [True, False]
+        conds.append(
+            lambda t, y, args, **k: _unreachable(
+                problem, base, log_limit, y, reward, prompt, target
+            )
+        )
+        directions = [True, False, None]
         if problem.policy.expressive:
-            conds += [
-                lambda t, y, args, **k: _unreachable(
-                    problem, base, log_limit, y, reward, prompt, target
-                ),
-                lambda t, y, args, **k: _certified(problem, base, log_limit, y),
-            ]
-            directions += [None, None]
+            conds.append(lambda t, y, args, **k: _certified(problem, base, log_limit, y))
+            directions.append(None)
         event = diffrax.Event(tuple(conds), root_finder, tuple(directions))
         sol = _solve(
             args,
@@ -689,11 +703,13 @@ def _gain_run(
             optx.Bisection(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
             True,
         )
+        # Under vmap both branches of the cond run: other cells get an empty solve.
+        t1 = jnp.where(peak_above, c["t_end"], c["t_start"])
         sol = _solve(
             args,
             c["t_start"],
             c["w_start"],
-            c["t_end"],
+            t1,
             rtol,
             atol,
             max_steps,
