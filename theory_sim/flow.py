@@ -610,11 +610,12 @@ def _gain_run(
     dg/dt = <grad_w g, field>, located the same way), the unreachability certificate, the
     convergence certificate, or t_max. A maximum below the target restarts the solve there
     (maxima within a relative 1e-10 of it are skipped: ``guard``); a maximum at or above it means
-    the target was crossed inside the last step, and solving that segment again up to the maximum
-    (bisection on its last step) locates the crossing. So a target held only inside one step is
-    never missed.
+    the target was crossed inside the last step: status _PEAK, and :func:`_refine_crossing`
+    locates the crossing on the segment from (t_start, w_start) to t_end. So a target held only
+    inside one step is never missed.
 
-    Returns a dict: time (inf unless reached), status, t_end, w_end, guard, num_steps.
+    Returns a dict: time (inf unless reached), status, t_start, w_start, t_end, w_end, guard,
+    num_steps.
     """
     base, log_limit, _ = _coordinates(problem)
     args = (problem, base, log_limit)
@@ -693,43 +694,51 @@ def _gain_run(
     }
     c = jax.lax.while_loop(again, body, start)
     peak_above = (c["status"] == _PEAK) & (c["gain"] >= target)
-
-    def refine(_):
-        # The crossing is inside the last step. Solve that segment again up to the maximum: its
-        # last step now ends above the target. Bisection, not Newton, locates the crossing there,
-        # since the gain's slope vanishes at the maximum where the search starts.
-        event = diffrax.Event(
-            lambda t, y, args, **k: gain(y) - target,
-            optx.Bisection(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
-            True,
-        )
-        # Under vmap both branches of the cond run: other cells get an empty solve.
-        t1 = jnp.where(peak_above, c["t_end"], c["t_start"])
-        sol = _solve(
-            args,
-            c["t_start"],
-            c["w_start"],
-            t1,
-            rtol,
-            atol,
-            max_steps,
-            diffrax.SaveAt(t1=True),
-            event,
-            implicit,
-        )
-        return sol.ts[-1], sol.stats["num_steps"]
-
-    crossing, extra = jax.lax.cond(peak_above, refine, lambda _: (c["t_end"], jnp.int64(0)), None)
     too_many = (c["status"] == _PEAK) & ~peak_above
-    status = jnp.where(peak_above, _REACHED, jnp.where(too_many, _STOPPED, c["status"]))
+    # _PEAK is returned only for a maximum at or above the target: see _refine_crossing.
+    status = jnp.where(too_many, _STOPPED, c["status"])
     return {
-        "time": jnp.where(status == _REACHED, crossing, jnp.inf),
+        "time": jnp.where(status == _REACHED, c["t_end"], jnp.inf),
         "status": status,
+        "t_start": c["t_start"],
+        "w_start": c["w_start"],
         "t_end": c["t_end"],
         "w_end": c["w_end"],
         "guard": c["guard"],
-        "num_steps": c["num_steps"] + extra,
+        "num_steps": c["num_steps"],
     }
+
+
+@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+def _refine_crossing(
+    problem, reward, prompt, gamma, t_start, w_start, t_peak, rtol, atol, max_steps, implicit
+):
+    """The crossing inside the last step before a maximum at t_peak that reached the target.
+
+    The segment from (t_start, w_start) is solved again up to the maximum, so its last step ends
+    above the target; bisection, not Newton, locates the crossing there, since the gain's slope
+    vanishes at the maximum where a Newton search would start. Returns (time, num_steps).
+    """
+    base, log_limit, _ = _coordinates(problem)
+    target = _gain_value(problem, problem.params0, reward, prompt) + gamma
+    event = diffrax.Event(
+        lambda t, y, args, **k: _gain_value(problem, base + y, reward, prompt) - target,
+        optx.Bisection(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
+        True,
+    )
+    sol = _solve(
+        (problem, base, log_limit),
+        t_start,
+        w_start,
+        t_peak,
+        rtol,
+        atol,
+        max_steps,
+        diffrax.SaveAt(t1=True),
+        event,
+        implicit,
+    )
+    return sol.ts[-1], sol.stats["num_steps"]
 
 
 @partial(jax.jit, static_argnames=("max_steps",))
@@ -738,7 +747,9 @@ def _adaptive_gain(problem, reward, prompt, gamma, t_max, rtol, atol, max_steps)
     _, _, w0 = _coordinates(problem)
     out = _gain_run(problem, reward, prompt, gamma, 0.0, w0, -1.0, t_max, rtol, atol, max_steps)
     reached = out["status"] == _REACHED
-    return out["time"], reached, out["num_steps"], out["status"] != _STOPPED
+    # a crossing inside a step before a maximum is refined outside (run_cells re-solves the cell)
+    ok = (out["status"] != _STOPPED) & (out["status"] != _PEAK)
+    return out["time"], reached, out["num_steps"], ok
 
 
 def _prompt_problem(problem, prompt: int):
@@ -784,6 +795,22 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
             implicit=implicit,
         )
         steps += int(out["num_steps"])
+        if int(out["status"]) == _PEAK:
+            budget = max_steps if implicit else min(max_steps, EXPLICIT_BUDGET)
+            time, extra = _refine_crossing(
+                problem,
+                table,
+                prompt,
+                gamma,
+                out["t_start"],
+                out["w_start"],
+                out["t_end"],
+                rtol,
+                atol,
+                budget,
+                implicit,
+            )
+            return float(time) * scale, "reached", steps + int(extra), implicit_from
         t0, w, guard = out["t_end"], out["w_end"], out["guard"]
         if implicit or int(out["status"]) != _STOPPED or not bool(jnp.all(jnp.isfinite(w))):
             break
