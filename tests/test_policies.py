@@ -259,8 +259,8 @@ def test_problem_with_static_policy_compiles_once_per_shape(rng):
     import importlib
 
     flow_module = importlib.import_module("theory_sim.flow")
-    flow_module._adaptive_gain.clear_cache()
+    flow_module._gain_run.clear_cache()
     for seed in range(3):
         problem = random_ar_problem(seed, 1, 2, 3, kl_coef=0.1 * seed)
         ts.time_to_gain(problem, 0.01, reward=problem.reward_rm)
-    assert flow_module._adaptive_gain._cache_size() == 1
+    assert flow_module._gain_run._cache_size() == 1

@@ -294,10 +294,23 @@ def _path_segment(problem, save_ts, t0, w0, t_max, rtol, atol, max_steps, implic
 @partial(jax.jit, static_argnames=("max_steps",))
 def _adaptive_path(problem, save_ts, t_max, rtol, atol, max_steps):
     """Parameters at ``save_ts`` in one jittable explicit solve (for vmapped sweeps): returns
-    (params [T, ...], num_steps, ok); ok is False when the solve stopped early."""
-    base, _, w0 = _coordinates(problem)
-    ws, _, _, steps, status = _path_segment(problem, save_ts, 0.0, w0, t_max, rtol, atol, max_steps)
-    return _params_at(problem, base, ws, save_ts), steps, status != _STOPPED
+    (params [T, ...], num_steps, ok); ok is False when a solve stopped early. The same
+    computation as :func:`gradient_flow`'s first solve, so both give the same numbers."""
+    batch, scale = _as_batch(problem)
+    base, _, w0 = jax.vmap(_coordinates)(batch)
+    ws, _, _, steps, status = _path_segments(
+        batch, save_ts / scale, jnp.zeros(w0.shape[0]), w0, t_max / scale, rtol, atol, max_steps
+    )
+    ws, base = _unbatch(problem, ws, base)
+    return _params_at(problem, base, ws, save_ts), jnp.max(steps), jnp.all(status != _STOPPED)
+
+
+def _unbatch(problem, ws, base):
+    """Saved states [B, T, ...] and bases [B, ...] of :func:`_as_batch`'s batch as the problem's
+    [T, ...] and [...] layouts."""
+    if problem.policy.expressive:
+        return jnp.moveaxis(ws[:, :, 0], 0, 1), base[:, 0]
+    return ws[0], base[0]
 
 
 _jit_coordinates = jax.jit(_coordinates)
@@ -431,10 +444,7 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
             _stopped_message(one, "adaptive solve", float(t_end[i]), t_max, steps, w[i])
         )
     converged_at = float(t_end.max()) if (status == _CONVERGED).all() else math.inf
-    if problem.policy.expressive:
-        ws, base = jnp.moveaxis(ws[:, :, 0], 0, 1), base[:, 0]
-    else:
-        ws, base = ws[0], base[0]
+    ws, base = _unbatch(problem, ws, base)
     return _params_at(problem, base, ws, jnp.asarray(ts)), steps, converged_at, implicit_from
 
 
@@ -743,21 +753,37 @@ def _refine_crossing(
 
 @partial(jax.jit, static_argnames=("max_steps",))
 def _adaptive_gain(problem, reward, prompt, gamma, t_max, rtol, atol, max_steps):
-    """t_gamma in one jittable explicit run (for vmapped sweeps): (time, reached, steps, ok)."""
+    """t_gamma in one jittable explicit run (for vmapped sweeps): (time, reached, steps, ok).
+
+    The same computation as :func:`time_to_gain_details`'s first solve (one prompt's problem for
+    an expressive policy), so both give the same numbers."""
+    scale = 1.0
+    if problem.policy.expressive and problem.num_prompts > 1:
+        scale = float(problem.num_prompts)
+        problem, reward = _prompt_problem(problem, prompt), _prompt_rows(reward, prompt)
+        prompt = 0
     _, _, w0 = _coordinates(problem)
-    out = _gain_run(problem, reward, prompt, gamma, 0.0, w0, -1.0, t_max, rtol, atol, max_steps)
+    out = _gain_run(
+        problem, reward, prompt, gamma, 0.0, w0, -1.0, t_max / scale, rtol, atol, max_steps
+    )
     reached = out["status"] == _REACHED
     # a crossing inside a step before a maximum is refined outside (run_cells re-solves the cell)
     ok = (out["status"] != _STOPPED) & (out["status"] != _PEAK)
-    return out["time"], reached, out["num_steps"], ok
+    return out["time"] * scale, reached, out["num_steps"], ok
 
 
-def _prompt_problem(problem, prompt: int):
+def _prompt_rows(table, prompt):
+    """Row ``prompt`` of a table with a leading prompt axis, keeping the axis (prompt may be
+    traced)."""
+    return jax.lax.dynamic_slice_in_dim(table, prompt, 1, axis=0)
+
+
+def _prompt_problem(problem, prompt):
     """The one-prompt problem of prompt x (expressive policies: prompts evolve independently).
 
     Its flow runs X times faster than prompt x's in the full problem: theta_x(t) = theta(t / X).
     """
-    return jax.tree.map(lambda a: a if a.ndim == 0 else a[prompt : prompt + 1], problem)
+    return jax.tree.map(lambda a: a if a.ndim == 0 else _prompt_rows(a, prompt), problem)
 
 
 _ENDED = {
@@ -774,7 +800,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
     scale = 1.0
     if problem.policy.expressive and problem.num_prompts > 1:
         scale = float(problem.num_prompts)
-        problem, table, prompt = _prompt_problem(problem, prompt), table[prompt : prompt + 1], 0
+        problem, table, prompt = _prompt_problem(problem, prompt), _prompt_rows(table, prompt), 0
     eligible = _implicit_eligible(problem)
     _, _, w = _jit_coordinates(problem)
     horizon = t_max / scale
