@@ -233,7 +233,7 @@ def _certified(problem, base, log_limit, w):
 
 
 def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
-    """One adaptive solve of dw/dt = field from (t0, w0) to t1 .
+    """One adaptive solve of dw/dt = field from (t0, w0) to t1.
 
     Tsit5 by default; Kvaerno5 (L-stable, implicit, dense Jacobian) with ``implicit``.
     """
