@@ -11,9 +11,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import theory_sim  # noqa: F401  (turns on float64)
+from theory_sim.cache import enable_compilation_cache
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+# One persistent compilation cache for every test worker, notebook kernel and CLI subprocess
+# (THEORY_SIM_CACHE picks the directory or turns it off; see theory_sim.cache).
+enable_compilation_cache()
 
 settings.register_profile(
     "ci",
