@@ -65,7 +65,9 @@ def _counting(jitted, run):
     original = flow._field
 
     def counting_field(t, w, args):
-        jax.debug.callback(lambda n: count.__setitem__("n", count["n"] + int(np.size(n))), jnp.ones(()))
+        jax.debug.callback(
+            lambda n: count.__setitem__("n", count["n"] + int(np.size(n))), jnp.ones(())
+        )
         return original(t, w, args)
 
     flow._field = counting_field
@@ -87,7 +89,9 @@ def bench_flat():
     )
     print(f"[flat] two outputs, Var0 = {var0:.3g}, closed-form t_gamma = {exact:.6g}")
 
-    adaptive, adaptive_evals = _counting(flow._gain_run, lambda: ts.time_to_gain_details(problem, gamma))
+    adaptive, adaptive_evals = _counting(
+        flow._gain_run, lambda: ts.time_to_gain_details(problem, gamma)
+    )
     adaptive_err = abs(adaptive.time - exact) / exact
     ts.time_to_gain(problem, gamma)  # compile the uninstrumented solver
     t_adaptive, _ = _best_of(lambda: ts.time_to_gain(problem, gamma))
@@ -336,7 +340,11 @@ def bench_long(num_prompts=4, num_outputs=1000, kl_coef=0.1, t_max=1e12, seed=0)
     # Work per prompt (each prompt is its own solve): Tsit5 makes 6 new field evaluations a step;
     # a Kvaerno5 step forms one dense Jacobian (Y columns, each a JVP costing about one field
     # evaluation) and takes about 7 stages x 2 chord iterations.
-    explicit = min(traj.num_steps, flow.EXPLICIT_BUDGET) if math.isfinite(traj.implicit_from) else traj.num_steps
+    explicit = (
+        min(traj.num_steps, flow.EXPLICIT_BUDGET)
+        if math.isfinite(traj.implicit_from)
+        else traj.num_steps
+    )
     implicit = traj.num_steps - explicit
     evals = 6 * explicit + (num_outputs + 14) * implicit
     # Euler near pi*: the field's Jacobian is -(lambda / X) (diag pi* - pi* pi*^T) per prompt, so

@@ -222,6 +222,15 @@ def test_proposition_1_accurate_model_is_best(rng):
         assert check.holds
         # strictly increasing transforms are also perfectly accurate: the same value
         assert check.details["values"]["cubed"] == pytest.approx(check.bound, abs=1e-12)
+        # ... so the comparison is the bound against itself: reported vacuous, not "holds"
+        reason = "N = 1" if n == 1 else "perfectly accurate"
+        assert check.status == "vacuous" and reason in check.vacuous
+    del tried["scaled"], tried["cubed"]
+    assert check_proposition_1(probs, r_gt, tried, 1).status == "vacuous"  # Best-of-1 = E r_G
+    for n in (3, 10):
+        check = check_proposition_1(probs, r_gt, tried, n)
+        assert check.status == "holds" and not check.vacuous
+        assert check.measured < check.bound - 1e-6  # an inaccurate model strictly loses here
 
 
 def test_proposition_4_quantities_hand_computed():

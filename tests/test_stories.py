@@ -142,6 +142,21 @@ def test_markdown_table():
         markdown_table([])
 
 
+def test_ctrl_c_in_reproduce_keeps_what_is_written(tmp_path, capsys, monkeypatch):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stories, "flat_landscape", interrupt)  # the second section
+    assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 130
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert err[-1] == (
+        f"theory-sim reproduce: interrupted; the files already written to {tmp_path} are kept; "
+        "run it again to finish"
+    )
+    assert all(line.startswith("reproduce: ") for line in err[:-1])  # progress, no traceback
+    assert (tmp_path / "quickstart.png").stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_reproduce_quick_writes_every_artefact(tmp_path, capsys):
     assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0

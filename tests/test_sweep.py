@@ -240,6 +240,32 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
     assert "line 6: `gamma` must be > 0.0 and <= 1.0" in capsys.readouterr().err
 
 
+def test_ctrl_c_keeps_the_saved_cells_and_a_rerun_resumes(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "sweep.toml"
+    config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    out = tmp_path / "run"
+
+    def interrupting(description):
+        def update(done, total):
+            if done > 0:  # after the first chunk is saved
+                raise KeyboardInterrupt
+
+        return update
+
+    monkeypatch.setattr(cli, "_bar", interrupting)
+    assert cli.main(["sweep", str(config), "--out", str(out)]) == 130
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert err == [
+        f"theory-sim sweep: interrupted; the cells already saved in {out / 'parts'} are kept; "
+        "run the same command again to resume"
+    ]
+    saved = {r["cell"] for p in (out / "parts").glob("*.csv") for r in _read_csv(p)}
+    assert 0 < len(saved) < NUM_CELLS // 2
+    monkeypatch.undo()
+    assert cli.main(["sweep", str(config), "--out", str(out)]) == 0
+    assert f"{NUM_CELLS // 2} of {NUM_CELLS // 2} cells" in capsys.readouterr().out
+
+
 def test_plot_and_load_refuse_bad_input(complete, tmp_path):
     from theory_sim.plotting import plot_sweep
 

@@ -15,6 +15,42 @@ from theory_sim.theorems import (
 )
 
 
+def test_check_status_ratio_and_vacuity():
+    from theory_sim.theorems import Check, tightest
+
+    lower = Check("P", "a", 3.0, 2.0, ">=", True)
+    assert (lower.ratio, lower.status, lower.vacuous) == (1.5, "holds", "")
+    never = Check("P", "b", math.inf, 2.0, ">=", True)
+    assert never.status == "vacuous" and "never reached" in never.vacuous
+    assert never.ratio == math.inf
+    assert Check("P", "c", 1.0, 0.0, ">=", True).status == "vacuous"  # a bound of 0
+    assert Check("Q", "d", 1.0, math.inf, "<=", True).status == "vacuous"
+    assert Check("Q", "e", 1.0, 2.0, "<=", False).status == "fails"
+    assert math.isnan(Check("Q", "f", math.inf, math.inf, ">=", True).ratio)
+    assert Check("P", "g", 2.5, 2.0, ">=", True).as_dict()["ratio"] == 1.25
+    summary = tightest(
+        [
+            lower,
+            never,
+            Check("P", "g", 2.5, 2.0, ">=", True),
+            Check("Q", "h", 0.5, 1.0, "<=", True),
+            Check("Q", "i", 0.9, 1.0, "<=", True),
+            Check("Q", "j", 1.5, 1.0, "<=", False),
+            Check("R", "k", 0.98, 1.0, "==", True),
+            Check("R", "l", 1.01, 1.0, "==", True),
+        ]
+    )
+    assert summary["P"] == {
+        "relation": ">=",
+        "holds": 2,
+        "fails": 0,
+        "vacuous": 1,
+        "tightest": 1.25,
+    }
+    assert summary["Q"]["tightest"] == 0.9 and summary["Q"]["fails"] == 1  # failures not ranked
+    assert summary["R"]["tightest"] == pytest.approx(0.02)
+
+
 def test_proposition_3_bound_hand_computed():
     # 2 |S| (1 - e^{-gamma/2}) / sqrt(Var0) with |S| = 3, gamma = 0.4, Var0 = 0.01
     assert proposition_3_bound(3, 0.01, 0.4) == pytest.approx(60 * (1 - math.exp(-0.2)))

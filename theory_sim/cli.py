@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
 __all__ = ["main"]
 
+STATUSES = ("holds", "fails", "vacuous")
 _BOUND_EXPONENT = {"tabular": "-1/2 (Proposition 3)", "autoregressive": "-1/3 (Theorem 4)"}
 
 
 def _format_number(x: float) -> str:
-    return "inf" if math.isinf(x) else f"{x:.4g}"
+    return "inf" if math.isinf(x) else ("nan" if math.isnan(x) else f"{x:.4g}")
 
 
 def _table(checks) -> str:
-    header = ("claim", "instance", "measured", "rel", "bound", "holds")
+    header = ("claim", "instance", "measured", "rel", "bound", "ratio", "status")
     rows = [
         (
             c.claim,
@@ -26,7 +26,8 @@ def _table(checks) -> str:
             _format_number(c.measured),
             c.relation,
             _format_number(c.bound),
-            "yes" if c.holds else "NO",
+            _format_number(c.ratio),
+            c.status.upper() if c.status == "fails" else c.status,
         )
         for c in checks
     ]
@@ -37,8 +38,36 @@ def _table(checks) -> str:
     return "\n".join(lines)
 
 
-def _progress(done: int, total: int) -> None:
-    sys.stderr.write(f"\rchecking instance {done}/{total}")
+def _counts(checks) -> str:
+    """ "212 hold, 0 fail, 18 vacuous" over ``checks``."""
+    statuses = [c.status for c in checks]
+    return ", ".join(
+        f"{statuses.count(s)} {word}"
+        for s, word in (("holds", "hold"), ("fails", "fail"), ("vacuous", "vacuous"))
+    )
+
+
+def _summary(checks) -> str:
+    """The counts, then per claim its counts and tightest ratio (see theorems.tightest)."""
+    from theory_sim.theorems import tightest
+
+    lines = [f"{_counts(checks)} (of {len(checks)} checks)", "", "Tightest ratio per claim:"]
+    for claim, entry in tightest(checks).items():
+        if entry["relation"] == "==":
+            tight = f"max |ratio - 1| {_format_number(entry['tightest'])}"
+        else:
+            side = "min" if entry["relation"] == ">=" else "max"
+            tight = f"{side} measured/bound {_format_number(entry['tightest'])}"
+        lines.append(
+            f"  {claim:<44} {entry['relation']:<2}  {tight:<30} "
+            f"({entry['holds']} hold, {entry['fails']} fail, {entry['vacuous']} vacuous)"
+        )
+    return "\n".join(lines)
+
+
+def _progress(done: int, total: int, what: str = "checking instance") -> None:
+    """Progress on stderr (never mixed with the table or JSON on stdout)."""
+    sys.stderr.write(f"\r{what} {done}/{total}")
     if done == total:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -47,11 +76,13 @@ def _progress(done: int, total: int) -> None:
 def _exponents(seed: int) -> dict:
     from theory_sim.experiments import EXPONENT_FAMILIES, exponent_study
 
-    return {
-        (policy, family): exponent_study(policy, family, seed=seed)
-        for policy in ("tabular", "autoregressive")
-        for family in EXPONENT_FAMILIES
-    }
+    studies = [(p, f) for p in ("tabular", "autoregressive") for f in EXPONENT_FAMILIES]
+    fits = {}
+    for done, (policy, family) in enumerate(studies):
+        _progress(done, len(studies), "fitting exponents")
+        fits[policy, family] = exponent_study(policy, family, seed=seed)
+    _progress(len(studies), len(studies), "fitting exponents")
+    return fits
 
 
 def _exponent_rows(fits: dict) -> list[dict]:
@@ -96,19 +127,24 @@ def _check(args) -> int:
     from theory_sim import experiments
 
     checks = experiments.check_suite(
-        seed=args.seed, num_instances=args.instances, progress=None if args.json else _progress
+        seed=args.seed, num_instances=args.instances, progress=_progress
     )
     fits = {} if args.no_exponents else _exponents(args.seed)
     failed = [c for c in checks if not c.holds]
     if args.json:
-        payload = {"checks": [c.as_dict() for c in checks], "exponents": _exponent_rows(fits)}
-        print(json.dumps(payload, indent=1, default=float))
+        from theory_sim import _json
+        from theory_sim.theorems import tightest
+
+        payload = {
+            "summary": {s: [c.status for c in checks].count(s) for s in STATUSES},
+            "claims": tightest(checks),
+            "checks": [c.as_dict() for c in checks],
+            "exponents": _exponent_rows(fits),
+        }
+        print(_json.dumps(payload, indent=1))
     else:
         print(_table(checks))
-        print(
-            f"\n{len(checks) - len(failed)} of {len(checks)} checks hold"
-            + (f"; {len(failed)} FAIL" if failed else ".")
-        )
+        print("\n" + _summary(checks))
         if fits:
             print("\nExponents: fitted slope of log t_gamma against log Var0 (lambda = 0)")
             for row in _exponent_rows(fits):
@@ -177,9 +213,9 @@ def _plot(args) -> int:
     from theory_sim.plotting import plot_sweep
     from theory_sim.sweep import load_results
 
+    fig = plot_sweep(load_results(args.results), horizon=args.horizon)  # validates first
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot_sweep(load_results(args.results), horizon=args.horizon)
     for suffix in ("png", "pdf"):
         fig.savefig(out / f"sweep.{suffix}", dpi=150)
     print(f"wrote {out / 'sweep.png'} and {out / 'sweep.pdf'}")
@@ -197,13 +233,56 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _interrupted(args) -> str:
+    """One line for Ctrl-C: what is kept and how to go on."""
+    if args.command == "sweep":
+        return (
+            f"the cells already saved in {Path(args.out) / 'parts'} are kept; run the same "
+            "command again to resume"
+        )
+    if args.command == "reproduce":
+        return f"the files already written to {args.out} are kept; run it again to finish"
+    if args.command == "check":
+        return "nothing was saved; run it again"
+    return "nothing was written"
+
+
+_CHECK_HELP = """Check every claim of arXiv 2503.15477 that theory_sim covers on seeded random
+instances (tabular, autoregressive and log-linear policies; lambda in {0, 0.01, 0.1, 1}) and on
+the paper's counterexamples (Theorems 5 and 6, Propositions 1 and 4). Each row shows the measured
+side, the paper's bound, their ratio and a status: holds, fails, or vacuous (a row that could not
+have failed, such as a lower bound on a target the flow never reaches). Then fits the exponent of
+t_gamma against Var0 and compares it with the bounds' exponents. Exit code 1 if any row fails.
+Progress goes to stderr, the table or JSON to stdout."""
+
+_REPRODUCE_HELP = """Run every story of the notebooks (flat landscapes, accuracy is not enough,
+the teacher depends on the student, Section 4.1, autoregressive policies, estimator SNR) and write
+their figures (PNG), tables (CSV) and a markdown report to --out."""
+
+_SWEEP_HELP = """Run a grid of cells (policy x reward model x kl_coef x seed) described by a TOML
+file and write one tidy row per cell and horizon to --out/results.csv. Cells are saved as they
+finish, so an interrupted sweep resumes where it stopped when the same command is run again;
+with --distributed the cells are split across jax.distributed processes."""
+
+_PLOT_HELP = """Draw the standard figures of a finished sweep from its results directory: the
+ground-truth gain at --horizon against Var_pi0 r_RM and against accuracy, and t_gamma against
+Var_pi0 r_RM, one colour per reward model and one marker per initial policy (sweep.png, .pdf)."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    from theory_sim import __version__
+
     parser = argparse.ArgumentParser(
         prog="theory-sim",
         description="Exact checks of the theory of arXiv 2503.15477 on tabular RLHF instances.",
     )
+    parser.add_argument("--version", action="version", version=f"theory-sim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="check every available claim on seeded random instances")
+    check = sub.add_parser(
+        "check",
+        help="check every available claim on seeded random instances",
+        description=_CHECK_HELP,
+    )
     check.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     check.add_argument(
         "--instances", type=int, default=24, help="number of random instances (default 24)"
@@ -218,12 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the exponent fits of t_gamma against Var0",
     )
     repro = sub.add_parser(
-        "reproduce", help="every figure and table of the notebooks, with a markdown report"
+        "reproduce",
+        help="every figure and table of the notebooks, with a markdown report",
+        description=_REPRODUCE_HELP,
     )
     repro.add_argument("--out", required=True, help="directory for figures, tables and report.md")
     repro.add_argument("--quick", action="store_true", help="smoke sizes (about a minute)")
     sweep = sub.add_parser(
-        "sweep", help="run (or resume) a grid of cells described by a TOML config"
+        "sweep",
+        help="run (or resume) a grid of cells described by a TOML config",
+        description=_SWEEP_HELP,
     )
     sweep.add_argument("config", help="the sweep's TOML file (see examples/sweep.toml)")
     sweep.add_argument("--out", required=True, help="results directory (resumed if it exists)")
@@ -235,13 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT")
     sweep.add_argument("--num-processes", type=int, default=None, help="with --distributed")
     sweep.add_argument("--process-id", type=int, default=None, help="with --distributed")
-    plot = sub.add_parser("plot", help="the standard figures of a sweep's saved results")
+    plot = sub.add_parser(
+        "plot", help="the standard figures of a sweep's saved results", description=_PLOT_HELP
+    )
     plot.add_argument("results", help="a sweep's results directory")
     plot.add_argument("--out", required=True, help="directory for the figures")
     plot.add_argument(
         "--horizon", type=float, default=None, help="horizon of the gain panels (default largest)"
     )
     args = parser.parse_args(argv)
+    from theory_sim.cache import enable_compilation_cache
+
+    enable_compilation_cache()
     try:
         if args.command == "check":
             if args.instances < 1:
@@ -255,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
     except ValueError as err:
         parser.exit(2, f"theory-sim {args.command}: error: {err}\n")
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\ntheory-sim {args.command}: interrupted; {_interrupted(args)}\n")
+        return 130
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

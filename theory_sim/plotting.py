@@ -55,7 +55,7 @@ def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
             marker="^",
             s=22,
             color="tab:orange",
-            label="not reached (inf)",
+            label="not reached (inf): vacuous",
         )
     failed = np.array([not c.holds for c in rows])
     if failed.any():

@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from theory_sim import _json
 from theory_sim._validation import check_index
 from theory_sim.flow import (
     DEFAULT_ATOL,
@@ -684,7 +685,7 @@ def run_sweep(
             )
     elif process_index == 0:
         tmp = meta_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
+        tmp.write_text(_json.dumps(meta, indent=1))
         os.replace(tmp, meta_path)
     mine = list(range(process_index, config.num_cells, process_count))
     done = {r["cell"] for p in parts.glob("*.csv") for r in _read_csv(p)}

@@ -46,6 +46,7 @@ __all__ = [
     "proposition_3_bound",
     "proposition_4_conditions",
     "theorem_4_bound",
+    "tightest",
 ]
 
 # t_gamma is computed with relative error below 1e-9 (solver rtol 1e-10; measured against the
@@ -69,6 +70,13 @@ class Check:
         relation: ">=" (measured must be at least bound), "<=" or "==" (equal up to round-off).
         holds: whether measured relation bound holds within the stated tolerance.
         details: everything else worth reporting (Var0, gamma, lambda, ...).
+        vacuous: why the row could not have failed, or "" when it tests something. Set by the
+            check where only it knows (a Best-of-N comparison that includes a perfectly accurate
+            model); filled in here for the generic cases: a lower bound against an infinite
+            measurement (t_gamma = inf: the target is never reached), a lower bound <= 0, an
+            infinite upper bound.
+
+    Derived: ``ratio`` = measured / bound and ``status``, one of "holds", "fails", "vacuous".
     """
 
     claim: str
@@ -78,9 +86,75 @@ class Check:
     relation: str
     holds: bool
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    vacuous: str = ""
+
+    def __post_init__(self):
+        if not self.vacuous:
+            object.__setattr__(self, "vacuous", _vacuity(self.measured, self.bound, self.relation))
+
+    @property
+    def ratio(self) -> float:
+        """measured / bound: >= 1 where a lower bound holds, <= 1 where an upper bound holds; the
+        closer to 1, the tighter. nan when both sides are 0 or both infinite."""
+        measured, bound = float(self.measured), float(self.bound)
+        if bound == 0.0:
+            return math.nan if measured == 0.0 else math.copysign(math.inf, measured)
+        if math.isinf(measured) and math.isinf(bound):
+            return math.nan
+        return measured / bound
+
+    @property
+    def status(self) -> str:
+        """ "fails" if the claim does not hold, else "vacuous" if it could not have failed, else
+        "holds"."""
+        if not self.holds:
+            return "fails"
+        return "vacuous" if self.vacuous else "holds"
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "ratio": self.ratio, "status": self.status}
+
+
+def _vacuity(measured: float, bound: float, relation: str) -> str:
+    """Why ``measured relation bound`` cannot fail, or "" (see :class:`Check`)."""
+    measured, bound = float(measured), float(bound)
+    if relation == ">=":
+        if measured == math.inf:
+            return "measured is inf (the target is never reached): a lower bound holds trivially"
+        if bound <= 0.0:
+            return "the lower bound is <= 0"
+    if relation == "<=" and bound == math.inf:
+        return "the upper bound is inf"
+    return ""
+
+
+def tightest(checks) -> dict[str, dict[str, Any]]:
+    """Per claim: counts by status and the tightest ratio among the rows that hold.
+
+    Tightest means the smallest measured/bound for a lower bound (">="), the largest for an upper
+    bound ("<="), and for an equality the largest relative deviation |ratio - 1|. Vacuous and
+    failing rows do not enter the ratio (a failing row is reported as such).
+    """
+    summary: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        entry = summary.setdefault(
+            c.claim,
+            {"relation": c.relation, "holds": 0, "fails": 0, "vacuous": 0, "tightest": math.nan},
+        )
+        entry[c.status] += 1
+        ratio = c.ratio
+        if c.status != "holds" or math.isnan(ratio):
+            continue
+        if c.relation == "==":
+            ratio = abs(ratio - 1.0)
+        best = entry["tightest"]
+        if math.isnan(best):
+            entry["tightest"] = ratio
+        elif c.relation == ">=":
+            entry["tightest"] = min(best, ratio)
+        else:
+            entry["tightest"] = max(best, ratio)
+    return summary
 
 
 def proposition_3_bound(num_prompts: int, var0: float, gamma: float) -> float:
@@ -837,6 +911,13 @@ def check_proposition_1(
         name: float(best_of_n(init_probs, r, reward_gt, n)) for name, r in reward_models.items()
     }
     top = max(values.values())
+    accurate = [name for name, r in reward_models.items() if float(accuracy(r, reward_gt)) == 1.0]
+    if n == 1:
+        vacuous = "N = 1: Best-of-1 is E_pi0 r_G whatever the reward model"
+    elif accurate:
+        vacuous = f"{', '.join(accurate)} is perfectly accurate: the bound is compared with itself"
+    else:
+        vacuous = ""
     # both sides are exact sums of at most Y terms; 1e-12 covers their round-off
     return Check(
         "Proposition 1",
@@ -846,4 +927,5 @@ def check_proposition_1(
         "<=",
         top <= best_value + 1e-12,
         {"values": values, "n": n},
+        vacuous,
     )
