@@ -75,11 +75,19 @@ def test_section_4_1_tables_and_rloo_agree_with_the_flow():
         assert row["ground-truth increase (RLOO)"] == pytest.approx(
             row["ground-truth increase"], abs=0.2 * abs(row["ground-truth increase"]) + 0.01
         )
-    assert len(study.table_2) == 2 * 2 * 3
+    # (all models, without the hand-built one) x (proxy, ground truth) x (flow, RLOO) x 5 measures
+    assert len(study.table_2) == 2 * 2 * 2 * 5
     assert all(-1 <= r["pearson"] <= 1 and -1 <= r["spearman"] <= 1 for r in study.table_2)
-    quoted = [r for r in study.table_2 if not math.isnan(r["paper pearson"])]
-    assert {r["paper pearson"] for r in quoted} == set(stories.PAPER_TABLE_2.values())
-    assert len(study.findings) == 4 and study.curves["ground truth"][0] == 0.0
+    for kind in ("pearson", "spearman"):
+        assert all(r[f"{kind} > 0"] + r[f"{kind} < 0"] <= 2 for r in study.table_2)
+        quoted = {
+            (r["measure"], r["increase"], kind): r["paper " + kind]
+            for r in study.table_2
+            if not math.isnan(r["paper " + kind])
+        }
+        assert quoted == {k: v for k, v in stories.PAPER_TABLE_2.items() if k[2] == kind}
+    assert len(stories.PAPER_TABLE_2) == 20  # the whole of the paper's Table 2
+    assert len(study.findings) == 5 and study.curves["ground truth"][0] == 0.0
     again = stories.section_4_1(
         num_prompts=4, num_outputs=6, seeds=(0, 1), rloo_steps=40, num_samples=32
     )
@@ -169,3 +177,19 @@ def test_reproduce_quick_writes_every_artefact(tmp_path, capsys):
             assert (tmp_path / name.replace(".png", ".pdf")).is_file()
     for story in ("Theorem 5", "Theorem 6", "Section 4.1", "Flat landscape", "Quickstart"):
         assert story in report
+
+
+def test_section_4_1_combined_measures_hand_computed():
+    from theory_sim.stories import _measure
+
+    rows = {
+        "a": {"variance": 1.0, "on-policy accuracy": 0.5, "off-policy accuracy": 0.7},
+        "b": {"variance": 3.0, "on-policy accuracy": 0.9, "off-policy accuracy": 0.5},
+    }
+    names = ["a", "b"]
+    combined = _measure(rows, names, "on- and off-policy accuracy")
+    np.testing.assert_allclose(combined, [0.6, 0.7])
+    # z-scores across two models are -1 and +1; variance (1, 3) and accuracy (0.6, 0.7) agree
+    np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [-1.0, 1.0])
+    rows["b"]["on-policy accuracy"] = 0.3  # now accuracy (0.6, 0.4) opposes variance
+    np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [0.0, 0.0])

@@ -178,7 +178,18 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         write_csv(out / f"{name}_table_2.csv", study.table_2)
         files = _save(plotting.plot_section_4_1(study), out, name)
         columns_1 = [c for c in study.table_1[0] if not c.endswith(" sd")]
-        columns_2 = ["measure", "increase", "method", "pearson", "paper pearson", "spearman"]
+        columns_2 = [
+            "models",
+            "measure",
+            "increase",
+            "method",
+            "pearson",
+            "pearson > 0",
+            "paper pearson",
+            "spearman",
+            "spearman > 0",
+            "paper spearman",
+        ]
         section(
             f"{number}. Section 4.1 in the tabular world ({label} policy)",
             notebook,
