@@ -372,7 +372,45 @@ def bench_long(num_prompts=4, num_outputs=1000, kl_coef=0.1, t_max=1e12, seed=0)
     )
 
 
+def bench_accuracy(num_outputs=2**20, table_outputs=2**12, seed=0):
+    """Uniform and on-policy accuracy at Y = 2^20 by the sorted count, against the [Y, Y]
+    pair-table form at Y = 2^12 (the largest it handles comfortably) in the same process, and
+    against one float64 sort of Y elements (the floor of any comparison-based count)."""
+    import tracemalloc
+
+    from theory_sim.metrics import _accuracy_rows
+
+    rng = np.random.default_rng(seed)
+    rm = rng.normal(size=num_outputs)
+    gt = rm + rng.normal(size=num_outputs)
+    p = rng.dirichlet(np.ones(num_outputs))
+    tracemalloc.start()
+    t_uniform, acc = _best_of(lambda: float(ts.accuracy(rm, gt)), repeats=2)
+    t_on_policy, acc_pi = _best_of(lambda: float(ts.on_policy_accuracy(p, rm, gt)), repeats=2)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    t_sort, _ = _best_of(lambda: np.sort(rm), repeats=3)
+    small = slice(0, table_outputs)
+    args = (jnp.asarray(rm[None, small]), jnp.asarray(gt[None, small]), None)
+    _accuracy_rows(*args, uniform=True).block_until_ready()  # compile
+    t_table, _ = _best_of(lambda: _accuracy_rows(*args, uniform=True).block_until_ready())
+    t_sorted_small, _ = _best_of(lambda: float(ts.accuracy(rm[small], gt[small])))
+    table_gib = num_outputs**2 * 8 / 2**30
+    print(
+        f"[accuracy] Y = {num_outputs}: uniform {t_uniform:.2f} s (accuracy {acc:.6f}), on-policy "
+        f"{t_on_policy:.2f} s; peak memory {peak / 2**20:.0f} MiB (a [Y, Y] float64 table: "
+        f"{table_gib:,.0f} GiB); {t_uniform / t_sort:.0f}x one np.sort of Y floats ({t_sort:.3f} s)"
+    )
+    print(
+        f"[accuracy] Y = {table_outputs}: sorted count {t_sorted_small * 1e3:.1f} ms against the "
+        f"pair table {t_table * 1e3:.1f} ms ({t_table / t_sorted_small:.1f}x); the table grows as "
+        f"Y^2, so at Y = {num_outputs} it would need about "
+        f"{t_table * (num_outputs / table_outputs) ** 2:.0f} s"
+    )
+
+
 BENCHMARKS = {
+    "accuracy": bench_accuracy,
     "flat": bench_flat,
     "long": bench_long,
     "batched": bench_batched,

@@ -112,6 +112,46 @@ def test_accuracy_batched_rows_equal_row_by_row(rng):
     np.testing.assert_allclose(batched, rows, atol=TOL)
 
 
+@given(
+    st.integers(2, 40).flatmap(
+        lambda n: st.tuples(tied_rewards(n), tied_rewards(n), probability_rows(num_outputs=n))
+    ),
+    st.integers(0, 39),
+)
+def test_sorted_count_equals_the_pair_table(data, zero):
+    """The O(Y log^2 Y) count (default and on-policy weights) against the explicit [Y, Y] form,
+    with ties in both rewards and a zero in pi."""
+    rm, gt, p = data
+    p = p.copy()
+    if len(p) > 2:
+        p[zero % len(p)] = 0.0
+        p /= p.sum()
+    table = np.outer(p, p)
+    np.testing.assert_allclose(
+        float(ts.on_policy_accuracy(p, rm, gt)), float(ts.accuracy(rm, gt, table)), atol=TOL
+    )
+    ones = np.ones((len(p), len(p)))
+    np.testing.assert_allclose(
+        float(ts.accuracy(rm, gt)), float(ts.accuracy(rm, gt, ones)), atol=TOL
+    )
+
+
+def test_accuracy_at_two_to_the_eighteen_outputs_has_its_exact_value():
+    """Y = 2^18 (a [Y, Y] table would take 512 GiB): r_RM is r_G with k disjoint adjacent
+    swaps and one block of m ties, so exactly k + m (m - 1) / 2 of the Y (Y - 1) / 2 pairs are
+    wrong, under uniform pairs and under a uniform pi alike."""
+    y, k, m = 2**18, 1000, 50
+    gt = np.arange(y, dtype=np.float64)
+    rm = gt.copy()
+    swaps = np.arange(k) * 4 + 10
+    rm[swaps], rm[swaps + 1] = gt[swaps + 1], gt[swaps]
+    rm[-m:] = rm[-m]
+    expected = 1.0 - (k + m * (m - 1) / 2) / (y * (y - 1) / 2)
+    assert float(ts.accuracy(rm, gt)) == pytest.approx(expected, abs=1e-15)
+    uniform = np.full(y, 1.0 / y)
+    assert float(ts.on_policy_accuracy(uniform, rm, gt)) == pytest.approx(expected, abs=1e-13)
+
+
 @given(probability_rows(num_outputs=5), probability_rows(num_outputs=5))
 def test_kl_nonnegative_and_zero_on_the_diagonal(p, q):
     assert float(ts.kl_divergence(p, q)) >= 0.0
