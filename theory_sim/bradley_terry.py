@@ -140,6 +140,31 @@ def _fit(prompt, first, second, wins, shape, steps, learning_rate, l2):
     return scores, losses
 
 
+def _check_pairs(pairs, num_prompts: int, num_outputs: int) -> None:
+    """Refuse pairs a fit cannot use: wrong type, unequal lengths, indices outside [0, X) and
+    [0, Y) (negative indices would silently wrap around), labels outside [0, 1] or NaN."""
+    if not isinstance(pairs, PreferencePairs):
+        raise TypeError(f"`pairs` must be a PreferencePairs; got {type(pairs).__name__}.")
+    columns = {
+        "prompt": (np.asarray(pairs.prompt), num_prompts),
+        "first": (np.asarray(pairs.first), num_outputs),
+        "second": (np.asarray(pairs.second), num_outputs),
+    }
+    lengths = {name: arr.shape for name, (arr, _) in columns.items()}
+    lengths["first_wins"] = np.shape(pairs.first_wins)
+    if len(set(lengths.values())) != 1 or len(lengths["prompt"]) != 1 or not lengths["prompt"][0]:
+        raise ValueError(f"`pairs` must hold 1-D columns of one non-zero length; got {lengths}.")
+    for name, (arr, size) in columns.items():
+        if arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() >= size:
+            raise ValueError(
+                f"`pairs.{name}` must hold integer indices in [0, {size - 1}]; got values from "
+                f"{arr.min()} to {arr.max()} (dtype {arr.dtype})."
+            )
+    wins = np.asarray(pairs.first_wins, dtype=np.float64)
+    if not np.all((wins >= 0) & (wins <= 1)):  # also refuses NaN
+        raise ValueError("`pairs.first_wins` must hold labels in [0, 1] (1: first preferred).")
+
+
 def fit_bradley_terry(
     pairs: PreferencePairs,
     num_prompts: int,
@@ -164,10 +189,7 @@ def fit_bradley_terry(
         check_int("num_outputs", num_outputs),
     )
     steps = check_int("steps", steps)
-    if pairs.prompt.max() >= num_prompts or max(pairs.first.max(), pairs.second.max()) >= (
-        num_outputs
-    ):
-        raise ValueError("`pairs` mention prompts or outputs beyond `num_prompts`/`num_outputs`.")
+    _check_pairs(pairs, num_prompts, num_outputs)
     learning_rate = check_float_scalar("learning_rate", learning_rate, positive=True)
     l2 = check_float_scalar("l2", l2, nonnegative=True)
     with _optax_promotion():

@@ -254,9 +254,12 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
 
 
 def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
-    """0 followed by ``num - 1`` log-spaced times from t_max * 1e-8 to t_max: the log-time grid."""
+    """0 followed by ``num - 1`` log-spaced times from t_max * 1e-8 to t_max (just t_max for
+    ``num`` = 2): the log-time grid."""
     t_max = check_float_scalar("t_max", t_max, positive=True)
-    return np.concatenate([[0.0], np.geomspace(t_max * 1e-8, t_max, num - 1)])
+    num = check_int("num", num, 2)
+    later = np.geomspace(t_max * 1e-8, t_max, num - 1) if num > 2 else np.array([t_max])
+    return np.concatenate([[0.0], later])
 
 
 # ----------------------------------------------------------------------------- trajectories

@@ -33,12 +33,19 @@ residual max |log pi_params - log probs|.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import as_float_array, check_fits, check_int, check_probabilities
+from theory_sim._validation import (
+    as_float_array,
+    check_fits,
+    check_index,
+    check_int,
+    check_probabilities,
+)
 
 __all__ = ["Autoregressive", "LogLinear", "Tabular", "start_at"]
 
@@ -177,6 +184,14 @@ class Autoregressive:
     def __post_init__(self):
         check_int("vocab_size", self.vocab_size, 1)
         check_int("length", self.length, 1)
+        # V^L computed in log space first: no huge integers (and no minutes-long sums) for absurd
+        # sizes; 2^62 sequences is far beyond any memory, so the message is the same limit.
+        if self.length * math.log2(max(self.vocab_size, 1)) > 62:
+            raise ValueError(
+                f"Autoregressive(vocab_size={self.vocab_size}, length={self.length}) is too large "
+                f"to enumerate: V^L = 2^{self.length * math.log2(self.vocab_size):.4g} sequences, "
+                "beyond 2^62 (and far beyond memory)."
+            )
         # Refuse before anything of size V^L is allocated.
         check_fits(
             1,
@@ -193,7 +208,8 @@ class Autoregressive:
     @property
     def num_prefixes(self) -> int:
         """P = sum_{l < L} V^l, the number of (prefix) logit vectors per prompt."""
-        return sum(self.vocab_size**level for level in range(self.length))
+        v = self.vocab_size
+        return self.length if v == 1 else (v**self.length - 1) // (v - 1)
 
     def _offset(self, level: int) -> int:
         return sum(self.vocab_size**i for i in range(level))
@@ -286,8 +302,7 @@ class Autoregressive:
 
     def decode(self, index: int, alphabet: str | None = None):
         """The tokens of sequence ``index``; with ``alphabet`` (a character per token), a string."""
-        if not 0 <= int(index) < self.num_sequences:
-            raise ValueError(f"`index` must be in [0, {self.num_sequences - 1}]; got {index}.")
+        index = check_index("index", index, self.num_sequences, "sequences")
         tokens, rest = [], int(index)
         for _ in range(self.length):
             rest, token = divmod(rest, self.vocab_size)

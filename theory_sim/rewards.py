@@ -462,7 +462,8 @@ def with_variance(init_probs, reward, variance: float) -> np.ndarray:
     base = _variance(probs, rew)
     if target == 0:
         return np.zeros_like(rew)
-    if base <= 0:
+    support = rew[probs > 0]
+    if base <= 0 or support.max() == support.min():  # exact test: round-off in base is not 0
         raise ValueError(
             "`reward` is constant on the support of `init_probs`: no increasing "
             "transform has positive variance."

@@ -14,7 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import check_index, check_probabilities, check_reward_range
+from theory_sim._validation import (
+    check_float_scalar,
+    check_index,
+    check_int,
+    check_probabilities,
+    check_reward_range,
+)
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
@@ -164,7 +170,10 @@ def proposition_3_bound(num_prompts: int, var0: float, gamma: float) -> float:
 
     Returns inf when Var0 = 0 (the flow does not move).
     """
-    if var0 <= 0:
+    num_prompts = check_int("num_prompts", num_prompts)
+    var0 = check_float_scalar("var0", var0, nonnegative=True)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    if var0 == 0:
         return math.inf
     return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)
 
@@ -338,7 +347,12 @@ def theorem_4_bound(
 
     with e^(-7/(3 lambda)) read as 0 for lambda = 0. Returns inf when mean_x Var0 = 0.
     """
-    if mean_var0 <= 0:
+    length = check_int("length", length)
+    jacobian = check_float_scalar("jacobian", jacobian, positive=True)
+    kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    mean_var0 = check_float_scalar("mean_var0", mean_var0, nonnegative=True)
+    if mean_var0 == 0:
         return math.inf
     factor = -math.expm1(-gamma / 9.0)
     if kl_coef > 0:
@@ -906,6 +920,11 @@ def check_proposition_1(
     measured = the largest Best-of-N value among ``reward_models`` (name -> [Y] table), bound =
     the value of r_G itself (a perfectly accurate model); holds when measured <= bound.
     """
+    if not isinstance(reward_models, dict) or not reward_models:
+        raise ValueError(
+            "`reward_models` must be a non-empty dict of name -> [Y] reward table; "
+            f"got {reward_models!r}."
+        )
     best_value = float(best_of_n(init_probs, reward_gt, reward_gt, n))
     values = {
         name: float(best_of_n(init_probs, r, reward_gt, n)) for name, r in reward_models.items()
