@@ -99,11 +99,15 @@ def bench_flat():
     # Euler is first order: error ~ C dt. Estimate C at a coarse step, then halve the step from
     # that estimate until the achieved error is at most 1e-6; report the step that achieved it.
     coarse = exact / 1e3
-    err_coarse = abs(ts.time_to_gain(problem, gamma, method="euler", dt=coarse) - exact) / exact
+    horizon = 2 * exact  # Euler runs to its first crossing; t_max only bounds its step count
+    err_coarse = (
+        abs(ts.time_to_gain(problem, gamma, t_max=horizon, method="euler", dt=coarse) - exact)
+        / exact
+    )
     dt = min(coarse, 0.8 * coarse * 1e-6 / err_coarse)
     while True:
         start = time.perf_counter()
-        euler = ts.time_to_gain_details(problem, gamma, method="euler", dt=dt)
+        euler = ts.time_to_gain_details(problem, gamma, t_max=horizon, method="euler", dt=dt)
         t_euler = time.perf_counter() - start
         if abs(euler.time - exact) / exact <= 1e-6:
             break

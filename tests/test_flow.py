@@ -110,7 +110,9 @@ def test_euler_converges_at_order_one(rng):
     dts = exact * np.array([1e-2, 5e-3, 2.5e-3, 1.25e-3])
     errors = [
         abs(
-            ts.time_to_gain(problem, gamma, reward=problem.reward_rm[0], method="euler", dt=dt)
+            ts.time_to_gain(
+                problem, gamma, reward=problem.reward_rm[0], t_max=2 * exact, method="euler", dt=dt
+            )
             - exact
         )
         for dt in dts
@@ -176,6 +178,13 @@ def test_time_to_gain_reaches_the_target(rng):
         (lambda p: ts.gradient_flow(p, 1.0, save_ts=[0.0, 2.0]), r"`save_ts` must lie"),
         (lambda p: ts.gradient_flow(p, 1.0, save_ts=[0.5, 0.1]), "non-decreasing"),
         (lambda p: ts.gradient_flow(p, 1.0, method="euler", dt=2.0), "`dt` must be at most"),
+        # refused up front, not a 1e13-step hang: the default t_max is 1e12
+        (lambda p: ts.time_to_gain(p, 5.0, method="euler", dt=0.1), "needs 1e\\+13 steps"),
+        (lambda p: ts.gradient_flow(p, 1e6, method="euler", dt=1e-6), "above `max_steps`"),
+        (
+            lambda p: ts.gradient_flow(p, 10.0, method="euler", dt=1.0, max_steps=5),
+            "needs 10 steps, above `max_steps` = 5",
+        ),
     ],
 )
 def test_bad_input(call, message):

@@ -77,6 +77,9 @@ __all__ = [
 DEFAULT_RTOL = 1e-10
 DEFAULT_ATOL = 1e-12
 DEFAULT_MAX_STEPS = 2**16
+# Euler's default cap: about a minute of small-problem steps. A run needing more, ceil(t_max / dt)
+# steps, is refused before it starts (pass a larger ``max_steps`` to allow it).
+EULER_MAX_STEPS = 10**8
 # Newton on the event function stops when successive times agree to this relative precision.
 _ROOT_RTOL = 1e-14
 _BISECTION_STEPS = 80  # halves a step of length dt down to dt * 2**-80: below float64 resolution
@@ -501,7 +504,7 @@ def gradient_flow(
     dt: float | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
 ) -> Trajectory:
     """Solve the gradient flow d theta/dt = grad phi(theta), theta(0) = theta_0, on [0, t_max].
 
@@ -516,9 +519,11 @@ def gradient_flow(
         dt: Euler step size (required for "euler").
         rtol, atol: adaptive tolerances on theta (on w = theta - theta* relative to the limit, see
             the module docstring).
-        max_steps: cap on adaptive steps. A solve that reaches it without reaching t_max or the
-            convergence certificate (and cannot be continued by the implicit solver) raises
-            RuntimeError saying where and why it stopped.
+        max_steps: cap on steps (default 2**16 adaptive, EULER_MAX_STEPS = 1e8 Euler). An
+            adaptive solve that reaches it without reaching t_max or the convergence certificate
+            (and cannot be continued by the implicit solver) raises RuntimeError saying where and
+            why it stopped; an Euler run that would need more than ``max_steps`` steps,
+            ceil(t_max / dt), is refused with a ValueError before it starts.
 
     Returns:
         A :class:`Trajectory`.
@@ -548,7 +553,7 @@ def gradient_flow(
             problem, ts, t_max, rtol, atol, _check_max_steps(max_steps)
         )
     elif method == "euler":
-        step = _check_dt(dt, t_max)
+        step = _check_dt(dt, t_max, max_steps)
         params, num_steps = _euler_path(problem, jnp.asarray(ts), step)
     else:
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
@@ -940,7 +945,7 @@ def time_to_gain_details(
     dt: float | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
 ) -> GainTime:
     """Like :func:`time_to_gain`, returning a :class:`GainTime` with the solver's step count."""
     gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
@@ -967,7 +972,7 @@ def _solve_gain(
             problem, table, prompt, gamma, t_max, rtol, atol, _check_max_steps(max_steps)
         )
     elif method == "euler":
-        step = _check_dt(dt, t_max)
+        step = _check_dt(dt, t_max, max_steps)
         time, _, steps = _euler_gain(problem, table, prompt, gamma, t_max, step)
         time, steps = float(time), int(steps)
         ended = "reached" if math.isfinite(time) else "t_max"
@@ -1027,14 +1032,23 @@ def _check_tolerances(rtol, atol) -> tuple[float, float]:
     return rtol, atol
 
 
-def _check_max_steps(max_steps) -> int:
-    return check_int("max_steps", max_steps)
+def _check_max_steps(max_steps, default: int = DEFAULT_MAX_STEPS) -> int:
+    return default if max_steps is None else check_int("max_steps", max_steps)
 
 
-def _check_dt(dt, t_max: float) -> float:
+def _check_dt(dt, t_max: float, max_steps=None) -> float:
+    """The Euler step, after refusing a run of more than ``max_steps`` steps up front."""
     if dt is None:
         raise ValueError("`dt` is required with method='euler'.")
     step = check_float_scalar("dt", dt, positive=True)
     if step > t_max:
         raise ValueError(f"`dt` must be at most t_max = {t_max:g}; got {step:g}.")
+    limit = _check_max_steps(max_steps, EULER_MAX_STEPS)
+    needed = math.ceil(t_max / step)
+    if needed > limit:
+        raise ValueError(
+            f"Euler with dt = {step:g} to t_max = {t_max:g} needs {needed:.3g} steps, above "
+            f"`max_steps` = {limit:.3g}: raise `dt` or `max_steps`, lower `t_max`, or use "
+            "method='adaptive'."
+        )
     return step
