@@ -15,6 +15,7 @@ from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 import theory_sim as ts
+from theory_sim import flow as ts_flow
 
 # Saved states past the convergence certificate must match pi* to this (issue's requirement);
 # the certificate itself guarantees total variation 1e-10 (theory_sim.flow._CERTIFIED_TV).
@@ -258,6 +259,58 @@ def test_euler_first_crossing_inside_a_step(lam):
     assert math.isfinite(t_ref) and t_ref % dt > 0
     got = ts.time_to_gain(problem, gamma, t_max=60 * dt, method="euler", dt=dt)
     assert got == pytest.approx(t_ref, rel=1e-9)
+
+
+def _log_linear_problem(seed, num_prompts, kl_coef):
+    rng = np.random.default_rng(seed)
+    policy = ts.LogLinear(rng.normal(size=(num_prompts, 8, 3)))
+    r_rm = rng.uniform(-1, 1, (num_prompts, 8))
+    return ts.Problem(rng.normal(size=3), r_rm, kl_coef=kl_coef, policy=policy)
+
+
+@pytest.mark.parametrize(
+    ("seed", "num_prompts", "kl_coef"), [(0, 1, 0.2), (0, 2, 1.0), (1, 2, 0.2)]
+)
+def test_log_linear_flows_settle_and_reach_1e15(seed, num_prompts, kl_coef):
+    """A log-linear flow with lambda > 0 that settles at a stationary point (no closed form):
+    past settling, every saved state up to t = 1e15 matches a converged fixed-step reference.
+
+    Reference: Euler with dt = 0.5 (stable here) for 1e5 steps. Euler's fixed points are exactly
+    the field's zeros whatever dt, and its last 1,000 steps do not move theta at all in float64,
+    so it sits on the stationary point to well within 1e-7."""
+    problem = _log_linear_problem(seed, num_prompts, kl_coef)
+    dt, steps = 0.5, 100_000
+    reference = ts.gradient_flow(
+        problem, dt * steps, save_ts=[dt * (steps - 1000), dt * steps], method="euler", dt=dt
+    ).params
+    assert np.abs(reference[1] - reference[0]).max() < 1e-13
+    save = np.geomspace(1e-2, 1e15, 35)
+    traj = ts.gradient_flow(problem, 1e15, save_ts=save)
+    assert traj.ended == "t_max" and math.isfinite(traj.implicit_from)
+    assert traj.num_steps < ts_flow.DEFAULT_MAX_STEPS
+    settled = save >= 2 * dt * steps
+    assert settled.sum() >= 20
+    expected = np.broadcast_to(reference[1], traj.params[settled].shape)
+    np.testing.assert_allclose(traj.params[settled], expected, atol=1e-7, rtol=0)
+    assert np.all(np.diff(traj.objective) >= -1e-12)  # phi never decreases
+    # t_gamma with t_max = 1e15 for a target below the settled gain: found, and the flow's
+    # gain at that time is the target
+    gain = traj.expected_rm[-1, 0] - traj.expected_rm[0, 0]
+    assert gain > 0
+    t_gamma = ts.time_to_gain(problem, 0.9 * gain, reward=problem.reward_rm, t_max=1e15)
+    at = ts.gradient_flow(problem, t_gamma, save_ts=[0.0, t_gamma]).expected_rm[:, 0]
+    assert at[1] - at[0] == pytest.approx(0.9 * gain, rel=1e-7)
+
+
+def test_a_log_linear_flow_that_drifts_to_infinity_reaches_1e15():
+    """With lambda = 0.2 this instance's maximiser lies at infinity (a face of the simplex whose
+    reward gain outweighs its bounded KL): w grows like log t, which is not stiff."""
+    problem = _log_linear_problem(2, 2, 0.2)
+    save = np.geomspace(1e-2, 1e15, 35)
+    traj = ts.gradient_flow(problem, 1e15, save_ts=save)
+    assert traj.ended == "t_max" and np.all(np.isfinite(traj.params))
+    assert np.all(np.diff(traj.objective) >= -1e-12)
+    assert np.abs(traj.params[-1]).max() > np.abs(traj.params[-10]).max()  # still drifting
 
 
 def test_log_linear_targets_beyond_the_certificates_are_refused_at_once():
