@@ -53,6 +53,21 @@ def assert_matches_limit(problem, traj, star):
     np.testing.assert_allclose(traj.objective[late], phi_star, rtol=0, atol=LIMIT_TOL)
 
 
+@pytest.mark.parametrize("x", [1, 4])
+def test_a_thousand_outputs_converge_to_the_limit_by_1e15(x):
+    """Y = 1000, lambda = 1, pi_0 near uniform: the explicit budget (8,192 steps) ends just
+    short of the certificate, the implicit solver (dense 1000 x 1000 Jacobian) finishes in a few
+    steps, and every later state is pi* to 1e-9 (a stiffer Y = 1000 tail is bench/run.py long)."""
+    rng = np.random.default_rng(1000 + x)
+    problem = ts.Problem(
+        0.3 * rng.normal(size=(x, 1000)), rng.uniform(-1, 1, (x, 1000)), kl_coef=1.0
+    )
+    traj = ts.gradient_flow(problem, 1e15, save_ts=np.geomspace(1e-3, 1e15, 37))
+    assert traj.ended == "converged" and traj.converged_at < 1e8
+    assert traj.num_steps < ts_flow.DEFAULT_MAX_STEPS
+    assert_matches_limit(problem, traj, np.asarray(ts.kl_optimal_policy(problem)))
+
+
 @pytest.mark.parametrize("lam", [1e-3, 0.05, 0.2, 1.0, 10.0])
 @pytest.mark.parametrize(("x", "y"), [(1, 2), (4, 2), (1, 8), (4, 8)])
 def test_tabular_flow_to_1e15(lam, x, y):
