@@ -112,7 +112,7 @@ def _write_figures(directory: str, checks, fits: dict) -> None:
     for claim, name in (("Proposition 3", "proposition_3.png"), ("Theorem 4", "theorem_4.png")):
         figures[name] = plot_bound_check(
             [c for c in checks if c.claim == claim],
-            title=f"{claim}: t_gamma against its lower bound",
+            title=rf"{claim}: $t_\gamma$ against its lower bound",
         )
     if fits:
         figures["exponents.png"] = plot_exponent_fits(

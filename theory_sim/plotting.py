@@ -31,6 +31,11 @@ def _axes(ax):
     return ax.figure, ax
 
 
+# Mathtext labels shared by every figure.
+T_GAMMA = r"$t_\gamma$"
+VAR0 = r"$\mathrm{Var}_{\pi_0}\, r_{\mathrm{RM}}$"
+
+
 def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     """Measured t_gamma against its lower bound on log-log axes; a check holds above the diagonal.
 
@@ -47,7 +52,7 @@ def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     top = max(measured[finite].max() if finite.any() else bound.max(), bound.max()) * 10
     lo = min(bound.min(), measured[finite].min() if finite.any() else bound.min()) / 3
     ax.plot([lo, top], [lo, top], color="0.4", lw=1, label="measured = bound")
-    ax.scatter(bound[finite], measured[finite], s=18, color="tab:blue", label="measured t_gamma")
+    ax.scatter(bound[finite], measured[finite], s=18, color="tab:blue", label=f"measured {T_GAMMA}")
     if (~finite).any():
         ax.scatter(
             bound[~finite],
@@ -79,37 +84,56 @@ def plot_reward_curves(traj, prompt: int = 0, ax=None):
     fig, ax = _axes(ax)
     ts = np.asarray(traj.ts)
     keep = ts > 0
-    for series, label in ((traj.expected_rm, "E r_RM"), (traj.expected_gt, "E r_G")):
+    for series, label in (
+        (traj.expected_rm, r"$\mathbb{E}_{\pi_t} r_{\mathrm{RM}}$"),
+        (traj.expected_gt, r"$\mathbb{E}_{\pi_t} r_G$"),
+    ):
         values = series if series.ndim == 1 else series[:, prompt]
         ax.plot(ts[keep], values[keep], label=label)
-    ax.set(xscale="log", xlabel="time t", ylabel="expected reward")
+    ax.set(xscale="log", xlabel="time $t$", ylabel="expected reward")
     ax.legend()
     return fig
 
 
-def plot_exponent_fits(fits: dict, ax=None):
-    """t_gamma against Var0 on log-log axes for each labelled :class:`ExponentFit`, with its line.
+def _bound_exponent(label: str) -> tuple[float, str]:
+    """The exponent of Var0 in the bound for a fit's policy: Theorem 4's -1/3 for
+    autoregressive (or neural) labels, Proposition 3's -1/2 otherwise."""
+    if "autoregressive" in label:
+        return -1.0 / 3.0, "-1/3"
+    return -0.5, "-1/2"
 
-    The legend gives each fitted slope and its standard error; the bounds' exponents are -1/2
-    (Proposition 3, tabular) and -1/3 (Theorem 4, autoregressive).
+
+def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None):
+    """t_gamma against Var0 on log-log axes for each labelled :class:`ExponentFit`, with its line,
+    and beside it a dashed guide with the bound's exponent through the same first point.
+
+    The legend gives each fitted slope and its standard error next to the bound's exponent:
+    -1/2 (Proposition 3, tabular) and -1/3 (Theorem 4, autoregressive), chosen from the label,
+    or given per label in ``bound_exponents`` as (exponent, text).
     """
     fig, ax = _axes(ax)
     for label, fit in fits.items():
+        exponent, text = (bound_exponents or {}).get(label) or _bound_exponent(label)
         (points,) = ax.plot(
             fit.var0,
             fit.t_gamma,
             "o",
             ms=4,
-            label=f"{label}: slope {fit.slope:.3f} ± {fit.stderr:.1g}",
+            label=f"{label}: slope {fit.slope:.3f} ± {fit.stderr:.1g} (bound {text})",
         )
+        colour = points.get_color()
         grid = np.geomspace(fit.var0.min(), fit.var0.max(), 50)
-        ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, color=points.get_color(), lw=1)
+        ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, color=colour, lw=1)
+        anchor = np.argmin(fit.var0)
+        guide = fit.t_gamma[anchor] * (grid / fit.var0[anchor]) ** exponent
+        ax.plot(grid, guide, "--", color=colour, lw=0.8, alpha=0.7)
+    ax.plot([], [], "--", color="0.4", lw=0.8, label="slope of the bound's exponent")
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="Var0 (reward variance under pi_0)",
-        ylabel="t_gamma",
-        title="Time to gain against initial reward variance",
+        xlabel=VAR0,
+        ylabel=T_GAMMA,
+        title="Fitted slopes against the bounds' exponents",
     )
     ax.legend(fontsize=7)
     return fig
@@ -134,14 +158,14 @@ def plot_snr_study(rows, axes=None):
     axes[0].set(
         xscale="log",
         yscale="log",
-        xlabel="Var0",
-        ylabel="||grad phi||",
+        xlabel=VAR0,
+        ylabel=r"$\|\nabla \phi(\theta_0)\|$",
         title="Exact gradient norm",
     )
     axes[1].set(
         xscale="log",
         yscale="log",
-        xlabel="Var0",
+        xlabel=VAR0,
         ylabel="SNR of the estimate",
         title="Estimator signal-to-noise",
     )
@@ -191,10 +215,10 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
             finite = np.isfinite(time)
             axes[2].scatter(var[finite], time[finite], **style)
     for policy, marker in markers.items():
-        axes[1].scatter([], [], marker=marker, color="0.3", label=f"pi_0: {policy}")
-    axes[0].set(xscale="log", xlabel="Var_pi0 r_RM", ylabel=f"ground-truth gain at T={horizon:g}")
+        axes[1].scatter([], [], marker=marker, color="0.3", label=rf"$\pi_0$: {policy}")
+    axes[0].set(xscale="log", xlabel=VAR0, ylabel=f"ground-truth gain at T={horizon:g}")
     axes[1].set(xlabel="accuracy (uniform pairs)", ylabel=f"ground-truth gain at T={horizon:g}")
-    axes[2].set(xscale="log", yscale="log", xlabel="Var_pi0 r_RM", ylabel="t_gamma")
+    axes[2].set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA)
     axes[0].set_title("Gain against reward variance")
     axes[1].set_title("Gain against accuracy")
     axes[2].set_title("Time to gain against reward variance")
@@ -234,8 +258,8 @@ def plot_flat_landscape(landscapes: Sequence, ax=None):
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="Var0 = Var_pi0 r_RM",
-        ylabel="t_gamma",
+        xlabel=VAR0,
+        ylabel=T_GAMMA,
         title="Flat landscape: time to gain against reward variance",
     )
     ax.legend(fontsize=7)
@@ -255,7 +279,7 @@ def plot_theorem_5(story, axes=None):
         axes[0].plot(
             T, [r[bound] for r in story.rows], "--", color=colour, lw=1, label=f"{kind} bound"
         )
-    axes[0].set(xscale="log", yscale="log", xlabel="T", ylabel="t_gamma")
+    axes[0].set(xscale="log", yscale="log", xlabel="T", ylabel=T_GAMMA)
     axes[0].set_title("Accuracy is not enough (Theorem 5)")
     axes[0].legend(fontsize=7)
     for traj, label, colour in (
@@ -264,8 +288,10 @@ def plot_theorem_5(story, axes=None):
     ):
         keep = traj.ts > 0
         axes[1].plot(traj.ts[keep], traj.expected_gt[keep], color=colour, label=label)
-    axes[1].axhline(story.target, color="0.4", lw=1, ls="--", label="E_pi0 r_G + gamma")
-    axes[1].set(xscale="log", xlabel="time t", ylabel="E_pi_t r_G (ground truth)")
+    axes[1].axhline(
+        story.target, color="0.4", lw=1, ls="--", label=r"$\mathbb{E}_{\pi_0} r_G + \gamma$"
+    )
+    axes[1].set(xscale="log", xlabel="time $t$", ylabel=r"$\mathbb{E}_{\pi_t} r_G$ (ground truth)")
     axes[1].set_title(f"Ground-truth reward, T = {story.curve_T:g}")
     axes[1].legend(fontsize=7)
     return fig
@@ -277,7 +303,7 @@ def plot_accuracy_variance(grid, ax=None):
     fig, ax = _axes(ax)
     values = np.log10(np.where(np.isfinite(grid.t_gamma), grid.t_gamma, np.nan))
     image = ax.imshow(values, origin="lower", aspect="auto", cmap="viridis_r")
-    fig.colorbar(image, ax=ax, label="log10 t_gamma")
+    fig.colorbar(image, ax=ax, label=r"$\log_{10} t_\gamma$")
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
             text = "never" if np.isnan(values[i, j]) else f"{values[i, j]:.1f}"
@@ -286,7 +312,7 @@ def plot_accuracy_variance(grid, ax=None):
     ax.set_xticks(range(len(grid.variances)), [f"{v:.0e}" for v in grid.variances], fontsize=7)
     ax.set_yticks(range(len(grid.accuracies)), [f"{a:.2f}" for a in grid.accuracies])
     ax.set(
-        xlabel="Var_pi0 r_RM",
+        xlabel=VAR0,
         ylabel="accuracy",
         title="Time to gain on the accuracy-variance plane",
     )
@@ -300,7 +326,7 @@ def plot_theorem_6(story, ax=None):
     for col, (label, colour) in enumerate((("r_RM", "tab:blue"), ("r'_RM", "tab:orange"))):
         ax.bar(x + (col - 0.5) * 0.38, story.times[:, col], 0.38, color=colour, label=label)
     ax.set_xticks(x, ["pi_0 in Pi", "pi_0 in Pi'"])
-    ax.set(yscale="log", ylabel="t_gamma", title="The teacher depends on the student (Theorem 6)")
+    ax.set(yscale="log", ylabel=T_GAMMA, title="The teacher depends on the student (Theorem 6)")
     ax.legend(fontsize=8)
     return fig
 
@@ -322,7 +348,7 @@ def plot_teacher_student(study, axes=None):
         axes[1].plot(study.variance[p], study.gain[p], "o", ms=4, label=f"policy {p}")
     axes[1].set(
         xscale="log",
-        xlabel="Var_pi0 r_RM",
+        xlabel=VAR0,
         ylabel=f"ground-truth gain at T={study.horizon:g}",
         title="Gain follows variance under each policy",
     )
@@ -346,7 +372,7 @@ def plot_section_4_1(study, axes=None):
             label=row["reward model"],
         )
     axes[0].set(
-        xlabel="reward variance (mean over prompts, under pi_0)",
+        xlabel=r"reward variance (mean over prompts of $\mathrm{Var}_{\pi_0} r_{\mathrm{RM}}$)",
         ylabel="ground-truth increase",
         title="Increase against variance (mean ± sd over seeds)",
     )
@@ -355,7 +381,7 @@ def plot_section_4_1(study, axes=None):
     for name, curve in study.curves.items():
         style = {"color": "k", "lw": 2} if name == "ground truth" else {}
         axes[1].plot(study.times[keep], curve[keep], label=name, **style)
-    axes[1].set(xscale="log", xlabel="time t", ylabel="ground-truth increase")
+    axes[1].set(xscale="log", xlabel="time $t$", ylabel="ground-truth increase")
     axes[1].set_title("Ground-truth increase along the flow")
     axes[1].legend(fontsize=7)
     return fig
