@@ -30,8 +30,8 @@ __all__ = ["cache_directory", "enable_compilation_cache"]
 
 ENV_VAR = "THEORY_SIM_CACHE"
 _OFF = {"off", "0", "false", "no", ""}
-# Programs compiling faster than this are not worth a file read (JAX's default is 1 s, which
-# leaves out most of the per-instance metrics and Euler loops of a check run).
+# Cache every program: JAX's default threshold (1 s) leaves out the many small programs of a
+# check run (about 390 of them, 80 ms each on average: 30 s of compilation per run).
 MIN_COMPILE_SECONDS = 0.0
 
 

@@ -39,7 +39,7 @@ def _table(checks) -> str:
 
 
 def _counts(checks) -> str:
-    """ "212 hold, 0 fail, 18 vacuous" over ``checks``."""
+    """Counts by status over ``checks``, e.g. "212 hold, 0 fail, 18 vacuous"."""
     statuses = [c.status for c in checks]
     return ", ".join(
         f"{statuses.count(s)} {word}"
