@@ -180,6 +180,11 @@ def test_process_split_covers_every_cell_once(config, complete, tmp_path):
         (("normalize = true", 'normalize = "yes"'), r"line 35: `normalize` must be true or"),
         (("horizons = [0.5, 5.0]", "horizons = [0.5, 5.0"), r"not valid TOML.*line 8"),
         (("[grid]", "[grids]"), r"line 10: unknown key `grids`"),
+        (("t_max = 1e5", "t_max = 1.0"), r"line 7: `horizons` must be at most t_max = 1"),
+        (("seeds = [0, 1]", "seeds = [0, 1, 0]"), r"line 11: `seeds` must not repeat"),
+        (("kl_coef = [0.0, 0.1]", "kl_coef = [0.1, 0.1]"), r"line 12: `kl_coef` must not repeat"),
+        (("outputs = 5", "outputs = 10000000000"), r"line 5: a chunk of 4 cells .* too large"),
+        (("outputs = 5", "outputs = 30000000"), r"line 5: a chunk of 4 cells .* too large"),
         (('name = "bt"', 'name = "rare"'), None),  # names are per table: allowed
         (('name = "rare"', ""), None),
     ],

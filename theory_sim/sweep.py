@@ -59,7 +59,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from theory_sim import _json
-from theory_sim._validation import check_index
+from theory_sim._validation import check_fits, check_index
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -349,6 +349,13 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         src, "problem", "horizons", prob.get("horizons", [10.0]), low=0.0, open_low=True
     )
     t_max = _number(src, "problem", 0, "t_max", prob.get("t_max", 1e6), low=0.0, open_low=True)
+    if max(horizons) > t_max:
+        raise src.error(
+            f"`horizons` must be at most t_max = {t_max:g} (the solve stops there); got "
+            f"{max(horizons):g}. Raise `t_max` or drop the horizon.",
+            "problem",
+            "horizons",
+        )
     gamma = _number(
         src, "problem", 0, "gamma", prob.get("gamma", 0.25), low=0.0, high=1.0, open_low=True
     )
@@ -356,6 +363,29 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
     _keys(src, "grid", 0, grid, {"seeds", "kl_coef"})
     seeds = _number_list(src, "grid", "seeds", grid.get("seeds", [0]), integer=True, low=0)
     kl_coefs = _number_list(src, "grid", "kl_coef", grid.get("kl_coef", [0.0]), low=0.0)
+    for table, key, values in (
+        ("problem", "horizons", horizons),
+        ("grid", "seeds", seeds),
+        ("grid", "kl_coef", kl_coefs),
+    ):
+        if len(set(values)) != len(values):
+            raise src.error(
+                f"`{key}` must not repeat a value (repeats make duplicate cells); got "
+                f"{list(values)}.",
+                table,
+                key,
+            )
+    chunk_cells = _number(src, "", 0, "chunk_size", data.get("chunk_size", 16), integer=True, low=1)
+    prompts = shape.get("prompts", 1)
+    try:  # refuse before anything is allocated: a chunk holds chunk_size cells' tables
+        check_fits(
+            chunk_cells * prompts,
+            int(outputs),
+            chunk_cells * prompts * int(outputs),
+            f"a chunk of {chunk_cells} cells with {prompts} prompt(s) x {outputs} outputs",
+        )
+    except ValueError as err:
+        raise src.error(str(err), "problem", "outputs" if kind == "tabular" else "length") from None
     policies = tuple(
         FamilySpec("policy", *_family(src, "policy", i, d)) for i, d in enumerate(data["policy"])
     )
@@ -375,7 +405,6 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise src.error(f"two [[{table}]] tables share the name {name!r}.", table, None, i)
-    chunk = _number(src, "", 0, "chunk_size", data.get("chunk_size", 16), integer=True, low=1)
     return SweepConfig(
         policy=kind,
         prompts=shape["prompts"] if "prompts" in shape else 1,
@@ -389,7 +418,7 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         kl_coefs=kl_coefs,
         policies=policies,
         reward_models=tuple(rewards),
-        chunk_size=chunk,
+        chunk_size=chunk_cells,
     )
 
 
