@@ -184,9 +184,10 @@ def _by_label(rows, key: str) -> dict:
 def plot_sweep(rows, horizon: float | None = None, axes=None):
     """The standard figures of a sweep (rows of :func:`theory_sim.sweep.load_results`).
 
-    Three panels, one colour per reward model and one marker per initial policy: the ground-truth
-    gain at ``horizon`` (default the largest) against Var_pi0 r_RM and against accuracy, and
-    t_gamma against Var_pi0 r_RM on log-log axes (cells that never reach the gain are left out).
+    Three panels, one colour per reward model, one marker per initial policy and one marker size
+    per kl_coef (larger for larger lambda): the ground-truth gain at ``horizon`` (default the
+    largest) against Var_pi0 r_RM and against accuracy, and t_gamma against Var_pi0 r_RM on
+    log-log axes (cells that never reach the gain are left out).
     """
     import matplotlib.pyplot as plt
 
@@ -199,6 +200,8 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     fig, axes = _panels(axes, 3)
     at = [r for r in rows if r["horizon"] == horizon]
     markers = dict(zip(_by_label(at, "policy"), "os^Dv<>ph*", strict=False))
+    kls = sorted({float(r["kl_coef"]) for r in at})
+    sizes = {kl: 12.0 + 40.0 * i / max(len(kls) - 1, 1) for i, kl in enumerate(kls)}
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (model, sel) in enumerate(_by_label(at, "reward_model").items()):
         colour = colours[k % len(colours)]
@@ -207,15 +210,18 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
             gain = np.array([r["gain_gt"] for r in group])
             acc = np.array([r["accuracy"] for r in group])
             time = np.array([r["t_gamma"] for r in group])
-            style = {"color": colour, "marker": markers.get(policy, "o"), "s": 22, "alpha": 0.8}
+            size = np.array([sizes[float(r["kl_coef"])] for r in group])
+            style = {"color": colour, "marker": markers.get(policy, "o"), "s": size, "alpha": 0.7}
             axes[0].scatter(
                 var, gain, label=model if policy == next(iter(markers)) else None, **style
             )
             axes[1].scatter(acc, gain, **style)
             finite = np.isfinite(time)
-            axes[2].scatter(var[finite], time[finite], **style)
+            axes[2].scatter(var[finite], time[finite], **{**style, "s": size[finite]})
     for policy, marker in markers.items():
         axes[1].scatter([], [], marker=marker, color="0.3", label=rf"$\pi_0$: {policy}")
+    for kl, size in sizes.items():
+        axes[2].scatter([], [], marker="o", s=size, color="0.5", label=rf"$\lambda$ = {kl:g}")
     axes[0].set(xscale="log", xlabel=VAR0, ylabel=f"ground-truth gain at T={horizon:g}")
     axes[1].set(xlabel="accuracy (uniform pairs)", ylabel=f"ground-truth gain at T={horizon:g}")
     axes[2].set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA)
@@ -224,6 +230,7 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     axes[2].set_title("Time to gain against reward variance")
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
+    axes[2].legend(fontsize=7, title="kl_coef (marker size)", title_fontsize=7)
     return fig
 
 
