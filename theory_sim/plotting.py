@@ -140,34 +140,50 @@ def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None)
 
 
 def plot_snr_study(rows, axes=None):
-    """Estimators' SNR and the exact gradient norm against Var0 (log-log), one line per reward
-    scale: rows from :func:`theory_sim.experiments.estimator_snr_study`."""
+    """The exact gradient norm and the estimators' SNR against the good output's mass eps under
+    pi_0 (log-log), one line style per reward scale: rows from
+    :func:`theory_sim.experiments.estimator_snr_study`.
+
+    Against eps (not Var0, which moves with the scale squared) the scale invariance shows
+    directly: the gradient norm shifts by the scale, while every estimator's SNR line for one
+    scale lies on the other's. An SNR of exactly 0 (no sample in any estimate drew the good
+    output, so every estimate is 0) cannot be drawn on a log axis and is left out.
+    """
     fig, axes = _panels(axes, 2)
-    for scale in sorted({r["scale"] for r in rows}, reverse=True):
-        sel = sorted((r for r in rows if r["scale"] == scale), key=lambda r: r["var0"])
-        var0 = [r["var0"] for r in sel]
-        axes[0].plot(var0, [r["exact_norm"] for r in sel], "o-", label=f"reward scale {scale:g}")
+    scales = sorted({r["scale"] for r in rows}, reverse=True)
+    styles = {scale: ("-", "--", ":", "-.")[i % 4] for i, scale in enumerate(scales)}
+    colours = {"reinforce": "tab:blue", "rloo": "tab:orange", "grpo": "tab:green"}
+    for scale, ls in styles.items():
+        sel = sorted((r for r in rows if r["scale"] == scale), key=lambda r: r["eps"])
+        eps = np.array([r["eps"] for r in sel])
+        axes[0].plot(
+            eps, [r["exact_norm"] for r in sel], "o", ls=ls, color="0.3", label=f"scale {scale:g}"
+        )
         for method, marker in (("reinforce", "s"), ("rloo", "o"), ("grpo", "^")):
+            snr = np.array([r[method] for r in sel])
+            shown = snr > 0
             axes[1].plot(
-                var0,
-                [r[method] for r in sel],
+                eps[shown],
+                snr[shown],
                 marker=marker,
-                ls="-",
+                ls=ls,
+                color=colours[method],
+                mfc="none" if ls != "-" else colours[method],
                 label=f"{method}, scale {scale:g}",
             )
     axes[0].set(
         xscale="log",
         yscale="log",
-        xlabel=VAR0,
+        xlabel=r"mass $\varepsilon$ of the good output under $\pi_0$",
         ylabel=r"$\|\nabla \phi(\theta_0)\|$",
-        title="Exact gradient norm",
+        title="Exact gradient norm: shrinks with the scale",
     )
     axes[1].set(
         xscale="log",
         yscale="log",
-        xlabel=VAR0,
+        xlabel=r"mass $\varepsilon$ of the good output under $\pi_0$",
         ylabel="SNR of the estimate",
-        title="Estimator signal-to-noise",
+        title="Estimator SNR: the same at every scale",
     )
     for ax in axes:
         ax.legend(fontsize=7)
