@@ -53,7 +53,7 @@ def assert_matches_limit(problem, traj, star):
     np.testing.assert_allclose(traj.objective[late], phi_star, rtol=0, atol=LIMIT_TOL)
 
 
-@pytest.mark.parametrize("x", [1, 4])
+@pytest.mark.parametrize("x", [4])  # X = 1 at Y = 1000 is bench/run.py long's per-prompt solve
 def test_a_thousand_outputs_converge_to_the_limit_by_1e15(x):
     """Y = 1000, lambda = 1, pi_0 near uniform: the explicit budget (8,192 steps) ends just
     short of the certificate, the implicit solver (dense 1000 x 1000 Jacobian) finishes in a few
@@ -283,9 +283,7 @@ def _log_linear_problem(seed, num_prompts, kl_coef):
     return ts.Problem(rng.normal(size=3), r_rm, kl_coef=kl_coef, policy=policy)
 
 
-@pytest.mark.parametrize(
-    ("seed", "num_prompts", "kl_coef"), [(0, 1, 0.2), (0, 2, 1.0), (1, 2, 0.2)]
-)
+@pytest.mark.parametrize(("seed", "num_prompts", "kl_coef"), [(0, 1, 0.2), (1, 2, 0.2)])
 def test_log_linear_flows_settle_and_reach_1e15(seed, num_prompts, kl_coef):
     """A log-linear flow with lambda > 0 that settles at a stationary point (no closed form):
     past settling, every saved state up to t = 1e15 matches a converged fixed-step reference.
