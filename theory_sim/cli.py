@@ -38,13 +38,16 @@ def _table(checks) -> str:
     return "\n".join(lines)
 
 
+def _status_counts(checks) -> dict[str, int]:
+    """{status: number of checks} for every status, zeros included."""
+    statuses = [c.status for c in checks]
+    return {s: statuses.count(s) for s in STATUSES}
+
+
 def _counts(checks) -> str:
     """Counts by status over ``checks``, e.g. "212 hold, 0 fail, 18 vacuous"."""
-    statuses = [c.status for c in checks]
-    return ", ".join(
-        f"{statuses.count(s)} {word}"
-        for s, word in (("holds", "hold"), ("fails", "fail"), ("vacuous", "vacuous"))
-    )
+    words = {"holds": "hold", "fails": "fail", "vacuous": "vacuous"}
+    return ", ".join(f"{n} {words[s]}" for s, n in _status_counts(checks).items())
 
 
 def _summary(checks) -> str:
@@ -136,7 +139,7 @@ def _check(args) -> int:
         from theory_sim.theorems import tightest
 
         payload = {
-            "summary": {s: [c.status for c in checks].count(s) for s in STATUSES},
+            "summary": _status_counts(checks),
             "claims": tightest(checks),
             "checks": [c.as_dict() for c in checks],
             "exponents": _exponent_rows(fits),

@@ -13,8 +13,6 @@ inside the flow and take no checks.
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -138,17 +136,10 @@ def _product_accuracy_rows(rm: np.ndarray, gt: np.ndarray, w: np.ndarray | None)
 _PAIR_BATCH_ENTRIES = 2**24
 
 
-@partial(jax.jit, static_argnames=("uniform",))
-def _accuracy_rows(reward_rm, reward_gt, weights, uniform: bool):
-    num_outputs = reward_rm.shape[-1]
-    batch = max(1, _PAIR_BATCH_ENTRIES // num_outputs**2)
-    if uniform:
-
-        def row(args):
-            rm, gt = args
-            return _pair_accuracy(rm, gt, jnp.ones((num_outputs, num_outputs), rm.dtype))
-
-        return jax.lax.map(row, (reward_rm, reward_gt), batch_size=batch)
+@jax.jit
+def _accuracy_rows(reward_rm, reward_gt, weights):
+    """:func:`_pair_accuracy` of each row of [N, Y] tables with [N, Y, Y] pair weights."""
+    batch = max(1, _PAIR_BATCH_ENTRIES // reward_rm.shape[-1] ** 2)
     return jax.lax.map(
         lambda a: _pair_accuracy(*a), (reward_rm, reward_gt, weights), batch_size=batch
     )
@@ -268,7 +259,7 @@ def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
         return _product_accuracy_rows(np.asarray(flat_rm), np.asarray(flat_gt), None).reshape(lead)
     weights = _check_pair_weights(pair_weights, rm.shape)
     out = _accuracy_rows(
-        flat_rm, flat_gt, jnp.asarray(weights.reshape(-1, num_outputs, num_outputs)), uniform=False
+        flat_rm, flat_gt, jnp.asarray(weights.reshape(-1, num_outputs, num_outputs))
     )
     return out.reshape(lead)
 

@@ -525,6 +525,7 @@ _MEASURES = (
 # The hand-built model (perfectly accurate, variance 1e-6 on half the prompts); Table 2 is also
 # reported without it, since the sign of the on-policy accuracy correlation depends on it.
 HAND_BUILT = "accurate, low variance"
+_WITHOUT_HAND_BUILT = f"without {HAND_BUILT!r}"  # the "models" value of those Table 2 rows
 
 
 def _section_4_1_models(probs, r_gt, num_pairs, beta, key) -> dict:
@@ -698,7 +699,7 @@ def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
     seeds where each is positive and negative; with every proxy model, and without the
     hand-built one."""
     rows = []
-    model_sets = {"all": names, f"without {HAND_BUILT!r}": [n for n in names if n != HAND_BUILT]}
+    model_sets = {"all": names, _WITHOUT_HAND_BUILT: [n for n in names if n != HAND_BUILT]}
     for models, chosen in model_sets.items():
         for increase in ("proxy", "ground truth"):
             for method in ("flow", "RLOO"):
@@ -745,7 +746,7 @@ def _findings(table_1, table_2, times, curves) -> list[dict]:
         seeds = r["pearson > 0"] + r["pearson < 0"]
         return f"{r['pearson']:+.3f} ({r['pearson > 0']} of {seeds} seeds positive)"
 
-    without = f"without {HAND_BUILT!r}"
+    without = _WITHOUT_HAND_BUILT
 
     early = [
         (float(t), n)
