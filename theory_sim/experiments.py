@@ -303,12 +303,12 @@ def _inaccurate_teaches_faster(probs, r_gt, gamma) -> Check:
 
 
 def estimator_snr_study(
-    good_masses=(1e-1, 1e-2, 1e-3, 1e-4),
+    good_masses=(1e-1, 1e-2, 1e-3, 1e-4, 1e-5),
     *,
-    reward_scales=(1.0,),
+    reward_scales=(1.0, 1e-3),
     num_outputs: int = 4,
     num_samples: int = 8,
-    num_estimates: int = 2000,
+    num_estimates: int = 4000,
     seed: int = 0,
 ) -> list[dict]:
     """Signal-to-noise ratio of REINFORCE, RLOO and GRPO against the reward variance they face.
@@ -316,7 +316,8 @@ def estimator_snr_study(
     One prompt; r = c (+1 on output 0, -1 elsewhere) for each scale c in ``reward_scales``; pi_0
     gives output 0 the mass eps in ``good_masses`` and spreads the rest evenly. At theta_0 each row
     reports Var0, the exact gradient norm and each estimator's SNR (||mean|| / rms deviation over
-    ``num_estimates`` seeded estimates of ``num_samples`` samples).
+    ``num_estimates`` seeded estimates of ``num_samples`` samples). The defaults are the sizes
+    notebook 07, ``theory-sim reproduce`` and the README's quoted SNRs all use.
 
     Returns:
         Rows {"eps", "scale", "var0", "exact_norm", "reinforce", "rloo", "grpo"}.

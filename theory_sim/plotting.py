@@ -262,8 +262,10 @@ def _panels(axes, count: int, width: float = 5.0):
 
 def plot_flat_landscape(landscapes: Sequence, ax=None):
     """t_gamma against Var0 (log-log) for each :class:`~theory_sim.stories.FlatLandscape`, with
-    its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) on the same axes."""
+    its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) on the same axes.
+    The title names the policies shown, so two such figures in one notebook differ."""
     fig, ax = _axes(ax)
+    policies = " and ".join(dict.fromkeys(land.policy for land in landscapes))
     for land in landscapes:
         order = np.argsort(land.var0)
         v = land.var0[order]
@@ -283,7 +285,7 @@ def plot_flat_landscape(landscapes: Sequence, ax=None):
         yscale="log",
         xlabel=VAR0,
         ylabel=T_GAMMA,
-        title="Flat landscape: time to gain against reward variance",
+        title=f"Flat landscape ({policies} policy): time to gain",
     )
     ax.legend(fontsize=7)
     return fig

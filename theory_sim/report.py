@@ -214,10 +214,7 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     )
 
     step("estimators")
-    masses = (1e-1, 1e-2, 1e-3) if quick else (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
-    snr = estimator_snr_study(
-        masses, reward_scales=(1.0, 1e-3), num_estimates=500 if quick else 2000
-    )
+    snr = estimator_snr_study(**size("estimator_snr_study"))
     write_csv(out / "estimators_snr.csv", snr)
     files = _save(plotting.plot_snr_study(snr), out, "estimators_snr")
     section("7. Sampled estimators", "07_estimators_snr.ipynb", [*files, "estimators_snr.csv"])

@@ -3,8 +3,8 @@
 Each returns plain results (dataclasses of arrays, lists of row dicts) that
 :mod:`theory_sim.plotting` draws and :mod:`theory_sim.report` writes; the notebooks and
 ``theory-sim reproduce`` call the same functions, so what a notebook shows is what the command
-writes. Sizes are arguments; :data:`QUICK` holds the small sizes of ``reproduce --quick`` and of
-the notebooks' smoke mode.
+writes, at the same sizes: every default here is the size the notebooks, ``reproduce`` and the
+README's quoted numbers use. :data:`QUICK` holds the small sizes of ``reproduce --quick``.
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ __all__ = [
     "top_sequences",
 ]
 
-# Smoke sizes: what `reproduce --quick` and the notebooks (THEORY_SIM_SMOKE=1) run.
+# Smoke sizes: what `reproduce --quick` runs (the notebooks run the full defaults).
 QUICK = {
     "flat_landscape": {"num_points": 5, "decades": 4.0},
     "theorem_5_story": {"horizons": (10.0, 100.0)},
     "accuracy_variance_grid": {"num_accuracies": 3, "num_variances": 3},
     "teacher_student": {"num_policies": 3, "num_models": 4},
     "section_4_1": {"num_prompts": 6, "num_outputs": 8, "seeds": (0, 1), "rloo_steps": 50},
+    "estimator_snr_study": {"good_masses": (1e-1, 1e-2, 1e-3), "num_estimates": 300},
 }
 
 # Table 2 of arXiv 2503.15477 (Pythia-2.8B), the whole of it as theory.md section 5 quotes it:

@@ -1,0 +1,147 @@
+"""The README's quoted numbers against the runs they quote.
+
+Notebook numbers are checked against the committed notebook outputs, which
+tests/test_notebooks.py checks against a fresh full-size run; `theory-sim check` numbers are
+checked against a fresh run of the command at its defaults (seed 0). A README number agrees
+with a measured one when both round to the same value at the coarser of their two precisions
+(half a unit in the last digit of either): "0.96" quotes 0.956, not 0.0924.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_outputs import NOTEBOOKS, NUMBER, _unit, cell_outputs
+
+README = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+# README numbers may carry thousands separators ("15,265"); a sign is kept only where it is one
+QUOTED = re.compile(r"(?<![\w.,])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+# (notebook, a README fragment whose every number that notebook prints)
+NOTEBOOK_QUOTES = [
+    ("01_quickstart", "(2.78 -> 278)"),
+    ("03_accuracy_is_not_enough", "(accurate model 153, 1,526, 15,265; inaccurate model 9.7"),
+    (
+        "03_accuracy_is_not_enough",
+        "by 10^2.2 to 10^2.4, across the accuracy axis by at most 10^0.5",
+    ),
+    ("04_teacher_depends_on_student", "(2.0 vs 346 from Pi, 345 vs 2.9 from Pi')"),
+    ("04_teacher_depends_on_student", "rankings runs from -0.57 to 0.71"),
+    (
+        "04_teacher_depends_on_student",
+        "(Spearman 0.24 to 1.0) rather than the accuracy (-0.30 to 0.42)",
+    ),
+    ("05_section_4_1", "| reward variance | +0.73, 20 of 20 (0.982) | +0.79, 20 of 20 (0.834) |"),
+    (
+        "05_section_4_1",
+        "| on-policy accuracy | -0.23, 6 of 20 (-0.762) | -0.41, 5 of 20 (-0.283) |",
+    ),
+    (
+        "05_section_4_1",
+        "| off-policy accuracy | -0.56, 0 of 20 (-0.933) | -0.78, 0 of 20 (-0.507) |",
+    ),
+    ("05_section_4_1", "| -0.48, 2 of 20 (-0.870) | -0.69, 1 of 20 (-0.397) |"),
+    ("05_section_4_1", "| +0.32, 17 of 20 (0.676) | +0.14, 10 of 20 (0.940) |"),
+    ("05_section_4_1", "| reward variance | +0.68, 19 of 20 | +0.73, 20 of 20 |"),
+    ("05_section_4_1", "| on-policy accuracy | +0.33, 15 of 20 | +0.65, 19 of 20 |"),
+    ("05_section_4_1", "| off-policy accuracy | -0.52, 2 of 20 | -0.57, 1 of 20 |"),
+    ("05_section_4_1", "(0.085 against 0.10 to 0.125 for the Bradley-Terry models)"),
+    ("06_autoregressive", "(V = 2, L = 4: +0.63 ground truth, 18 of 20 seeds)"),
+    ("07_estimators_snr", "(RLOO SNR 0.96, 0.30, 0.092, 0.022 for eps = 1e-1 to 1e-4)"),
+]
+
+
+def _quoted(text: str) -> list[str]:
+    return [n.replace(",", "") for n in QUOTED.findall(text)]
+
+
+def _agrees(quoted: str, measured: float | str) -> bool:
+    """Both round to the same value at the coarser precision of the two."""
+    unit = max(_unit(quoted), _unit(measured) if isinstance(measured, str) else 0.0)
+    return abs(float(quoted) - float(measured)) <= 0.5 * unit * (1 + 1e-9)
+
+
+def _printed(stem: str) -> list[str]:
+    (path,) = [p for p in NOTEBOOKS if p.stem == stem]
+    cells = cell_outputs(nbformat.read(path, as_version=4))
+    return [n for cell in cells for _, text in cell for n in NUMBER.findall(text)]
+
+
+@pytest.mark.parametrize(("stem", "fragment"), NOTEBOOK_QUOTES)
+def test_readme_quotes_the_committed_notebook(stem, fragment):
+    assert fragment in README, "the README no longer says this; update NOTEBOOK_QUOTES"
+    printed = _printed(stem)
+    missing = [q for q in _quoted(fragment) if not any(_agrees(q, n) for n in printed)]
+    assert not missing, f"{stem} prints no number that {missing} quotes"
+
+
+def test_quote_matching_is_rounding_at_the_coarser_precision():
+    assert _quoted("153, 1,526, 15,265; -0.57 to 0.71, 1e-1") == [
+        "153", "1526", "15265", "-0.57", "0.71", "1e-1"
+    ]  # fmt: skip
+    assert _agrees("0.96", "0.956") and _agrees("15265", "1.526e+04") and _agrees("9.7", "9.667")
+    assert not _agrees("0.96", "0.0924") and not _agrees("0.11", "0.0924")
+    assert not _agrees("0.03", "0.0218") and not _agrees("278", "276.4")
+
+
+def _check_numbers(fragment: str) -> list[float]:
+    assert fragment in README, "the README no longer says this; update the test"
+    return [float(q) for q in _quoted(fragment)]
+
+
+@pytest.mark.slow
+def test_readme_quotes_theory_sim_check(capsys):
+    from theory_sim import cli
+
+    assert cli.main(["check", "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    total, holds, fails, vacuous = _check_numbers(
+        "checks 230 rows: 199 hold, 0 fail and 31 are vacuous"
+    )
+    summary = run["summary"]
+    assert (holds, fails, vacuous) == (summary["holds"], summary["fails"], summary["vacuous"])
+    assert total == len(run["checks"])
+
+    tightest = {claim: entry["tightest"] for claim, entry in run["claims"].items()}
+    for fragment, claim in [
+        ("Lemma 10 0.9999", "Lemma 10"),
+        ("variance-growth bound 1.0", "Proposition 3 (proof): variance growth"),
+        ("Proposition 1 0.95", "Proposition 1"),
+        ("Proposition 3 3.7", "Proposition 3"),
+        ("Theorem 5's slow time 62", "Theorem 5: slow model time"),
+        ("Theorem 4 457", "Theorem 4"),
+        ("Proposition 2 0.04", "Proposition 2"),
+    ]:
+        (*_, quoted) = _quoted(fragment)
+        assert _agrees(quoted, tightest[claim]), (claim, quoted, tightest[claim])
+    fast5, fast6 = _quoted("(at most 0.003 and 0.01 of the bound)")
+    assert _agrees(fast5, tightest["Theorem 5: fast model time"])
+    assert _agrees(fast6, tightest["Theorem 6: matching model time"])
+
+    def measured(claim):
+        return [c["measured"] for c in run["checks"] if c["claim"] == claim]
+
+    fast_lo, fast_hi, slow_lo, slow_hi, _, _ = _quoted(
+        "reaches the gain in 9.5 to 9.7 time units against 153 to 15,779 for the accurate one "
+        "as T runs from 10 to 1000"
+    )
+    fast, slow = measured("Theorem 5: fast model time"), measured("Theorem 5: slow model time")
+    assert _agrees(fast_lo, min(fast)) and _agrees(fast_hi, max(fast))
+    assert _agrees(slow_lo, min(slow)) and _agrees(slow_hi, max(slow))
+    (ratio,) = _check_numbers("ranking flips with time ratios below 0.01")
+    assert max(measured("Theorem 6: ranking flips")) < ratio
+
+    for row in run["exponents"]:
+        name = "tabular, Y = 8" if row["policy"] == "tabular" else "autoregressive, V = 2, L = 3"
+        family = {"reward_scale": "r_RM = c r_G", "concentration": "pi_0 mass eps"}[row["family"]]
+        match = re.search(
+            rf"\| {re.escape(name)} \| {re.escape(family)}[^|]*\| ([-+.\de]+) \+- (<?)([.\de-]+) \|",
+            README,
+        )
+        assert match, (name, family)
+        slope, below, stderr = match.groups()
+        assert _agrees(slope, row["slope"]), (row, slope)
+        # a round-off stderr is quoted as a bound ("<1e-11"): its digits are the machine's
+        assert row["stderr"] < float(stderr) if below else _agrees(stderr, row["stderr"]), row
