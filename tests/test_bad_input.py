@@ -1,13 +1,16 @@
 """Bad input across modules: each call raises ValueError (TypeError for a wrong kind of object)
 whose message names the argument, instead of a silent wrong answer, a raw error or a hang."""
 
+import re
 import time
 
+import jax
 import numpy as np
+import optax
 import pytest
 
 import theory_sim as ts
-from theory_sim import bradley_terry, rewards
+from theory_sim import bradley_terry, cli, rewards, training
 from theory_sim.theorems import check_proposition_1, proposition_3_bound, theorem_4_bound
 
 PROBS = np.array([0.4, 0.3, 0.2, 0.1])  # sums to 0.9999999999999999 in float64
@@ -94,3 +97,72 @@ def test_legal_edge_inputs_still_work():
     np.testing.assert_allclose(ts.default_save_ts(10.0, 2), [0.0, 10.0])
     fitted = bradley_terry.fit_bradley_terry(_pairs(), 1, 3, steps=10)
     assert fitted.shape == (1, 3) and np.all(np.isfinite(fitted))
+
+
+PROBLEM = ts.Problem(np.log(PROBS / PROBS.sum()), R_GT / 3.0)
+KEY = jax.random.key(0)
+LOGITS = np.log(PROBS / PROBS.sum())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        # each would allocate tens of GiB to TiB; the estimate is refused before anything runs
+        (lambda: ts.estimate_gradient(PROBLEM, LOGITS, key=KEY, num_samples=10**9),
+         "`num_estimates` x `num_samples`"),
+        (lambda: training.gradient_snr(PROBLEM, LOGITS, key=KEY, num_estimates=10**10),
+         "`num_estimates` x `num_samples`"),
+        (lambda: bradley_terry.sample_preferences(PROBS, R_GT, 10**11, 0.5, key=KEY),
+         "`num_pairs`"),
+        (lambda: rewards.attainable_accuracies(np.arange(10.0**6)), "`reward_gt` with 1000000"),
+        (lambda: ts.optimize(PROBLEM, optax.sgd(0.1), 10**11), "`num_steps` / `save_every`"),
+    ],
+)  # fmt: skip
+def test_sizes_are_refused_before_anything_is_allocated(call, message):
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=rf"{re.escape(message)}.* GiB, above the limit"):
+        call()
+    assert time.perf_counter() - start < 5.0
+
+
+def test_learning_rates_and_optimisers_that_cannot_work_are_refused():
+    with pytest.raises(ValueError, match="`learning_rate` must be > 0"):
+        ts.compare_methods(PROBLEM, 0.1, 0.0, key=KEY)  # was a ZeroDivisionError after the flow
+    with pytest.raises(ValueError, match="`optimizer` made the parameters non-finite by step 1"):
+        ts.optimize(PROBLEM, optax.sgd(float("nan")), 5)  # returned NaN rewards
+    with pytest.raises(TypeError, match="`optimizer` must be an optax GradientTransformation"):
+        ts.optimize(PROBLEM, "adam", 5)
+    with pytest.raises(TypeError, match=r"`problem` must be a theory_sim\.Problem; got str"):
+        ts.gradient_flow("problem", 1.0)
+    with pytest.raises(TypeError, match="`key` must be one JAX PRNG key"):
+        ts.estimate_gradient(PROBLEM, LOGITS, key=0)
+    with pytest.raises(TypeError, match="`policy` must be a parameterisation"):
+        ts.start_at("tabular", PROBS / PROBS.sum())
+
+
+def test_a_target_above_the_maximum_reward_is_answered_at_once():
+    details = ts.time_to_gain_details(PROBLEM, 5.0, method="euler", dt=0.1)  # was 1e13 steps
+    assert details.time == np.inf and details.ended == "unreachable" and details.num_steps == 0
+    assert ts.steps_to_gain(PROBLEM, optax.sgd(0.1), 5.0) == np.inf
+    # just below the headroom the solver runs and the target is reached in finite time
+    headroom = float(R_GT.max() / 3.0 - PROBS / PROBS.sum() @ (R_GT / 3.0))
+    assert np.isfinite(ts.time_to_gain(PROBLEM, 0.5 * headroom))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--instances", "0"], "--instances must be >= 1"),
+        (["check", "--seed", "x"], "argument --seed: invalid int value"),
+        (["sweep", "no/such.toml", "--out", "o"], "no/such.toml"),
+        (["plot", "no/such/dir", "--out", "o"], "`results` must be a sweep directory"),
+        (["reproduce"], "the following arguments are required: --out"),
+        (["reproduce", "--out", "/dev/null/x"], "/dev/null/x"),
+    ],
+)
+def test_every_subcommand_refuses_bad_arguments_in_one_line(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

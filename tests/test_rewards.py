@@ -117,7 +117,7 @@ def test_theorem_6_checks_hold_and_the_ranking_flips():
         ),
         (
             lambda: theorem_5_models(np.full(3, 1 / 3), np.array([0.0, 0.1, 0.9]), 0.1, 0.5),
-            "`T` must be >= 1",
+            r"`T` must be in \[1, 1e\+12\]",
         ),
         (
             lambda: theorem_5_models(np.array([0.5, 0.5, 0.0]), np.zeros(3), 0.1, 10),

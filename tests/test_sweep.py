@@ -350,3 +350,91 @@ def test_example_with_long_horizons_and_kl_has_numbers_in_every_column(tmp_path)
                 assert not math.isnan(value), (key, row)
                 # only t_gamma may be infinite (target not reached by t_max)
                 assert key == "t_gamma" or math.isfinite(value), (key, row)
+
+
+def _copy_parts(source: Path, target: Path) -> None:
+    (target / "parts").mkdir(parents=True)
+    (target / "metadata.json").write_bytes((source / "metadata.json").read_bytes())
+    for path in (source / "parts").iterdir():
+        (target / "parts" / path.name).write_bytes(path.read_bytes())
+
+
+def test_damaged_parts_are_recomputed_and_said_so(config, complete, tmp_path):
+    _copy_parts(complete[0], tmp_path)
+    parts = sorted((tmp_path / "parts").glob("part-*.csv"))
+    assert len(parts) == NUM_CELLS // config.chunk_size and all(
+        p.with_suffix(".sum").is_file() for p in parts
+    )
+    # truncated at a row boundary: still valid CSV, so only the checksum can tell
+    lines = parts[0].read_text().splitlines(keepends=True)
+    parts[0].write_text("".join(lines[:-2]))
+    parts[1].with_suffix(".sum").unlink()  # written, its checksum never was
+    parts[2].with_suffix(".sum").write_text("{not json")
+    notices = []
+    with pytest.warns(RuntimeWarning) as warned:
+        assert len(load_results(tmp_path)) == NUM_CELLS * 2 - 3 * 2 * config.chunk_size
+    assert len(warned) == 3 and all("skipped" in str(w.message) for w in warned)
+    rows = run_sweep(config, tmp_path, notice=notices.append)
+    assert rows == complete[1]
+    assert len(notices) == 3 and all("recomputing its cells" in n for n in notices)
+    assert "does not match its checksum" in notices[0] and str(parts[0]) in notices[0]
+    assert "has no checksum" in notices[1] and "damaged checksum" in notices[2]
+    again = []
+    run_sweep(config, tmp_path, notice=again.append)
+    assert not again  # the recomputed parts carry valid checksums
+
+
+def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys, monkeypatch):
+    from theory_sim import sweep
+
+    config = tmp_path / "sweep.toml"
+    config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    build, run = sweep.build_cell, sweep._run_cells
+
+    def build_or_refuse(cfg, cell):
+        if cell == 2:
+            raise ValueError("`variance` must be below 0.197607; got 0.2.")
+        return build(cfg, cell)
+
+    def first_fails(*args, **kwargs):  # the batched solve of each chunk's first cell stops
+        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
+        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
+
+    def stopped(*args, **kwargs):
+        raise RuntimeError("stopped")
+
+    monkeypatch.setattr(sweep, "build_cell", build_or_refuse)
+    monkeypatch.setattr(sweep, "_run_cells", first_fails)
+    monkeypatch.setattr(sweep, "time_to_gain", stopped)
+    out = tmp_path / "run"
+    assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "1 cell(s) infeasible for their seed" in err and "cell 2 (infeasible: `variance`" in err
+    assert "cell(s) whose solve failed" in err and "exit code 1 (--keep-going: 0)" in err
+    rows = load_results(out)
+    assert len(rows) == NUM_CELLS // 2 * 2
+    refused = [r for r in rows if r["cell"] == 2]
+    assert all(r["status"].startswith("infeasible: `variance` must be below") for r in refused)
+    assert all(math.isnan(r["var_rm"]) and math.isnan(r["gain_gt"]) for r in refused)
+    failed = {r["cell"] for r in rows if r["status"] == "solver failed"}
+    assert failed == {0, 4, 8}  # the first cell of each chunk of four (cell 2 never ran)
+    assert all(math.isnan(r["t_gamma"]) for r in rows if r["cell"] in failed)
+    assert all(r["status"] == "ok" for r in rows if r["cell"] not in failed | {2})
+    assert cli.main(["sweep", str(config), "--out", str(out), "--keep-going"]) == 0
+
+
+def test_filesystem_errors_are_one_line_and_bad_configs_create_nothing(tmp_path, capsys):
+    config = tmp_path / "sweep.toml"
+    config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sweep", str(config), "--out", str(blocker / "run")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("theory-sim sweep: error: Not a directory")
+    assert str(blocker / "run") in err[0]
+    config.write_text(SMALL.replace("t_max = 1e5", "t_max = -1"))
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", str(config), "--out", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()

@@ -15,11 +15,15 @@ import numpy as np
 
 __all__ = [
     "as_float_array",
+    "check_allocation",
     "check_fits",
     "check_float_scalar",
     "check_index",
     "check_int",
+    "check_key",
+    "check_optimizer",
     "check_probabilities",
+    "check_problem",
     "check_reward_range",
     "estimate_memory_bytes",
     "memory_limit_bytes",
@@ -97,6 +101,40 @@ def check_float_scalar(
     return out
 
 
+def _kind_error(name: str, expected: str, value: Any) -> TypeError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return TypeError(f"`{name}` must be {expected}; got {type(value).__name__} {shown}.")
+
+
+def check_problem(value: Any, name: str = "problem"):
+    """Return ``value`` if it is a :class:`~theory_sim.Problem`, else raise a TypeError."""
+    from theory_sim.problem import Problem
+
+    if not isinstance(value, Problem):
+        raise _kind_error(name, "a theory_sim.Problem", value)
+    return value
+
+
+def check_key(value: Any, name: str = "key") -> jax.Array:
+    """Return ``value`` if it is a JAX PRNG key (``jax.random.key(seed)``, or a legacy
+    ``jax.random.PRNGKey(seed)``: uint32 [2]), else raise a TypeError."""
+    dtype = getattr(value, "dtype", None)
+    shape = getattr(value, "shape", None)
+    typed = dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key)
+    legacy = dtype is not None and not typed and dtype == np.uint32 and shape == (2,)
+    if not (isinstance(value, jax.Array) and ((typed and shape == ()) or legacy)):
+        raise _kind_error(name, "one JAX PRNG key, such as jax.random.key(0)", value)
+    return value
+
+
+def check_optimizer(value: Any, name: str = "optimizer"):
+    """Return ``value`` if it is an optax GradientTransformation (``init`` and ``update``)."""
+    if not (callable(getattr(value, "init", None)) and callable(getattr(value, "update", None))):
+        raise _kind_error(name, "an optax GradientTransformation, such as optax.sgd(0.1)", value)
+    return value
+
+
 def check_int(name: str, value: Any, low: int = 1) -> int:
     """Return ``value`` as an int >= ``low`` or raise a ValueError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -111,6 +149,18 @@ def check_index(name: str, value: Any, size: int, what: str) -> int:
     if not 0 <= int(value) < size:
         raise ValueError(f"`{name}` must be in [0, {size - 1}] ({size} {what}); got {value}.")
     return int(value)
+
+
+def check_indices(name: str, value: Any, size: int, what: str) -> tuple[int, ...]:
+    """One index or an iterable of them as a sorted tuple of distinct ints in ``range(size)``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"`{name}` must be an output index or a collection of them; got {value!r}.")
+    indices = sorted({check_index(name, v, size, what) for v in np.asarray(value).ravel().tolist()})
+    if not indices:
+        raise ValueError(f"`{name}` must name at least one of the {size} {what}; got none.")
+    return tuple(indices)
 
 
 # Rows of a probability table may miss 1 by accumulated round-off; a float32 softmax misses by
@@ -162,6 +212,17 @@ def memory_limit_bytes() -> int:
 def estimate_memory_bytes(num_prompts: int, num_outputs: int, num_params: int) -> int:
     """Estimated peak bytes of a gradient flow on X prompts, Y outputs and that many parameters."""
     return 8 * (_PARAM_COPIES * num_params + _TABLE_COPIES * num_prompts * num_outputs)
+
+
+def check_allocation(what: str, nbytes: float) -> None:
+    """Refuse, before allocating, a request whose estimated memory exceeds the limit. ``what``
+    names the arguments that set the size, e.g. "`num_pairs` = 10^9 pairs"."""
+    limit = memory_limit_bytes()
+    if nbytes > limit:
+        raise ValueError(
+            f"{what} would need about {nbytes / 2**30:.3g} GiB, above the limit of "
+            f"{limit / 2**30:.3g} GiB (half of physical memory). Ask for less."
+        )
 
 
 def check_fits(num_prompts: int, num_outputs: int, num_params: int, what: str) -> None:

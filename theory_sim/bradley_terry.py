@@ -19,8 +19,10 @@ import optax
 
 from theory_sim._validation import (
     as_float_array,
+    check_allocation,
     check_float_scalar,
     check_int,
+    check_key,
     check_probabilities,
 )
 from theory_sim.training import _optax_promotion
@@ -84,7 +86,12 @@ def sample_preferences(
     """
     probs = check_probabilities("init_probs", init_probs)
     probs = probs[None] if probs.ndim == 1 else probs
-    r_gt = as_float_array("reward_gt", reward_gt).reshape(probs.shape)
+    r_gt = as_float_array("reward_gt", reward_gt)
+    r_gt = r_gt[None] if r_gt.ndim == 1 else r_gt
+    if r_gt.shape != probs.shape:
+        raise ValueError(
+            f"`reward_gt` must have the shape of `init_probs` {probs.shape}; got {r_gt.shape}."
+        )
     if np.any(np.sum(probs > 0, axis=-1) < 2):
         raise ValueError("`init_probs` needs mass on at least two outputs in every row.")
     off = (
@@ -93,13 +100,15 @@ def sample_preferences(
         else check_probabilities("off_policy_probs", off_policy_probs).reshape(probs.shape)
     )
     check_int("num_pairs", num_pairs)
+    # five per-pair fields plus the sampling's uniforms and indices, twice over while building
+    check_allocation(f"`num_pairs` = {num_pairs} pairs", 2.0 * 8 * 12 * num_pairs)
     frac = check_float_scalar("on_policy_fraction", on_policy_fraction, nonnegative=True)
     if frac > 1:
         raise ValueError(f"`on_policy_fraction` must be in [0, 1]; got {frac}.")
     if labels not in ("bradley_terry", "deterministic"):
         raise ValueError(f"`labels` must be 'bradley_terry' or 'deterministic'; got {labels!r}.")
     beta = check_float_scalar("beta", beta, positive=True)
-    k_prompt, k_on, k_pairs_on, k_pairs_off, k_label = jax.random.split(key, 5)
+    k_prompt, k_on, k_pairs_on, k_pairs_off, k_label = jax.random.split(check_key(key), 5)
     prompt = jax.random.randint(k_prompt, (num_pairs,), 0, probs.shape[0])
     on_policy = jax.random.uniform(k_on, (num_pairs,)) < frac
     f_on, s_on = jax.vmap(lambda k, p: _sample_distinct_pairs(k, p, 1))(

@@ -197,8 +197,21 @@ def _sweep(args) -> int:
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         progress=_bar("sweep"),
+        notice=_notice("sweep"),
     )
     cells, total = len({r["cell"] for r in rows}), config.num_cells
+    failed = _cells_with(rows, "solver failed")
+    infeasible = _cells_with(rows, "infeasible")
+    if infeasible:
+        _notice("sweep")(
+            f"{len(infeasible)} cell(s) infeasible for their seed, recorded in the results with "
+            f"the reason (every measure NaN): {_first(infeasible)}"
+        )
+    if failed:
+        _notice("sweep")(
+            f"{len(failed)} cell(s) whose solve failed (t_gamma and gains NaN): {_first(failed)}"
+            + ("" if args.keep_going else "; exit code 1 (--keep-going: 0)")
+        )
     if cells == total:
         print(f"{cells} of {total} cells in {Path(args.out) / 'results.csv'}")
     else:  # other processes of a distributed sweep are still running
@@ -206,7 +219,22 @@ def _sweep(args) -> int:
             f"{cells} of {total} cells saved in {Path(args.out) / 'parts'}; rerun the command "
             "once every process has finished to assemble results.csv"
         )
-    return 0
+    return 1 if failed and not args.keep_going else 0
+
+
+def _cells_with(rows, status: str) -> dict[int, str]:
+    """{cell: status} of the rows whose status starts with ``status``."""
+    return {r["cell"]: r["status"] for r in rows if r["status"].startswith(status)}
+
+
+def _first(cells: dict[int, str], count: int = 3) -> str:
+    shown = [f"cell {c} ({s})" if ":" in s else f"cell {c}" for c, s in list(cells.items())[:count]]
+    return "; ".join(shown) + (f"; and {len(cells) - count} more" if len(cells) > count else "")
+
+
+def _notice(command: str):
+    """A one-line message on stderr, prefixed with the subcommand."""
+    return lambda message: print(f"theory-sim {command}: {message}", file=sys.stderr)
 
 
 def _plot(args) -> int:
@@ -264,8 +292,10 @@ their figures (PNG), tables (CSV) and a markdown report to --out."""
 
 _SWEEP_HELP = """Run a grid of cells (policy x reward model x kl_coef x seed) described by a TOML
 file and write one tidy row per cell and horizon to --out/results.csv. Cells are saved as they
-finish, so an interrupted sweep resumes where it stopped when the same command is run again;
-with --distributed the cells are split across jax.distributed processes."""
+finish, with a checksum, so an interrupted sweep resumes where it stopped when the same command
+is run again (a damaged part is recomputed); with --distributed the cells are split across
+jax.distributed processes. A cell infeasible for its seed is recorded with the reason; a cell
+whose solve fails is reported, and the exit code is 1 unless --keep-going."""
 
 _PLOT_HELP = """Draw the standard figures of a finished sweep from its results directory: the
 ground-truth gain at --horizon against Var_pi0 r_RM and against accuracy, and t_gamma against
@@ -314,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("config", help="the sweep's TOML file (see examples/sweep.toml)")
     sweep.add_argument("--out", required=True, help="results directory (resumed if it exists)")
     sweep.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="exit 0 even if some cells' solves failed (they are reported either way)",
+    )
+    sweep.add_argument(
         "--distributed",
         action="store_true",
         help="call jax.distributed.initialize() and split the cells across its processes",
@@ -346,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
     except ValueError as err:
         parser.exit(2, f"theory-sim {args.command}: error: {err}\n")
+    except OSError as err:  # a path that cannot be read or written: one line naming it
+        where = f": {err.filename!r}" if err.filename else ""
+        parser.exit(2, f"theory-sim {args.command}: error: {err.strerror or err}{where}\n")
     except KeyboardInterrupt:
         sys.stderr.write(f"\ntheory-sim {args.command}: interrupted; {_interrupted(args)}\n")
         return 130

@@ -58,7 +58,13 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from theory_sim._validation import as_float_array, check_float_scalar, check_index, check_int
+from theory_sim._validation import (
+    as_float_array,
+    check_float_scalar,
+    check_index,
+    check_int,
+    check_problem,
+)
 from theory_sim.metrics import _centered, _expected_reward, _kl_divergence, _reward_variance
 from theory_sim.objective import _prompt_objective
 from theory_sim.problem import Problem
@@ -142,8 +148,10 @@ class GainTime:
         reached: whether the target was reached.
         num_steps: integrator steps taken (accepted and rejected; Euler: steps of size dt).
         method: "adaptive" or "euler".
-        ended: "reached"; "t_max" (not reached by t_max); "unreachable" (lambda > 0,
-            expressive policy: certified never to be reached); or "converged" (certified to
+        ended: "reached"; "t_max" (not reached by t_max); "unreachable" (certified never to
+            be reached: at once, without solving, when E_pi0 r + gamma is not below max_y r,
+            which no softmax policy attains; or during the solve for lambda > 0 and an
+            expressive policy); or "converged" (certified to
             stay within total variation 1e-10 of pi*, and the target lies within
             (max r - min r) 1e-10 of the limit E_{pi*} r: below the certificate's resolution,
             reported as not reached).
@@ -544,6 +552,7 @@ def gradient_flow(
         >>> traj.probs.shape, bool(traj.expected_rm[-1] > 0.9)
         ((129, 2), True)
     """
+    problem = check_problem(problem)
     t_max = check_float_scalar("t_max", t_max, positive=True)
     if save_ts is None:
         ts = default_save_ts(t_max)
@@ -597,6 +606,17 @@ def _gain_value(problem, params, reward, prompt):
     """E_{pi_theta(.|x)} r(x, .) for the chosen prompt x."""
     probs = jnp.exp(problem.log_probs(params))
     return _expected_reward(probs[prompt], reward[prompt])
+
+
+_jit_gain_value = jax.jit(_gain_value)
+
+
+def _out_of_reach(problem, table, prompt, gamma) -> bool:
+    """Whether E_pi0 r + gamma >= max_y r at ``prompt``: never reached by any method, since
+    E_pi r < max_y r for every softmax policy (all probabilities are positive). The margin leaves
+    cases within round-off of the maximum to the solver."""
+    start = float(_jit_gain_value(problem, problem.params0, table, prompt))
+    return gamma > float(jnp.max(table[prompt])) - start + 1e-12 * (1.0 + abs(start))
 
 
 def _unreachable(problem, base, log_limit, w, reward, prompt, target):
@@ -957,6 +977,7 @@ def time_to_gain_details(
     max_steps: int | None = None,
 ) -> GainTime:
     """Like :func:`time_to_gain`, returning a :class:`GainTime` with the solver's step count."""
+    problem = check_problem(problem)
     gamma, table, prompt, t_max = _gain_arguments(problem, gamma, reward, prompt, t_max)
     return _solve_gain(problem, table, prompt, gamma, t_max, method, dt, rtol, atol, max_steps)
 
@@ -975,6 +996,10 @@ def _solve_gain(
 ) -> GainTime:
     """t_gamma for a validated reward ``table`` [X, Y] and validated scalars."""
     implicit_from = math.inf
+    if method not in ("adaptive", "euler"):
+        raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
+    if _out_of_reach(problem, table, prompt, gamma):
+        return GainTime(math.inf, False, 0, method, "unreachable")
     if method == "adaptive":
         rtol, atol = _check_tolerances(rtol, atol)
         time, ended, steps, implicit_from = _adaptive_gain_time(

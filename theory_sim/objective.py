@@ -13,6 +13,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from theory_sim._validation import check_problem
 from theory_sim.metrics import _centered
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
@@ -63,11 +64,13 @@ def objective(problem: Problem, logits) -> float:
     Returns:
         The scalar phi(theta).
     """
+    problem = check_problem(problem)
     return float(_jit_objective(problem, problem.check_params("logits", logits)))
 
 
 def prompt_objective(problem: Problem, logits) -> jax.Array:
     """phi(theta; x) = E_{pi(.|x)} r_KL(x, .) for every prompt: [X] (a scalar for one prompt)."""
+    problem = check_problem(problem)
     params = problem.check_params("logits", logits)
     values = _jit_prompt_objective(problem, params)
     return values[0] if problem.single_prompt else values
@@ -100,6 +103,7 @@ def policy_gradient(problem: Problem, logits) -> jax.Array:
         >>> policy_gradient(p, np.zeros(2)).tolist()   # pi * (r - E_pi r)
         [0.5, -0.5]
     """
+    problem = check_problem(problem)
     params = problem.check_params("logits", logits)
     return problem.user_params(_jit_grad(problem, params))
 
@@ -111,6 +115,7 @@ def tabular_gradient(problem: Problem, logits) -> jax.Array:
 
     Only for the :class:`~theory_sim.Tabular` parameterisation.
     """
+    problem = check_problem(problem)
     if not isinstance(problem.policy, Tabular):
         raise ValueError(
             f"`problem` must use the Tabular policy for the closed form; got {problem.policy!r}."
@@ -138,6 +143,7 @@ def kl_optimal_policy(problem: Problem) -> jax.Array:
     Returns:
         [X, Y] probabilities ([Y] for a one-prompt problem).
     """
+    problem = check_problem(problem)
     lam = float(problem.kl_coef)
     if lam <= 0:
         raise ValueError("`problem.kl_coef` must be > 0 for pi* to exist; got 0.")

@@ -433,6 +433,12 @@ def start_at(policy, probs) -> tuple[np.ndarray, float]:
         >>> params.shape, residual < 1e-12
         ((3, 2), True)
     """
+    if not all(callable(getattr(policy, m, None)) for m in ("init_params", "log_probs", "squeeze")):
+        shown = repr(policy) if len(repr(policy)) <= 60 else repr(policy)[:57] + "..."
+        raise TypeError(
+            "`policy` must be a parameterisation such as Tabular(), Autoregressive(V, L) or "
+            f"LogLinear(features); got {type(policy).__name__} {shown}."
+        )
     params = policy.init_params(probs)
     arr = _strictly_positive(probs)
     target = np.log(arr.reshape(-1, arr.shape[-1]))

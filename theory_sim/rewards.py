@@ -17,8 +17,10 @@ import numpy as np
 
 from theory_sim._validation import (
     as_float_array,
+    check_allocation,
     check_float_scalar,
     check_index,
+    check_key,
     check_probabilities,
     check_reward_range,
 )
@@ -55,10 +57,16 @@ def _one_prompt_inputs(init_probs, reward_gt, gamma, claim):
     return probs, r_gt, gamma
 
 
+# The counterexamples' slow time grows like T and their variances like T^-2: beyond 1e12 the
+# times leave every solver's reach (time_to_gain's default t_max is 1e12) and 1/T^2 nears
+# float64's underflow in the bounds.
+MAX_HORIZON = 1e12
+
+
 def _check_horizon(value) -> float:
     horizon = check_float_scalar("T", value)
-    if horizon < 1:
-        raise ValueError(f"`T` must be >= 1; got {horizon}.")
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ValueError(f"`T` must be in [1, {MAX_HORIZON:g}]; got {horizon}.")
     return horizon
 
 
@@ -416,6 +424,11 @@ def max_monotone_variance(init_probs, reward) -> float:
     """
     probs = check_probabilities("init_probs", init_probs)
     rew = as_float_array("reward", reward)
+    if probs.ndim != 1 or rew.shape != probs.shape:
+        raise ValueError(
+            f"`init_probs` and `reward` must be 1-D of one length (one prompt); got shapes "
+            f"{probs.shape} and {rew.shape}."
+        )
     levels, inverse = np.unique(rew, return_inverse=True)
     mass = np.bincount(inverse.ravel(), weights=probs.ravel(), minlength=len(levels))
     upper = 1.0 - np.cumsum(mass)[:-1]  # mass above each split between consecutive levels
@@ -545,7 +558,7 @@ def scale_prompts(reward, fraction: float, factor: float = 1e-3, *, key: jax.Arr
         raise ValueError(f"`fraction` must be in [0, 1]; got {fraction}.")
     factor = check_float_scalar("factor", factor, positive=True)
     count = round(fraction * rew.shape[0])
-    chosen = np.asarray(jax.random.permutation(key, rew.shape[0]))[:count]
+    chosen = np.asarray(jax.random.permutation(check_key(key), rew.shape[0]))[:count]
     mask = np.zeros(rew.shape[0], dtype=bool)
     mask[chosen] = True
     return np.where(mask[:, None], factor * rew, rew), mask
@@ -602,6 +615,9 @@ def attainable_accuracies(reward_gt) -> np.ndarray:
     if n < 2:
         raise ValueError(f"`reward_gt` needs at least 2 outputs; got {n}.")
     pairs = n * (n - 1) // 2
+    check_allocation(
+        f"`reward_gt` with {n} outputs has {pairs + 1} accuracies, which", 8.0 * (pairs + 1)
+    )
     _, groups = _groups(r_gt)
     sizes = tuple(len(g) for g in groups)
     if max(sizes) == 1:

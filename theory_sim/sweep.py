@@ -24,8 +24,9 @@ A sweep is described by a TOML file (see ``examples/sweep.toml``)::
     factor = 0.01             # | bradley_terry (on_policy, pairs); any: normalize = true
 
 accuracy_variance asks for an attainable uniform accuracy nearest ``accuracy`` and a variance under
-pi_0 of ``variance``, capped at 0.999 of the largest a monotone map of r_G reaches (the measured
-``var_rm`` column reports what each cell got).
+pi_0 of ``variance``, capped at 0.999 of the largest a monotone map of that ranking reaches (the
+measured ``var_rm`` column reports what each cell got). A cell whose reward model still cannot be
+built for its seed is recorded with ``status`` "infeasible: REASON" and NaN measures.
 
 Each cell (policy, reward model, kl_coef, seed) draws r_G ~ U[-1, 1] from its seed alone, so every
 policy and reward model of a seed faces the same ground truth. It records, at pi_0, the mean over
@@ -50,6 +51,7 @@ import os
 import platform
 import re
 import tomllib
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,7 +118,12 @@ COLUMNS = (
     "gain_rm",
     "gain_gt",
     "solver_ok",
+    "status",
 )
+# status: "ok"; "solver failed" (the solve stopped early: t_gamma and gains are NaN); or
+# "infeasible: REASON" (the cell's reward model cannot be built for its seed, e.g. a variance
+# above what a monotone map of that seed's r_G reaches: every measure is NaN).
+OK, FAILED, INFEASIBLE = "ok", "solver failed", "infeasible"
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -460,18 +467,15 @@ def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key) ->
     elif spec.family == "noisy":
         r_rm = r_gt + spec.get("noise") * np.asarray(jax.random.normal(key, r_gt.shape))
     elif spec.family == "accuracy_variance":
-        r_rm = np.stack(
-            [
-                rewards.with_variance(
-                    p,
-                    rewards.ranking_with_accuracy(
-                        g, rewards.nearest_attainable_accuracy(g, spec.get("accuracy"))
-                    ),
-                    min(spec.get("variance"), 0.999 * rewards.max_monotone_variance(p, g)),
-                )
-                for p, g in zip(probs, r_gt, strict=True)
-            ]
-        )
+        rows = []
+        for p, g in zip(probs, r_gt, strict=True):
+            ranking = rewards.ranking_with_accuracy(
+                g, rewards.nearest_attainable_accuracy(g, spec.get("accuracy"))
+            )
+            # the cap is the ranking's own: its ties, not r_G's, bound what a monotone map reaches
+            cap = 0.999 * rewards.max_monotone_variance(p, ranking)
+            rows.append(rewards.with_variance(p, ranking, min(spec.get("variance"), cap)))
+        r_rm = np.stack(rows)
     else:  # bradley_terry
         pairs = bradley_terry.sample_preferences(
             probs, r_gt, int(spec.get("pairs")), spec.get("on_policy"), key=key
@@ -581,7 +585,15 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
         The tidy rows (:data:`COLUMNS`), one per cell and horizon.
     """
     devices = list(jax.local_devices() if devices is None else devices)
-    built = [build_cell(config, c) for c in cells]
+    built, infeasible = [], []
+    for c in cells:
+        try:
+            built.append(build_cell(config, c))
+        except ValueError as err:  # the seed's tables cannot give this reward model
+            infeasible.append((c, str(err)))
+    rows = [row for c, reason in infeasible for row in _infeasible_rows(config, c, reason)]
+    if not built:
+        return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
     pad = (-len(built)) % len(devices)
     problems = [p for p, _ in built] + [built[-1][0]] * pad
     gammas = np.array([r["gamma"] for _, r in built] + [built[-1][1]["gamma"]] * pad)
@@ -607,7 +619,6 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
             gains = (table - table[0]).mean(axis=-1)[1:]
             (gain_rm if name == "rm" else gain_gt)[i] = gains
         ok[i] = True
-    rows = []
     for i, (_, base) in enumerate(built):
         for h, horizon in enumerate(config.horizons):
             rows.append(
@@ -619,12 +630,29 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
                     "gain_rm": float(gain_rm[i, h]) if ok[i] else math.nan,
                     "gain_gt": float(gain_gt[i, h]) if ok[i] else math.nan,
                     "solver_ok": bool(ok[i]),
+                    "status": OK if ok[i] else FAILED,
                 }
             )
-    return rows
+    return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
 
 
-_TYPES = {"cell": int, "seed": int, "policy": str, "reward_model": str}
+def _infeasible_rows(config: SweepConfig, cell: int, reason: str) -> list[dict]:
+    """The rows of a cell that cannot be built: its labels, NaN measures and the reason."""
+    p_index, r_index, kl_coef, seed = config.cell(cell)
+    labels = {
+        "cell": cell,
+        "policy": config.policies[p_index].name,
+        "reward_model": config.reward_models[r_index].name,
+        "kl_coef": kl_coef,
+        "seed": seed,
+        "solver_ok": False,
+        "status": f"{INFEASIBLE}: {' '.join(reason.split())}",
+    }
+    nan = {k: math.nan for k in COLUMNS if k not in labels}
+    return [nan | labels | {"horizon": h} for h in config.horizons]
+
+
+_TYPES = {"cell": int, "seed": int, "policy": str, "reward_model": str, "status": str}
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -643,16 +671,67 @@ def _read_csv(path: Path) -> list[dict]:
     return out
 
 
-def load_results(directory) -> list[dict]:
-    """The rows of a sweep's ``results.csv`` (or, for an unfinished sweep, of its parts)."""
+def _write_part(path: Path, rows: list[dict]) -> None:
+    """A chunk's rows as ``path`` (CSV), then its row count and SHA-256 as ``path``.sum; both
+    written atomically, the checksum last, so a part without a valid checksum is never trusted."""
+    write_csv(path, rows, COLUMNS)
+    summary = {"rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    tmp = path.with_suffix(".sum.tmp")
+    tmp.write_text(json.dumps(summary))
+    os.replace(tmp, path.with_suffix(".sum"))
+
+
+def _load_part(path: Path) -> tuple[list[dict], str]:
+    """(rows, "") for an intact part, or ([], what is wrong with it)."""
+    try:
+        summary = json.loads(path.with_suffix(".sum").read_text())
+        rows_expected, digest = int(summary["rows"]), str(summary["sha256"])
+    except FileNotFoundError:
+        return [], "has no checksum (its run was interrupted while writing it?)"
+    except (ValueError, KeyError, TypeError):
+        return [], "has a damaged checksum file"
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        return [], "does not match its checksum (truncated or edited)"
+    try:
+        rows = _read_csv(path)
+    except (KeyError, ValueError) as err:  # pragma: no cover - a matching checksum was written
+        return [], f"cannot be read ({err})"
+    if len(rows) != rows_expected:  # pragma: no cover - as above
+        return [], f"holds {len(rows)} rows, not {rows_expected}"
+    return rows, ""
+
+
+def _read_parts(parts: Path, notice: Callable[[str], None], drop=lambda path: False) -> list[dict]:
+    """The rows of every intact part in ``parts``; each damaged part is reported to ``notice``
+    and, when ``drop(path)``, deleted so that its cells are computed again."""
+    rows = []
+    for path in sorted(parts.glob("part-*.csv")) if parts.is_dir() else []:
+        part, damage = _load_part(path)
+        if damage:
+            again = drop(path)
+            notice(f"{path} {damage}; " + ("recomputing its cells." if again else "skipped."))
+            if again:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".sum").unlink(missing_ok=True)
+        rows += part
+    return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def load_results(directory, *, notice: Callable[[str], None] | None = None) -> list[dict]:
+    """The rows of a sweep's ``results.csv`` or, for an unfinished sweep, of its intact parts
+    (a damaged part is skipped and reported to ``notice``; default: a RuntimeWarning)."""
     directory = Path(directory)
     final = directory / "results.csv"
     if final.is_file():
         return _read_csv(final)
-    parts = sorted((directory / "parts").glob("*.csv")) if (directory / "parts").is_dir() else []
-    if not parts:
+    rows = _read_parts(directory / "parts", notice or _warn)
+    if not rows:
         raise ValueError(f"`results` must be a sweep directory; {str(directory)!r} has no results.")
-    return sorted((r for p in parts for r in _read_csv(p)), key=lambda r: (r["cell"], r["horizon"]))
+    return rows
 
 
 def _versions() -> dict:
@@ -674,6 +753,7 @@ def run_sweep(
     process_index: int = 0,
     process_count: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Run (or resume) a sweep into the directory ``out``; return all rows of ``results.csv``.
 
@@ -687,12 +767,14 @@ def run_sweep(
         out: the results directory (created if needed).
         devices: devices to shard over; default all local devices.
         progress: called with (cells done, cells of this process) after every chunk.
+        notice: called with a message for each damaged part found (it is recomputed); default
+            a RuntimeWarning.
     """
     if not 0 <= process_index < process_count:
         raise ValueError(f"`process_index` must be in [0, {process_count}); got {process_index}.")
+    notice = notice or _warn
     out = Path(out)
     parts = out / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
     meta_path = out / "metadata.json"
     devices = list(jax.local_devices() if devices is None else devices)
     meta = {
@@ -712,12 +794,17 @@ def run_sweep(
                 f"`out` {str(out)!r} holds a sweep of a different config; choose another "
                 "directory or remove it."
             )
-    elif process_index == 0:
+    parts.mkdir(parents=True, exist_ok=True)
+    if process_index == 0 and not meta_path.is_file():
         tmp = meta_path.with_suffix(".json.tmp")
         tmp.write_text(_json.dumps(meta, indent=1))
         os.replace(tmp, meta_path)
     mine = list(range(process_index, config.num_cells, process_count))
-    done = {r["cell"] for p in parts.glob("*.csv") for r in _read_csv(p)}
+
+    def mine_to_redo(path: Path) -> bool:  # a part holds one process's cells; it redoes them
+        return int(path.stem.split("-")[1]) % process_count == process_index
+
+    done = {r["cell"] for r in _read_parts(parts, notice, mine_to_redo)}
     todo = [c for c in mine if c not in done]
     finished = len(mine) - len(todo)
     # a chunk is a multiple of the device count, so no device idles on padding mid-sweep
@@ -727,14 +814,14 @@ def run_sweep(
         progress(finished, len(mine))
     for start in range(0, len(todo), size):
         chunk = todo[start : start + size]
-        write_csv(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices), COLUMNS)
+        _write_part(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices))
         finished += len(chunk)
         if progress is not None:
             progress(finished, len(mine))
     final = out / "results.csv"
     if final.is_file():
         return _read_csv(final)
-    rows = load_results(out)
+    rows = _read_parts(parts, notice)
     if len({r["cell"] for r in rows}) == config.num_cells:
         write_csv(final, rows, COLUMNS)
     return rows

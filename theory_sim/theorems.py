@@ -15,10 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._validation import (
+    as_float_array,
     check_float_scalar,
     check_index,
+    check_indices,
     check_int,
     check_probabilities,
+    check_problem,
     check_reward_range,
 )
 from theory_sim.flow import (
@@ -141,6 +144,10 @@ def tightest(checks) -> dict[str, dict[str, Any]]:
     bound ("<="), and for an equality the largest relative deviation |ratio - 1|. Vacuous and
     failing rows do not enter the ratio (a failing row is reported as such).
     """
+    if isinstance(checks, Check) or not isinstance(checks, list | tuple):
+        raise TypeError(f"`checks` must be a list of Check; got {type(checks).__name__}.")
+    if not all(isinstance(c, Check) for c in checks):
+        raise TypeError("`checks` must be a list of Check; it holds other objects.")
     summary: dict[str, dict[str, Any]] = {}
     for c in checks:
         entry = summary.setdefault(
@@ -248,6 +255,7 @@ def check_proposition_3(
     Returns:
         A :class:`Check` with measured = t_gamma and bound = the right-hand side.
     """
+    problem = check_problem(problem)
     claim = "Proposition 3"
     _require_tabular(problem, claim)
     gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
@@ -283,7 +291,9 @@ def check_proposition_3_trajectory(
     Returns:
         [variance Check, displacement Check].
     """
+    problem = check_problem(problem)
     claim = "Proposition 3 (proof)"
+    num_times = check_int("num_times", num_times, 2)
     _require_tabular(problem, claim)
     prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
     check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
@@ -357,7 +367,8 @@ def theorem_4_bound(
     factor = -math.expm1(-gamma / 9.0)
     if kl_coef > 0:
         factor = min(factor, -math.expm1(-7.0 / (3.0 * kl_coef)))
-    return factor / (8.0 * length**2 * jacobian**2) * mean_var0 ** (-1.0 / 3.0)
+    # divided in steps: J^2 alone may overflow, the bound itself at worst underflows to 0
+    return factor / (8.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 3.0)
 
 
 def check_theorem_4(
@@ -378,6 +389,7 @@ def check_theorem_4(
     the provided policies are linear in theta, so J measured along the trajectory is constant and
     is read at theta_0 (``details["jacobian"]``).
     """
+    problem = check_problem(problem)
     claim = "Theorem 4"
     gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
     var0 = np.asarray(_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
@@ -440,7 +452,10 @@ def check_proposition_2(
     The flow is sampled at 0 and ``num_times - 1`` log-spaced times up to ``t_max``; the Check
     reports measured = max over samples of (left side / right side) against bound = 1.
     """
+    problem = check_problem(problem)
     claim = "Proposition 2"
+    num_times = check_int("num_times", num_times, 3)
+    t_max = check_float_scalar("t_max", t_max, positive=True)
     prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
     check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
     save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
@@ -495,9 +510,19 @@ def fit_exponent(var0, t_gamma) -> ExponentFit:
     Proposition 3 predicts slope <= -1/2 behaviour near its bound for tabular policies and Theorem 4
     a bound with exponent -1/3 for autoregressive ones; the fit reports what the instances show.
     """
-    v = np.asarray(var0, dtype=np.float64)
-    t = np.asarray(t_gamma, dtype=np.float64)
-    keep = np.isfinite(t) & (t > 0) & (v > 0)
+    v = as_float_array("var0", var0, ndim=(1,))
+    try:
+        t = np.asarray(t_gamma, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`t_gamma` must be an array of times; got {t_gamma!r}.") from err
+    if t.shape != v.shape or np.isnan(t).any():
+        raise ValueError(
+            f"`t_gamma` must be times (inf for unreached) shaped like `var0` {v.shape}; got "
+            f"shape {t.shape}" + (" with NaN." if t.shape == v.shape else ".")
+        )
+    if np.any(v <= 0):
+        raise ValueError(f"`var0` must be > 0; its minimum is {v.min():.3g}.")
+    keep = np.isfinite(t) & (t > 0)
     if keep.sum() < 3:
         raise ValueError(f"`t_gamma` needs at least 3 finite points to fit; got {keep.sum()}.")
     x, y = np.log(v[keep]), np.log(t[keep])
@@ -760,7 +785,9 @@ def check_lemma_10(
     worst sets. Sampled at ``num_times`` log-spaced times up to where the exponent reaches 5;
     measured = max over samples of max_y pi_t(y) / (pi_0(y) exp(...)) against bound 1.
     """
+    problem = check_problem(problem)
     claim = "Lemma 10"
+    num_times = check_int("num_times", num_times, 2)
     _require_tabular(problem, claim)
     prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
     check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
@@ -816,17 +843,19 @@ def proposition_4_conditions(
     ``y_bad_mass``; the paper's exact limit is not restated here, so only Y_bad = {} is certain).
     """
     probs = check_probabilities("init_probs", init_probs)
-    r_gt = np.asarray(reward_gt, dtype=np.float64)
-    r_rm = np.asarray(reward_rm, dtype=np.float64)
+    r_gt = as_float_array("reward_gt", reward_gt)
+    r_rm = as_float_array("reward_rm", reward_rm)
     if probs.ndim != 1 or r_gt.shape != probs.shape or r_rm.shape != probs.shape:
         raise ValueError(
             "`init_probs`, `reward_gt` and `reward_rm` must be 1-D of one length; "
             f"got {probs.shape}, {r_gt.shape}, {r_rm.shape}."
         )
-    members = sorted({check_index("y_plus", int(y), probs.shape[0], "outputs") for y in y_plus})
-    if not members:
-        raise ValueError("`y_plus` must name at least one output.")
-    gamma = float(gamma)
+    check_reward_range("reward_gt", r_gt, "Proposition 4")
+    check_reward_range("reward_rm", r_rm, "Proposition 4")
+    members = list(check_indices("y_plus", y_plus, probs.shape[0], "outputs"))
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    if gamma > 2:
+        raise ValueError(f"`gamma` must be at most 2 (rewards lie in [-1, 1]); got {gamma}.")
     v_g, v_rm = float(probs @ r_gt), float(probs @ r_rm)
     mass = float(probs[members].sum())
     rho = (v_g + gamma + 1.0) / (float(r_gt[members].min()) + 1.0)
@@ -880,8 +909,8 @@ def check_proposition_4(
         raise ValueError(f"{claim}'s conditions fail: " + "; ".join(cond.reasons) + ".")
     if cond.y_bad:
         raise ValueError(
-            f"{claim} is only checked with Y_bad empty; here Y_bad = {cond.y_bad} "
-            f"with initial mass {cond.y_bad_mass:.4g}."
+            f"{claim} is only checked with Y_bad empty; for `y_plus` = {y_plus!r}, Y_bad = "
+            f"{cond.y_bad} with initial mass {cond.y_bad_mass:.4g}."
         )
     if not 0 <= kl_coef <= cond.kl_limit:
         raise ValueError(f"`kl_coef` must be in [0, {cond.kl_limit:.4g}]; got {kl_coef}.")
@@ -897,7 +926,8 @@ def check_proposition_4(
     )
     return Check(
         claim,
-        instance or f"Y={probs.shape[0]} |Y+|={len(set(y_plus))}",
+        instance
+        or f"Y={probs.size} |Y+|={len(check_indices('y_plus', y_plus, probs.size, 'outputs'))}",
         measured,
         cond.time_bound,
         "<=",
@@ -925,6 +955,16 @@ def check_proposition_1(
             "`reward_models` must be a non-empty dict of name -> [Y] reward table; "
             f"got {reward_models!r}."
         )
+    init_probs = check_probabilities("init_probs", init_probs)
+    if init_probs.ndim != 1:
+        raise ValueError(f"`init_probs` must be 1-D [Y]; got shape {init_probs.shape}.")
+    reward_gt = as_float_array("reward_gt", reward_gt, ndim=(1,))
+    if reward_gt.shape != init_probs.shape:
+        raise ValueError(
+            f"`reward_gt` must have shape {init_probs.shape} like `init_probs`; got "
+            f"{reward_gt.shape}."
+        )
+    n = check_int("n", n)
     best_value = float(best_of_n(init_probs, reward_gt, reward_gt, n))
     values = {
         name: float(best_of_n(init_probs, r, reward_gt, n)) for name, r in reward_models.items()

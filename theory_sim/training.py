@@ -21,8 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from theory_sim._validation import check_float_scalar, check_index, check_int
-from theory_sim.flow import _gain_arguments, _gain_value, time_to_gain
+from theory_sim._validation import (
+    check_allocation,
+    check_float_scalar,
+    check_int,
+    check_key,
+    check_optimizer,
+    check_problem,
+)
+from theory_sim.flow import _gain_arguments, _gain_value, _out_of_reach, time_to_gain
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _grad, _objective
 from theory_sim.policies import Tabular
@@ -75,6 +82,7 @@ def natural_gradient(problem: Problem, logits) -> jax.Array:
     little mass on the good outputs: the flatness of Proposition 3 belongs to the plain gradient
     of this parameterisation.
     """
+    problem = check_problem(problem)
     _require_tabular(problem)
     params = problem.check_params("logits", logits)
     return problem.user_params(jax.jit(_natural_direction)(problem, params))
@@ -141,12 +149,16 @@ def _optimize(problem, optimizer, num_saves, save_every, direction):
     )
 
 
-def _check_saves(num_steps, save_every) -> tuple[int, int]:
+def _check_saves(problem, num_steps, save_every) -> tuple[int, int]:
     num_steps, save_every = check_int("num_steps", num_steps), check_int("save_every", save_every)
     if num_steps % save_every:
         raise ValueError(
             f"`num_steps` ({num_steps}) must be a multiple of `save_every` ({save_every})."
         )
+    saves = num_steps // save_every + 1
+    # the saved parameters, then the expected rewards computed from them (a [saves, X, Y] table)
+    per_save = problem.params0.size + problem.num_prompts * problem.num_outputs
+    check_allocation(f"`num_steps` / `save_every` = {saves - 1} saves", 8.0 * 3 * saves * per_save)
     return num_steps, save_every
 
 
@@ -171,12 +183,20 @@ def optimize(
         save_every: save the state every this many steps.
         direction: "gradient" or "natural".
     """
-    num_steps, save_every = _check_saves(num_steps, save_every)
+    problem = check_problem(problem)
+    optimizer = check_optimizer(optimizer)
+    num_steps, save_every = _check_saves(problem, num_steps, save_every)
     if direction == "natural":
         _require_tabular(problem)
     _direction_fn(direction)
     with _optax_promotion():
         params = _optimize(problem, optimizer, num_steps // save_every, int(save_every), direction)
+    finite = np.all(np.isfinite(np.asarray(params).reshape(params.shape[0], -1)), axis=1)
+    if not finite.all():
+        raise ValueError(
+            "`optimizer` made the parameters non-finite by step "
+            f"{int(np.argmin(finite)) * save_every}: is its learning rate finite and small enough?"
+        )
     return _result(problem, params, np.arange(0, num_steps + 1, save_every))
 
 
@@ -250,11 +270,15 @@ def steps_to_gain(
 ) -> float:
     """The number of optimiser steps until E_pi r(x, .) has risen by gamma (inf if not by
     ``max_steps``): the discrete counterpart of :func:`~theory_sim.time_to_gain`."""
+    problem = check_problem(problem)
+    optimizer = check_optimizer(optimizer)
     gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
     max_steps = check_int("max_steps", max_steps)
     if direction == "natural":
         _require_tabular(problem)
     _direction_fn(direction)
+    if _out_of_reach(problem, table, prompt, gamma):
+        return float("inf")
     with _optax_promotion():
         k, reached = _steps_to_gain(problem, optimizer, direction, table, prompt, gamma, max_steps)
     return float(k) if bool(reached) else float("inf")
@@ -342,9 +366,16 @@ def estimate_gradient(
     Returns:
         Estimates shaped like ``logits`` (with a leading axis if ``num_estimates``).
     """
+    problem, key = check_problem(problem), check_key(key)
     num_samples = _check_estimator(method, num_samples)
     params = problem.check_params("logits", logits)
     count = 1 if num_estimates is None else check_int("num_estimates", num_estimates)
+    # categorical sampling draws one Gumbel per output per sample; each estimate is a gradient
+    gumbel = problem.num_prompts * num_samples * problem.num_outputs
+    check_allocation(
+        f"`num_estimates` x `num_samples` = {count} x {num_samples} estimates",
+        8.0 * 2 * count * (gumbel + problem.params0.size),
+    )
     out = _estimates(problem, params, jax.random.split(key, count), num_samples, method)
     out = problem.user_params(out)
     return out[0] if num_estimates is None else out
@@ -365,6 +396,7 @@ def gradient_snr(
         {"snr", "mean_norm", "rms_deviation", "exact_norm"} over ``num_estimates`` estimates.
         The SNR is 0 when every estimate is exactly zero.
     """
+    problem, key = check_problem(problem), check_key(key)
     est = np.asarray(
         estimate_gradient(
             problem,
@@ -435,8 +467,9 @@ def sampled_optimize(
     Returns:
         An :class:`OptimizationResult` saved every ``save_every`` steps.
     """
+    problem, key = check_problem(problem), check_key(key)
     num_samples = _check_estimator(method, num_samples)
-    num_steps, save_every = _check_saves(num_steps, save_every)
+    num_steps, save_every = _check_saves(problem, num_steps, save_every)
     lr = check_float_scalar("learning_rate", learning_rate, positive=True)
     params = _sampled_run(
         problem, key, num_samples, method, lr, num_steps // save_every, save_every
@@ -458,10 +491,13 @@ def sampled_steps_to_gain(
 ) -> float:
     """Steps of stochastic gradient ascent (step ``learning_rate`` on sampled estimates) until
     E_pi r(x, .) has risen by gamma; inf if not within ``max_steps``."""
+    problem, key = check_problem(problem), check_key(key)
     num_samples = _check_estimator(method, num_samples)
     gamma, table, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
     lr = check_float_scalar("learning_rate", learning_rate, positive=True)
     max_steps = check_int("max_steps", max_steps)
+    if _out_of_reach(problem, table, prompt, gamma):
+        return float("inf")
     k, reached = _sampled_steps(
         problem, key, num_samples, method, lr, table, prompt, gamma, max_steps
     )
@@ -487,7 +523,12 @@ def compare_methods(
     "flow" (t_gamma / learning_rate, to compare in steps), "sgd", "adam", "natural", and for each
     estimator its steps and its signal-to-noise ratio at theta_0.
     """
-    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    problem, key = check_problem(problem), check_key(key)
+    learning_rate = check_float_scalar("learning_rate", learning_rate, positive=True)
+    _check_estimator("rloo", num_samples)
+    max_steps = check_int("max_steps", max_steps)
+    num_estimates = check_int("num_estimates", num_estimates, 2)
+    gamma, _, prompt, _ = _gain_arguments(problem, gamma, reward, prompt, 1.0)
     probs0 = jnp.exp(problem.ref_log_probs[prompt])
     var0 = float(
         jnp.sum(

@@ -1,0 +1,258 @@
+"""Random garbage never returns silently: every public function of theory_sim and its modules
+(rewards, theorems, training, policies, bradley_terry), called with one argument of a valid call
+replaced by garbage (None, strings, NaN, infinities, negative or huge numbers, empty arrays,
+arrays of the wrong rank or of NaN), either raises ValueError or TypeError whose message names
+that argument, or returns a result with no NaN in it (the garbage was a legal value)."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import theory_sim as ts
+from theory_sim import bradley_terry, rewards, theorems, training
+
+PI = np.array([0.4, 0.3, 0.2, 0.1])
+R_GT = np.array([-1.0, -0.3, 0.4, 1.0])
+R_RM = np.array([-0.8, 0.1, 0.3, 0.9])
+PROBLEM = ts.Problem(np.log(PI), R_RM, R_GT)
+LOGITS = np.log(PI)
+KEY = jax.random.key(0)
+PAIRS = bradley_terry.sample_preferences(PI[None], R_GT[None], 8, 0.5, key=KEY)
+UNIFORM6, LINEAR6 = np.full(6, 1 / 6), np.linspace(0, 1, 6)
+PROPOSITION_4 = {  # a Proposition 4 instance whose conditions hold, Y_bad empty
+    "init_probs": np.array([0.1, 0.1, 0.4, 0.4]),
+    "reward_gt": np.array([1.0, 0.8, -0.5, 0.0]),
+    "reward_rm": np.array([1.0, 1.0, -1.0, -1.0]),
+    "gamma": 0.2,
+    "y_plus": [0, 1],
+}
+CHECK = theorems.Check("claim", "x", 1.0, 2.0, "<=", True)
+
+# name -> (function, a valid call's keyword arguments)
+CALLS = {
+    "accuracy": (ts.accuracy, {"reward_rm": R_RM, "reward_gt": R_GT}),
+    "on_policy_accuracy": (ts.on_policy_accuracy, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT}),
+    "best_of_n": (ts.best_of_n, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT, "n": 3}),
+    "best_of_n_policy": (ts.best_of_n_policy, {"pi": PI, "reward_rm": R_RM, "n": 3}),
+    "entropy": (ts.entropy, {"pi": PI}),
+    "expected_reward": (ts.expected_reward, {"pi": PI, "reward": R_GT}),
+    "reward_variance": (ts.reward_variance, {"pi": PI, "reward": R_GT}),
+    "kl_divergence": (ts.kl_divergence, {"pi": PI, "pi_ref": PI[::-1]}),
+    "default_save_ts": (ts.default_save_ts, {"t_max": 10.0, "num": 5}),
+    "Problem": (
+        ts.Problem,
+        {"init_logits": LOGITS, "reward_rm": R_RM, "reward_gt": R_GT, "kl_coef": 0.1},
+    ),
+    "Autoregressive": (ts.Autoregressive, {"vocab_size": 2, "length": 2}),
+    "LogLinear": (ts.LogLinear, {"features": np.eye(4)[:, :3]}),
+    "start_at": (ts.start_at, {"policy": ts.Tabular(), "probs": PI}),
+    "kl_optimal_policy": (ts.kl_optimal_policy, {"problem": PROBLEM.with_kl_coef(0.5)}),
+    "objective": (ts.objective, {"problem": PROBLEM, "logits": LOGITS}),
+    "prompt_objective": (ts.prompt_objective, {"problem": PROBLEM, "logits": LOGITS}),
+    "policy_gradient": (ts.policy_gradient, {"problem": PROBLEM, "logits": LOGITS}),
+    "tabular_gradient": (ts.tabular_gradient, {"problem": PROBLEM, "logits": LOGITS}),
+    "gradient_flow": (ts.gradient_flow, {"problem": PROBLEM, "t_max": 5.0}),
+    "time_to_gain": (ts.time_to_gain, {"problem": PROBLEM, "gamma": 0.1, "t_max": 1e3}),
+    "time_to_gain_details": (
+        ts.time_to_gain_details,
+        {"problem": PROBLEM, "gamma": 0.1, "t_max": 1e3},
+    ),
+    "optimize": (
+        training.optimize,
+        {"problem": PROBLEM, "optimizer": optax.sgd(0.1), "num_steps": 3},
+    ),
+    "steps_to_gain": (
+        training.steps_to_gain,
+        {"problem": PROBLEM, "optimizer": optax.sgd(0.5), "gamma": 0.1, "max_steps": 200},
+    ),
+    "sampled_optimize": (
+        training.sampled_optimize,
+        {"problem": PROBLEM, "learning_rate": 0.1, "num_steps": 3, "key": KEY},
+    ),
+    "sampled_steps_to_gain": (
+        training.sampled_steps_to_gain,
+        {"problem": PROBLEM, "gamma": 0.1, "learning_rate": 0.5, "key": KEY, "max_steps": 200},
+    ),
+    "estimate_gradient": (
+        training.estimate_gradient,
+        {"problem": PROBLEM, "logits": LOGITS, "key": KEY, "num_samples": 4},
+    ),
+    "gradient_snr": (
+        training.gradient_snr,
+        {"problem": PROBLEM, "logits": LOGITS, "key": KEY, "num_estimates": 50},
+    ),
+    "natural_gradient": (training.natural_gradient, {"problem": PROBLEM, "logits": LOGITS}),
+    "compare_methods": (
+        training.compare_methods,
+        {
+            "problem": PROBLEM,
+            "gamma": 0.1,
+            "learning_rate": 0.5,
+            "key": KEY,
+            "max_steps": 200,
+            "num_estimates": 20,
+        },
+    ),
+    "accuracy_sweep": (
+        rewards.accuracy_sweep,
+        {"init_probs": PI, "reward_gt": R_GT, "accuracies": [0.5, 1.0], "variance": 0.1},
+    ),
+    "attainable_accuracies": (rewards.attainable_accuracies, {"reward_gt": R_GT}),
+    "max_monotone_variance": (rewards.max_monotone_variance, {"init_probs": PI, "reward": R_GT}),
+    "nearest_attainable_accuracy": (
+        rewards.nearest_attainable_accuracy,
+        {"reward_gt": R_GT, "accuracy": 0.6},
+    ),
+    "ranking_with_accuracy": (
+        rewards.ranking_with_accuracy,
+        {"reward_gt": R_GT, "accuracy": 0.5},
+    ),
+    "scale_prompts": (
+        rewards.scale_prompts,
+        {"reward": np.stack([R_GT, R_RM]), "fraction": 0.5, "key": KEY},
+    ),
+    "theorem_5_models": (
+        rewards.theorem_5_models,
+        {
+            "init_probs": np.full(6, 1 / 6),
+            "reward_gt": LINEAR6,
+            "gamma": 0.1,
+            "T": 10.0,
+        },
+    ),
+    "theorem_6_instance": (
+        rewards.theorem_6_instance,
+        {"reward_gt": LINEAR6, "gamma": 0.1, "T": 30.0, "c": 0.2},
+    ),
+    "variance_sweep": (
+        rewards.variance_sweep,
+        {"init_probs": PI, "reward": R_GT, "variances": [0.01, 0.1]},
+    ),
+    "with_variance": (rewards.with_variance, {"init_probs": PI, "reward": R_GT, "variance": 0.1}),
+    "check_lemma_10": (theorems.check_lemma_10, {"problem": PROBLEM, "num_times": 4}),
+    "check_proposition_1": (
+        theorems.check_proposition_1,
+        {"init_probs": PI, "reward_gt": R_GT, "reward_models": {"a": R_RM, "b": R_GT}, "n": 2},
+    ),
+    "check_proposition_2": (
+        theorems.check_proposition_2,
+        {"problem": PROBLEM, "t_max": 10.0, "num_times": 4},
+    ),
+    "check_proposition_3": (
+        theorems.check_proposition_3,
+        {"problem": PROBLEM, "gamma": 0.1, "t_max": 1e3},
+    ),
+    "check_proposition_3_trajectory": (
+        theorems.check_proposition_3_trajectory,
+        {"problem": PROBLEM, "num_times": 4},
+    ),
+    "check_proposition_4": (theorems.check_proposition_4, PROPOSITION_4),
+    "check_theorem_4": (theorems.check_theorem_4, {"problem": PROBLEM, "gamma": 0.1, "t_max": 1e3}),
+    "check_theorem_5": (
+        theorems.check_theorem_5,
+        {
+            "init_probs": np.full(6, 1 / 6),
+            "reward_gt": LINEAR6,
+            "gamma": 0.1,
+            "T": 10.0,
+        },
+    ),
+    "check_theorem_6": (
+        theorems.check_theorem_6,
+        {"reward_gt": LINEAR6, "gamma": 0.1, "T": 30.0, "c": 0.2},
+    ),
+    "fit_exponent": (
+        theorems.fit_exponent,
+        {"var0": [1e-1, 1e-2, 1e-3], "t_gamma": [1.0, 3.0, 10.0]},
+    ),
+    "proposition_3_bound": (
+        theorems.proposition_3_bound,
+        {"num_prompts": 1, "var0": 0.1, "gamma": 0.1},
+    ),
+    "proposition_4_conditions": (theorems.proposition_4_conditions, PROPOSITION_4),
+    "theorem_4_bound": (
+        theorems.theorem_4_bound,
+        {"length": 2, "jacobian": 1.0, "kl_coef": 0.0, "gamma": 0.1, "mean_var0": 0.1},
+    ),
+    "tightest": (theorems.tightest, {"checks": [CHECK]}),
+    "sample_preferences": (
+        bradley_terry.sample_preferences,
+        {
+            "init_probs": PI[None],
+            "reward_gt": R_GT[None],
+            "num_pairs": 8,
+            "on_policy_fraction": 0.5,
+            "key": KEY,
+        },
+    ),
+    "fit_bradley_terry": (
+        bradley_terry.fit_bradley_terry,
+        {"pairs": PAIRS, "num_prompts": 1, "num_outputs": 4, "steps": 20},
+    ),
+    "normalize_rewards": (bradley_terry.normalize_rewards, {"reward": R_RM, "init_probs": PI}),
+}
+
+GARBAGE = [
+    None,
+    "text",
+    object(),
+    float("nan"),
+    float("inf"),
+    -float("inf"),
+    -1,
+    -0.5,
+    0,
+    1e300,
+    [],
+    np.zeros((2, 2, 2)),
+    np.array([np.nan, 0.5]),
+    np.full(4, np.inf),
+    1j,
+]
+garbage = st.sampled_from(GARBAGE) | hnp.arrays(
+    np.float64,
+    hnp.array_shapes(min_dims=0, max_dims=3, max_side=5),
+    elements=st.floats(allow_nan=True, allow_infinity=True, width=64),
+)
+
+
+def _has_nan(result) -> bool:
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        result = dataclasses.asdict(result)
+    if isinstance(result, dict):
+        return any(_has_nan(v) for v in result.values())
+    if isinstance(result, list | tuple):
+        return any(_has_nan(v) for v in result)
+    try:
+        array = np.asarray(result, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isnan(array).any())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CALLS))
+@settings(max_examples=25)
+@given(data=st.data())
+def test_garbage_is_refused_or_harmless(name, data):
+    function, valid = CALLS[name]
+    argument = data.draw(st.sampled_from(sorted(valid)), label="argument")
+    value = data.draw(garbage, label="garbage")
+    try:
+        result = function(**(valid | {argument: value}))
+    except (ValueError, TypeError) as error:
+        assert f"`{argument}" in str(error), f"{type(error).__name__} without `{argument}`: {error}"
+        return
+    assert not _has_nan(result), f"{name}({argument}={value!r}) returned NaN: {result!r}"
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_the_valid_calls_are_valid(name):
+    function, valid = CALLS[name]
+    assert not _has_nan(function(**valid))
