@@ -15,6 +15,7 @@ from theory_sim.theorems import check_proposition_1, proposition_3_bound, theore
 
 PROBS = np.array([0.4, 0.3, 0.2, 0.1])  # sums to 0.9999999999999999 in float64
 R_GT = np.array([0.0, 1.0, 2.0, 3.0])
+KEY = jax.random.key(0)
 
 
 def _pairs(**changes):
@@ -44,6 +45,32 @@ def _pairs(**changes):
         (lambda: theorem_4_bound(2, 1.0, 0.0, 0.1, -1.0), ValueError, "`mean_var0`"),
         (lambda: check_proposition_1(PROBS, R_GT, {}, 2), ValueError, "`reward_models`"),
         (lambda: ts.default_save_ts(10.0, 1), ValueError, "`num`"),
+        # negative |S| used to give negative time bounds
+        (
+            lambda: rewards.theorem_5_models(
+                PROBS / PROBS.sum(), R_GT / 3, 0.1, 10.0, num_prompts=-3
+            ),
+            ValueError,
+            "`num_prompts`",
+        ),
+        # a one-hot off-policy distribution used to give pairs (0, 0)
+        (
+            lambda: bradley_terry.sample_preferences(
+                PROBS / PROBS.sum(), R_GT, 10, 0.0, key=KEY, off_policy_probs=np.eye(4)[0]
+            ),
+            ValueError,
+            "`off_policy_probs`",
+        ),
+        # a transposed reward table used to be reshaped silently
+        (
+            lambda: bradley_terry.sample_preferences(
+                np.full((2, 3), 1 / 3), np.zeros((3, 2)), 10, 0.5, key=KEY
+            ),
+            ValueError,
+            "`reward_gt`",
+        ),
+        # logits of +-1e308 used to fail later in the solver, blaming kl_coef
+        (lambda: ts.Problem(np.array([1e308, -1e308, 0.0]), R_GT[:3]), ValueError, "`init_logits`"),
         (lambda: ts.default_save_ts(10.0, -1), ValueError, "`num`"),
         (lambda: ts.Autoregressive(2, 1100), ValueError, "too large"),
         (lambda: ts.Autoregressive(2, 3).decode(2.7), ValueError, "`index`"),
@@ -100,7 +127,6 @@ def test_legal_edge_inputs_still_work():
 
 
 PROBLEM = ts.Problem(np.log(PROBS / PROBS.sum()), R_GT / 3.0)
-KEY = jax.random.key(0)
 LOGITS = np.log(PROBS / PROBS.sum())
 
 

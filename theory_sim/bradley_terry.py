@@ -105,6 +105,8 @@ def sample_preferences(
     frac = check_float_scalar("on_policy_fraction", on_policy_fraction, nonnegative=True)
     if frac > 1:
         raise ValueError(f"`on_policy_fraction` must be in [0, 1]; got {frac}.")
+    if frac < 1 and np.any(np.sum(off > 0, axis=-1) < 2):  # an off-policy pair needs two outputs
+        raise ValueError("`off_policy_probs` needs mass on at least two outputs in every row.")
     if labels not in ("bradley_terry", "deterministic"):
         raise ValueError(f"`labels` must be 'bradley_terry' or 'deterministic'; got {labels!r}.")
     beta = check_float_scalar("beta", beta, positive=True)

@@ -68,6 +68,13 @@ class Problem:
         gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
         lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
         params0 = jnp.asarray(params)
+        ref = policy.log_probs(params0)
+        if not bool(jnp.all(jnp.isfinite(ref))):
+            raise ValueError(
+                "`init_logits` must give every output a positive probability; these logits are so "
+                "far apart that some log-probabilities overflow to -inf (spread "
+                f"{float(jnp.max(params0) - jnp.min(params0)):.3g})."
+            )
         self._set(
             policy=policy,
             single_prompt=bool(single),
@@ -76,7 +83,7 @@ class Problem:
             reward_gt=jnp.asarray(gt.reshape(num_prompts, num_outputs)),
             kl_coef=jnp.asarray(lam, dtype=jnp.float64),
             # log pi_0 is fixed for the problem's lifetime: computed once, not in every gradient.
-            ref=policy.log_probs(params0),
+            ref=ref,
         )
 
     def _set(self, *, policy, single_prompt, params0, reward_rm, reward_gt, kl_coef, ref):

@@ -20,6 +20,7 @@ from theory_sim._validation import (
     check_allocation,
     check_float_scalar,
     check_index,
+    check_int,
     check_key,
     check_probabilities,
     check_reward_range,
@@ -160,6 +161,7 @@ def theorem_5_models(
     claim = "Theorem 5"
     probs, r_gt, gamma = _one_prompt_inputs(init_probs, reward_gt, gamma, claim)
     horizon = _check_horizon(T)
+    num_prompts = check_int("num_prompts", num_prompts)
     n = probs.shape[0]
     y_g = int(np.argmax(r_gt)) if y_gamma is None else check_index("y_gamma", y_gamma, n, "outputs")
     v0 = float(probs @ r_gt)
@@ -353,6 +355,7 @@ def theorem_6_instance(
         raise ValueError(f"`reward_gt` needs at least 3 outputs; got {n}.")
     gamma = check_float_scalar("gamma", gamma, positive=True)
     horizon = _check_horizon(T)
+    num_prompts = check_int("num_prompts", num_prompts)
     c = check_float_scalar("c", c, positive=True)
     if not c < 1:
         raise ValueError(f"`c` must be in (0, 1); got {c}.")
