@@ -185,3 +185,42 @@ def test_sampled_optimize_steps_are_unbiased_and_seeded(problem):
         tr.sampled_optimize(problem, eta, 7, key=jax.random.key(0), save_every=2)
     with pytest.raises(ValueError, match="num_samples"):
         tr.sampled_optimize(problem, eta, 2, key=jax.random.key(0), num_samples=1)
+
+
+@pytest.mark.parametrize("policy", ["tabular", "autoregressive"])
+def test_closed_form_runs_match_autodiff_runs(policy, rng):
+    """optimize and the Euler flow step with the closed-form gradient; the same runs stepped with
+    autodiff's gradient of phi (the oracle) agree to round-off after 200 steps."""
+    from theory_sim.objective import _autodiff_grad
+
+    pol = ts.Tabular() if policy == "tabular" else ts.Autoregressive(2, 3)
+    shape = (2, 6) if policy == "tabular" else (2, pol.num_prefixes, 2)
+    outputs = 6 if policy == "tabular" else 8
+    reward = rng.uniform(-1, 1, (2, outputs))
+    problem = ts.Problem(rng.normal(size=shape), reward, kl_coef=0.1, policy=pol)
+    lr, steps = 0.5, 200
+    run = tr.optimize(problem, optax.sgd(lr), steps, save_every=steps)
+    theta = problem.params0
+    oracle = jax.jit(_autodiff_grad)
+    for _ in range(steps):
+        theta = theta + lr * oracle(problem, theta)
+    final = np.asarray(problem.internal_params(jax.numpy.asarray(run.params[-1])))
+    assert np.abs(final - np.asarray(theta)).max() < 1e-12
+    assert np.abs(np.asarray(theta) - np.asarray(problem.params0)).max() > 0.1  # it moved
+    euler = ts.gradient_flow(problem, steps * lr, [0.0, steps * lr], method="euler", dt=lr)
+    euler_final = np.asarray(problem.internal_params(jax.numpy.asarray(euler.params[-1])))
+    assert np.abs(euler_final - np.asarray(theta)).max() < 1e-12
+
+
+def test_inverse_cdf_sampling_draws_each_output_with_its_probability():
+    probs = np.array([[0.5, 0.0, 0.2, 0.3, 0.0], [0.0, 0.0, 0.0, 0.999, 0.001]])
+    n = 200_000
+    samples = np.asarray(tr._sample(jax.random.key(3), jax.numpy.asarray(probs), n))
+    counts = np.stack([np.bincount(row, minlength=5) for row in samples]) / n
+    assert counts[0, 1] == 0 and counts[0, 4] == 0 and counts[1, :3].sum() == 0  # never drawn
+    # binomial standard errors; 5 of them would flag a wrong distribution, not noise
+    np.testing.assert_array_less(
+        np.abs(counts - probs), 5 * np.sqrt(probs * (1 - probs) / n) + 1e-12
+    )
+    other = np.asarray(tr._sample(jax.random.key(4), jax.numpy.asarray(probs), n))
+    assert not np.array_equal(samples, other)  # different seeds, different draws

@@ -65,8 +65,8 @@ from theory_sim._validation import (
     check_int,
     check_problem,
 )
-from theory_sim.metrics import _centered, _expected_reward, _kl_divergence, _reward_variance
-from theory_sim.objective import _prompt_objective
+from theory_sim.metrics import _expected_reward, _kl_divergence, _reward_variance
+from theory_sim.objective import _ascent, _grad, _probabilities, _prompt_objective
 from theory_sim.problem import Problem
 
 __all__ = [
@@ -205,15 +205,13 @@ def _field(t, w, args):
     del t
     problem, base, _ = args
     policy = problem.policy
-    log_probs, pullback = jax.vjp(policy.log_probs, base + w)
+    log_probs, probs, pull_back, mode = _probabilities(policy, base + w)
     advantage = problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
     if policy.expressive:
         relative = -problem.kl_coef * policy.relative_log_probs(w, base)
         advantage = jnp.where(problem.kl_coef > 0, relative, advantage)
-    probs = jnp.exp(log_probs)
-    centered, mean_c, _ = _centered(probs, advantage)
-    (grad,) = pullback(probs * (centered - mean_c[..., None]) / problem.num_prompts)
-    return grad
+    at_mode = None if mode is None else mode[0]
+    return pull_back(_ascent(probs, advantage, problem.num_prompts, at_mode))
 
 
 def _kl_to_limit(problem, base, log_limit, w):
@@ -331,9 +329,10 @@ _jit_coordinates = jax.jit(_coordinates)
 
 
 def _theta_field(problem):
-    """theta -> grad phi(theta): the adaptive solver's field, in the user's coordinates."""
-    base, log_limit, _ = _coordinates(problem)
-    return lambda theta: _field(None, theta - base, (problem, base, log_limit))
+    """theta -> grad phi(theta) in closed form, for fixed-step (Euler) paths: one exp per
+    element for tabular policies. Unlike the adaptive solver's field it is not written relative
+    to pi*; near the limit it sits at a round-off floor, which a fixed step does not amplify."""
+    return lambda theta: _grad(problem, theta)
 
 
 def _params_at(problem, base, ws, save_ts):

@@ -47,7 +47,63 @@ def _objective(problem: Problem, params: jax.Array) -> jax.Array:
     return jnp.mean(per_prompt)
 
 
-_grad = jax.grad(_objective, argnums=1)
+def _probabilities(policy, params):
+    """(log pi, pi, pull_back, mode) at ``params``: pull_back maps a cotangent on the [X, Y]
+    table of log-probabilities to one on the parameters (the parameterisation's VJP); mode is
+    (a mask of the most probable outputs, minus their log pi [X, 1]), or None (then
+    :func:`_ascent` finds them).
+
+    For :class:`~theory_sim.Tabular` policies both tables come from one exp per element (logits
+    shifted by their maximum give pi and log pi together, and the mode is where the shift is 0),
+    and the pull-back is the identity: the VJP of log-softmax is g - pi sum_y g, and every
+    cotangent used here sums to zero per prompt.
+    """
+    if isinstance(policy, Tabular):
+        shifted = params - jnp.max(params, axis=-1, keepdims=True)
+        e = jnp.exp(shifted)
+        total = jnp.sum(e, axis=-1, keepdims=True)
+        log_norm = jnp.log(total)
+        return shifted - log_norm, e / total, lambda g: g, (shifted == 0, log_norm)
+    log_probs, vjp = jax.vjp(policy.log_probs, params)
+    return log_probs, jnp.exp(log_probs), lambda g: vjp(g)[0], None
+
+
+def _ascent(probs, advantage, num_prompts, at_mode=None, anchor=None):
+    """The cotangent of phi on log pi: (1/X) pi * (A - E_pi A) per prompt, for the advantage
+    A = r_KL (or anything differing from it by a constant per prompt), with A centred first at
+    ``anchor`` [X, 1], by default A at the most probable output(s) (their mean when tied). Any
+    constant is exact; one near A at the mode removes the cancellation near a point mass."""
+    if anchor is None and at_mode is None:
+        centered, mean_c, _ = _centered(probs, advantage)
+    else:
+        if anchor is None:
+            anchor = jnp.sum(jnp.where(at_mode, advantage, 0.0), axis=-1, keepdims=True)
+            anchor = anchor / jnp.sum(at_mode, axis=-1, keepdims=True, dtype=anchor.dtype)
+        centered = advantage - anchor
+        mean_c = jnp.sum(probs * centered, axis=-1)
+    return probs * (centered - mean_c[..., None]) / num_prompts
+
+
+def _grad(problem: Problem, params: jax.Array) -> jax.Array:
+    """grad_theta phi in closed form (theory.md section 2): the cotangent (1/X) pi (r_KL - E_pi
+    r_KL) on the log-probability table, pulled back through the parameterisation. It is the
+    derivative of phi(log pi) = mean_x sum_y pi (r - lambda (log pi - log pi_0)), which is
+    pi (r_KL - lambda), up to a multiple of pi per prompt, which every pull-back annihilates
+    (sum_y pi d log pi = 0). Autodiff of :func:`_objective` is the test oracle."""
+    log_probs, probs, pull_back, mode = _probabilities(problem.policy, params)
+    lam, fixed = problem.kl_coef, problem.reward_rm + problem.kl_coef * problem.ref_log_probs
+    advantage = fixed - lam * log_probs
+    if mode is None:
+        return pull_back(_ascent(probs, advantage, problem.num_prompts))
+    # A at the mode is fixed + lambda log(sum e) (log pi = -log(sum e) there): the anchor needs
+    # no pass over A itself, so it fuses with the softmax's sums
+    at_mode, log_norm = mode
+    count = jnp.sum(at_mode, axis=-1, keepdims=True, dtype=fixed.dtype)
+    anchor = jnp.sum(jnp.where(at_mode, fixed, 0.0), axis=-1, keepdims=True) / count
+    return pull_back(_ascent(probs, advantage, problem.num_prompts, anchor=anchor + lam * log_norm))
+
+
+_autodiff_grad = jax.grad(_objective, argnums=1)
 _jit_objective = jax.jit(_objective)
 _jit_grad = jax.jit(_grad)
 

@@ -98,7 +98,7 @@ def _require_tabular(problem: Problem) -> None:
 
 def _direction_fn(direction: str):
     if direction == "gradient":
-        return lambda problem, params: -jax.grad(_loss, argnums=1)(problem, params)
+        return _grad
     if direction == "natural":
         return _natural_direction
     raise ValueError(f"`direction` must be 'gradient' or 'natural'; got {direction!r}.")
@@ -287,11 +287,23 @@ def steps_to_gain(
 # ----------------------------------------------------------------------------- estimators
 
 
+def _sample(key, probs, num_samples: int):
+    """``num_samples`` outputs per prompt drawn from ``probs`` [X, Y] by inverse-CDF sampling:
+    one uniform per sample (categorical sampling draws a Gumbel per output per sample) and a
+    binary search of the cumulative sums. The output is the first y with u < F(y) for u uniform
+    on [0, F(Y)), so P(y) = pi(y) exactly up to the round-off of the cumulative sums, and an
+    output of probability 0 is never drawn. Returns [X, num_samples] indices."""
+    cdf = jnp.cumsum(probs, axis=-1)
+    u = jax.random.uniform(key, (probs.shape[0], num_samples), probs.dtype) * cdf[:, -1:]
+    found = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right"))(cdf, u)
+    return jnp.minimum(found, probs.shape[-1] - 1)
+
+
 def _estimate(problem, params, key, num_samples: int, method: str):
     """One estimate of grad phi from ``num_samples`` outputs per prompt (see estimate_gradient)."""
     log_probs, pullback = jax.vjp(problem.log_probs, params)
     num_prompts, num_outputs = log_probs.shape
-    samples = jax.random.categorical(key, log_probs, axis=-1, shape=(num_samples, num_prompts)).T
+    samples = _sample(key, jnp.exp(log_probs), num_samples)
     # r_KL with log pi held fixed: E_pi[grad log pi] = 0 takes care of its own derivative
     r_kl = jax.lax.stop_gradient(
         problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
@@ -370,11 +382,11 @@ def estimate_gradient(
     num_samples = _check_estimator(method, num_samples)
     params = problem.check_params("logits", logits)
     count = 1 if num_estimates is None else check_int("num_estimates", num_estimates)
-    # categorical sampling draws one Gumbel per output per sample; each estimate is a gradient
-    gumbel = problem.num_prompts * num_samples * problem.num_outputs
+    # per estimate: its samples, a cotangent table [X, Y] and the gradient, twice while building
+    table = problem.num_prompts * (num_samples + problem.num_outputs)
     check_allocation(
         f"`num_estimates` x `num_samples` = {count} x {num_samples} estimates",
-        8.0 * 2 * count * (gumbel + problem.params0.size),
+        8.0 * 2 * count * (table + problem.params0.size),
     )
     out = _estimates(problem, params, jax.random.split(key, count), num_samples, method)
     out = problem.user_params(out)

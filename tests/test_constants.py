@@ -1,0 +1,118 @@
+"""Each check's constants and wiring, recomputed independently in numpy from the trajectory.
+
+A check that reports measured = max over saved times of (left side / right side) would still
+"hold" on most instances if a constant were 10 times too generous, so these tests rebuild both
+sides from the flow's saved probabilities with the formulas of theory.md and compare the
+reported numbers to 1e-9 relative: a constant multiplied or divided by 2, a changed exponent, or
+the wrong variance (r_RM against the evaluated reward, one prompt's against the mean over
+prompts) changes them by far more.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import theory_sim as ts
+from theory_sim.theorems import (
+    check_lemma_10,
+    check_proposition_2,
+    check_proposition_3,
+    check_proposition_3_trajectory,
+    check_theorem_4,
+)
+
+
+def _var(p, r):
+    mean = (p * r).sum(-1, keepdims=True)
+    return (p * (r - mean) ** 2).sum(-1)
+
+
+@pytest.fixture
+def two_prompts(rng):
+    """X = 2, r_RM and r_G far apart (different variances), lambda > 0."""
+    logits = rng.normal(size=(2, 6))
+    r_rm = rng.uniform(-1, 1, (2, 6))
+    r_gt = 0.3 * rng.uniform(-1, 1, (2, 6))
+    return ts.Problem(logits, r_rm, r_gt, kl_coef=0.1)
+
+
+def test_proposition_3_bound_is_wired_to_the_variance_of_r_rm(two_prompts):
+    problem = two_prompts
+    gamma = 0.05
+    check = check_proposition_3(problem, gamma, prompt=1)
+    pi0 = np.exp(np.asarray(problem.ref_log_probs))
+    var_rm = _var(pi0, np.asarray(problem.reward_rm))[1]
+    assert abs(var_rm - _var(pi0, np.asarray(problem.reward_gt))[1]) > 0.05  # they differ
+    hand = 2 * 2 * (1 - math.exp(-gamma / 2)) / math.sqrt(var_rm)
+    assert check.bound == pytest.approx(hand, rel=1e-12)
+    assert check.holds and check.measured > check.bound
+
+
+def test_theorem_4_bound_uses_the_mean_variance_over_prompts(rng):
+    logits = rng.normal(size=(3, 5))
+    r_rm = rng.uniform(-1, 1, (3, 5)) * np.array([[1.0], [0.01], [0.3]])  # very different
+    problem = ts.Problem(logits, r_rm, rng.uniform(-1, 1, (3, 5)), kl_coef=0.2)
+    check = check_theorem_4(problem, 0.02, prompt=1)
+    pi0 = np.exp(np.asarray(problem.ref_log_probs))
+    mean_var = _var(pi0, r_rm).mean()
+    factor = min(1 - math.exp(-0.02 / 9), 1 - math.exp(-7 / (3 * 0.2)))
+    hand = factor / (8 * 1**2 * 1**2) * mean_var ** (-1 / 3)
+    assert check.bound == pytest.approx(hand, rel=1e-12)
+    assert check.details["mean_var0"] == pytest.approx(mean_var, rel=1e-12)
+
+
+def test_proposition_2_ratio_recomputed(two_prompts):
+    problem = two_prompts
+    t_max, num_times, prompt = 30.0, 12, 0
+    check = check_proposition_2(problem, prompt, t_max, num_times=num_times)
+    save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
+    traj = ts.gradient_flow(problem, t_max, save)
+    p = traj.probs[:, prompt]
+    log_p0 = np.asarray(problem.ref_log_probs[prompt])
+    r_kl = np.asarray(problem.reward_rm[prompt]) - 0.1 * (np.log(p) - log_p0)
+    # grad of phi(theta; x) for the tabular policy: pi (r_KL - E_pi r_KL), no 1/X
+    grad = p * (r_kl - (p * r_kl).sum(-1, keepdims=True))
+    big_m = np.maximum(1.0, np.abs(r_kl).max(-1))
+    rhs = 6.0 * big_m ** (1 / 3) * 1 * 1 * np.cbrt(_var(p, r_kl))
+    assert check.measured == pytest.approx((np.linalg.norm(grad, axis=-1) / rhs).max(), rel=1e-9)
+    assert check.holds
+
+
+def test_proposition_3_proof_bounds_recomputed(two_prompts):
+    problem = two_prompts
+    prompt, num_times = 1, 16
+    variance, displacement = check_proposition_3_trajectory(problem, prompt, num_times=num_times)
+    pi0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
+    var0 = _var(pi0, np.asarray(problem.reward_rm[prompt]))
+    horizon = 2 * 2 / math.sqrt(var0)
+    times = np.geomspace(horizon * 1e-6, 0.99 * horizon, num_times)
+    traj = ts.gradient_flow(problem, times[-1], times)
+    u = math.sqrt(var0) * times / (2 * 2)
+    p = traj.probs[:, prompt]
+    r_kl = np.asarray(problem.reward_rm[prompt]) - 0.1 * (np.log(p) - np.log(pi0))
+    var_ratio = _var(p, r_kl) / (var0 / (1 - u) ** 2)
+    theta = np.asarray(problem.internal_params(np.asarray(traj.params)))[:, prompt]
+    shift = np.linalg.norm(theta - np.asarray(problem.params0[prompt]), axis=-1)
+    assert variance.measured == pytest.approx(var_ratio.max(), rel=1e-9)
+    assert displacement.measured == pytest.approx(
+        (shift / (2 * np.log(1 / (1 - u)))).max(), rel=1e-9
+    )
+    # tight at t -> 0: the variance ratio starts at 1 (u = 0), so a smaller bound would fail
+    assert variance.measured == pytest.approx(1.0, abs=1e-4) and variance.holds
+
+
+def test_lemma_10_rate_recomputed():
+    """pi_t(y) <= pi_0(y) exp(rate t) with rate = (4 + 2 lambda ln(1/min pi_0)) / |S|: the rate
+    and the reported worst ratio, recomputed from the saved probabilities."""
+    probs = np.array([1e-4, 0.5, 0.3, 0.2 - 1e-4])
+    reward = np.array([1.0, -1.0, -1.0, -1.0])
+    for lam in (0.0, 0.3):
+        problem = ts.Problem(np.log(probs), reward, kl_coef=lam)
+        check = check_lemma_10(problem, num_times=64)
+        rate = 4 + 2 * lam * math.log(1 / probs.min())
+        assert check.details["rate"] == pytest.approx(rate, rel=1e-12)
+        times = np.geomspace(1e-4, 5.0, 64) / rate
+        traj = ts.gradient_flow(problem, times[-1], times)
+        worst = np.exp(np.log(traj.probs) - np.log(probs) - rate * times[:, None]).max()
+        assert check.measured == pytest.approx(worst, rel=1e-9) and check.holds
