@@ -535,7 +535,15 @@ def variance_sweep(init_probs, reward, variances) -> np.ndarray:
         [K, Y], row k = :func:`with_variance` (init_probs, reward, variances[k]).
     """
     values = as_float_array("variances", variances, ndim=(1,))
-    return np.stack([with_variance(init_probs, reward, v) for v in values])
+    rows = []
+    for k, v in enumerate(values):
+        try:
+            rows.append(with_variance(init_probs, reward, v))
+        except ValueError as err:
+            if "`variance`" not in str(err):
+                raise
+            raise ValueError(f"`variances`[{k}]: {err}") from None
+    return np.stack(rows)
 
 
 def scale_prompts(reward, fraction: float, factor: float = 1e-3, *, key: jax.Array):
