@@ -438,3 +438,20 @@ def test_filesystem_errors_are_one_line_and_bad_configs_create_nothing(tmp_path,
     with pytest.raises(SystemExit):
         cli.main(["sweep", str(config), "--out", str(tmp_path / "never")])
     assert not (tmp_path / "never").exists()
+
+
+def test_a_grid_estimated_beyond_an_hour_asks_for_yes(tmp_path, capsys):
+    seeds = ", ".join(str(s) for s in range(200))
+    big = SMALL.replace("seeds = [0, 1]", f"seeds = [{seeds}]").replace(
+        "outputs = 5", "outputs = 4000"
+    )
+    config = tmp_path / "big.toml"
+    config.write_text(big)
+    assert parse_config(big).estimated_seconds() > 3600  # 2400 cells x 2 prompts x 4000 outputs
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sweep", str(config), "--out", str(tmp_path / "run")])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "estimated at about" in err and "pass --yes" in err
+    assert not (tmp_path / "run").exists()
+    assert parse_config(SMALL).estimated_seconds() < 1.0  # the tests' grid asks nothing

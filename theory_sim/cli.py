@@ -181,9 +181,17 @@ def _bar(description: str):
 def _sweep(args) -> int:
     import jax
 
-    from theory_sim.sweep import load_config, run_sweep
+    from theory_sim.sweep import CONFIRM_SECONDS, load_config, run_sweep
 
     config = load_config(args.config)
+    seconds = config.estimated_seconds()
+    if seconds > CONFIRM_SECONDS and not args.yes:
+        raise ValueError(
+            f"this grid of {config.num_cells} cells x {config.prompts} prompt(s) x "
+            f"{config.outputs} outputs is estimated at about {seconds / 3600:.2g} h on one device, "
+            f"above the {CONFIRM_SECONDS / 3600:g} h that runs without asking; pass --yes to run "
+            "it (saved cells survive an interruption) or shrink the grid."
+        )
     if args.distributed:
         # None lets JAX detect them (Slurm, Open MPI, TPU pods); JAX_COORDINATOR_ADDRESS also works
         jax.distributed.initialize(
@@ -343,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sweep.add_argument("config", help="the sweep's TOML file (see examples/sweep.toml)")
     sweep.add_argument("--out", required=True, help="results directory (resumed if it exists)")
+    sweep.add_argument(
+        "--yes",
+        action="store_true",
+        help="run a grid estimated to take more than an hour without asking",
+    )
     sweep.add_argument(
         "--keep-going",
         action="store_true",

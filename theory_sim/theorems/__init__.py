@@ -1,0 +1,88 @@
+"""One function per result of arXiv 2503.15477, each returning a :class:`Check`.
+
+A Check carries both sides of the inequality, the relation between them and the instance, never a
+bare bool. Tolerances only absorb numerical error and each is explained where it is set.
+
+The checks are split by the paper's sections: :mod:`.flat` (Propositions 2-3, Theorem 4, the
+exponent fits), :mod:`.accuracy` (Theorem 5, Proposition 1) and :mod:`.teacher` (Theorem 6,
+Proposition 4, Lemma 10); :mod:`._common` holds :class:`Check` and what the checks share. Every
+public name is importable from ``theory_sim.theorems``.
+"""
+
+from theory_sim.theorems._common import (
+    RATIO_RTOL as RATIO_RTOL,
+)
+from theory_sim.theorems._common import (
+    TIME_RTOL as TIME_RTOL,
+)
+from theory_sim.theorems._common import (
+    Check as Check,
+)
+from theory_sim.theorems._common import (
+    tightest as tightest,
+)
+from theory_sim.theorems.accuracy import (
+    check_proposition_1 as check_proposition_1,
+)
+from theory_sim.theorems.accuracy import (
+    check_theorem_5 as check_theorem_5,
+)
+from theory_sim.theorems.flat import (
+    ExponentFit as ExponentFit,
+)
+from theory_sim.theorems.flat import (
+    check_proposition_2 as check_proposition_2,
+)
+from theory_sim.theorems.flat import (
+    check_proposition_3 as check_proposition_3,
+)
+from theory_sim.theorems.flat import (
+    check_proposition_3_trajectory as check_proposition_3_trajectory,
+)
+from theory_sim.theorems.flat import (
+    check_theorem_4 as check_theorem_4,
+)
+from theory_sim.theorems.flat import (
+    fit_exponent as fit_exponent,
+)
+from theory_sim.theorems.flat import (
+    proposition_3_bound as proposition_3_bound,
+)
+from theory_sim.theorems.flat import (
+    theorem_4_bound as theorem_4_bound,
+)
+from theory_sim.theorems.teacher import (
+    Proposition4Conditions as Proposition4Conditions,
+)
+from theory_sim.theorems.teacher import (
+    check_lemma_10 as check_lemma_10,
+)
+from theory_sim.theorems.teacher import (
+    check_proposition_4 as check_proposition_4,
+)
+from theory_sim.theorems.teacher import (
+    check_theorem_6 as check_theorem_6,
+)
+from theory_sim.theorems.teacher import (
+    proposition_4_conditions as proposition_4_conditions,
+)
+
+__all__ = [
+    "Check",
+    "ExponentFit",
+    "Proposition4Conditions",
+    "check_lemma_10",
+    "check_proposition_1",
+    "check_proposition_2",
+    "check_proposition_3",
+    "check_proposition_3_trajectory",
+    "check_proposition_4",
+    "check_theorem_4",
+    "check_theorem_5",
+    "check_theorem_6",
+    "fit_exponent",
+    "proposition_3_bound",
+    "proposition_4_conditions",
+    "theorem_4_bound",
+    "tightest",
+]

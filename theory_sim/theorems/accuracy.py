@@ -1,0 +1,192 @@
+"""Accuracy is not enough (arXiv 2503.15477): Theorem 5's accurate-but-slow and
+inaccurate-but-fast reward models, and Proposition 1 (Best-of-N, where accuracy does decide)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory_sim._validation import (
+    as_float_array,
+    check_int,
+    check_probabilities,
+)
+from theory_sim.metrics import _reward_variance, accuracy, best_of_n
+from theory_sim.rewards import theorem_5_models
+from theory_sim.theorems._common import (
+    RATIO_RTOL,
+    TIME_RTOL,
+    Check,
+    _one_prompt_time,
+    _time_lower_bound_check,
+)
+
+
+def check_theorem_5(
+    init_probs,
+    reward_gt,
+    gamma: float,
+    T: float,
+    kl_coef: float | None = None,
+    *,
+    slow_accuracy: float | None = None,
+    fast_accuracy: float | None = None,
+    num_prompts: int = 1,
+    instance: str = "",
+) -> list[Check]:
+    """Check Theorem 5 of arXiv 2503.15477 (accuracy is not enough) on one instance.
+
+    Builds the models of :func:`theory_sim.rewards.theorem_5_models` and checks, for |S| identical
+    copies of the prompt and a tabular policy started at pi_0: the slow model has accuracy 1 (or
+    exactly ``slow_accuracy``), Var0 <= 1/T^2 and t_gamma >= 2|S|(1 - e^(-gamma/2)) T; the fast
+    model has accuracy <= 2/|Y| (or exactly ``fast_accuracy``, with y_gamma ranked first) and
+    t_gamma <= 4|S|(1 - rho)^(-4)(1/pi_0(y_gamma) - 1/rho).
+
+    Args:
+        kl_coef: lambda for both flows; default the fast model's limit
+            pi_0(y_gamma)(1 - rho)^4 / (8 (1/(2e) + 2 ln(1/min pi_0))), the largest the theorem
+            allows. A larger value is refused.
+        slow_accuracy, fast_accuracy: attainable accuracies for the two models (see
+            :func:`theory_sim.rewards.theorem_5_models`).
+
+    Returns:
+        Five Checks: slow accuracy, slow Var0, slow time, fast accuracy, fast time. The measured
+        times are in each Check's details as ``t_slow`` / ``t_fast``.
+    """
+    claim = "Theorem 5"
+    models = theorem_5_models(
+        init_probs,
+        reward_gt,
+        gamma,
+        T,
+        accuracy=slow_accuracy,
+        fast_accuracy=fast_accuracy,
+        num_prompts=num_prompts,
+    )
+    probs, r_gt = np.asarray(init_probs, dtype=np.float64), np.asarray(reward_gt, np.float64)
+    lam = models.fast_kl_limit if kl_coef is None else float(kl_coef)
+    if not 0 <= lam <= models.fast_kl_limit:
+        raise ValueError(
+            f"`kl_coef` must be in [0, {models.fast_kl_limit:.3g}] (the fast bound's "
+            f"condition); got {kl_coef}."
+        )
+    n = probs.shape[0]
+    t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts, claim)
+    t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts, claim)
+    var_slow = float(_reward_variance(probs, models.slow))
+    label = instance or f"Y={n} T={T:g} lambda={lam:.2g}"
+    details = {
+        "T": float(T),
+        "gamma": float(gamma),
+        "kl_coef": lam,
+        "rho": models.rho,
+        "y_gamma": models.y_gamma,
+        "t_slow": t_slow,
+        "t_fast": t_fast,
+    }
+    acc_slow = float(accuracy(models.slow, r_gt))
+    acc_fast = float(accuracy(models.fast, r_gt))
+    # accuracies are ratios of pair counts: exact up to one rounding of a division
+    exact = 1e-12
+    slow_target = 1.0 if slow_accuracy is None else float(slow_accuracy)
+    if fast_accuracy is None:
+        fast_row = Check(
+            claim + ": fast model accuracy",
+            label,
+            acc_fast,
+            2.0 / n,
+            "<=",
+            acc_fast <= 2.0 / n + exact,
+            details,
+        )
+    else:
+        fast_row = Check(
+            claim + ": fast model accuracy",
+            label,
+            acc_fast,
+            float(fast_accuracy),
+            "==",
+            abs(acc_fast - float(fast_accuracy)) <= exact,
+            details,
+        )
+    return [
+        Check(
+            claim + ": slow model accuracy",
+            label,
+            acc_slow,
+            slow_target,
+            "==",
+            abs(acc_slow - slow_target) <= exact,
+            details,
+        ),
+        Check(
+            claim + ": slow model Var0",
+            label,
+            var_slow,
+            1.0 / float(T) ** 2,
+            "<=",
+            var_slow <= 1.0 / float(T) ** 2 * (1 + RATIO_RTOL),
+            details,
+        ),
+        _time_lower_bound_check(
+            claim + ": slow model time", label, t_slow, models.slow_time_bound, details
+        ),
+        fast_row,
+        Check(
+            claim + ": fast model time",
+            label,
+            t_fast,
+            models.fast_time_bound,
+            "<=",
+            bool(t_fast <= models.fast_time_bound * (1.0 + TIME_RTOL)),
+            details,
+        ),
+    ]
+
+
+def check_proposition_1(
+    init_probs, reward_gt, reward_models: dict, n: int, *, instance: str = ""
+) -> Check:
+    """Check Proposition 1 of arXiv 2503.15477: a perfectly accurate reward model maximises the
+    expected ground-truth reward of Best-of-N, whose value is E[max_i r_G(y_i)].
+
+    measured = the largest Best-of-N value among ``reward_models`` (name -> [Y] table), bound =
+    the value of r_G itself (a perfectly accurate model); holds when measured <= bound.
+    """
+    if not isinstance(reward_models, dict) or not reward_models:
+        raise ValueError(
+            "`reward_models` must be a non-empty dict of name -> [Y] reward table; "
+            f"got {reward_models!r}."
+        )
+    init_probs = check_probabilities("init_probs", init_probs)
+    if init_probs.ndim != 1:
+        raise ValueError(f"`init_probs` must be 1-D [Y]; got shape {init_probs.shape}.")
+    reward_gt = as_float_array("reward_gt", reward_gt, ndim=(1,))
+    if reward_gt.shape != init_probs.shape:
+        raise ValueError(
+            f"`reward_gt` must have shape {init_probs.shape} like `init_probs`; got "
+            f"{reward_gt.shape}."
+        )
+    n = check_int("n", n)
+    best_value = float(best_of_n(init_probs, reward_gt, reward_gt, n))
+    values = {
+        name: float(best_of_n(init_probs, r, reward_gt, n)) for name, r in reward_models.items()
+    }
+    top = max(values.values())
+    accurate = [name for name, r in reward_models.items() if float(accuracy(r, reward_gt)) == 1.0]
+    if n == 1:
+        vacuous = "N = 1: Best-of-1 is E_pi0 r_G whatever the reward model"
+    elif accurate:
+        vacuous = f"{', '.join(accurate)} is perfectly accurate: the bound is compared with itself"
+    else:
+        vacuous = ""
+    # both sides are exact sums of at most Y terms; 1e-12 covers their round-off
+    return Check(
+        "Proposition 1",
+        instance or f"N={n} Y={len(np.asarray(reward_gt))}",
+        top,
+        best_value,
+        "<=",
+        top <= best_value + 1e-12,
+        {"values": values, "n": n},
+        vacuous,
+    )

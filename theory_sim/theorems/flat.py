@@ -1,0 +1,349 @@
+"""Flat landscapes (Section 3 of arXiv 2503.15477): Propositions 2 and 3 (with the bounds inside
+its proof), Theorem 4 and the exponent of t_gamma in Var0."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theory_sim._validation import (
+    as_float_array,
+    check_float_scalar,
+    check_index,
+    check_int,
+    check_problem,
+    check_reward_range,
+)
+from theory_sim.flow import (
+    gradient_flow,
+)
+from theory_sim.metrics import _reward_variance
+from theory_sim.objective import _prompt_objective
+from theory_sim.problem import Problem
+from theory_sim.theorems._common import (
+    RATIO_RTOL,
+    Check,
+    _describe,
+    _gain_time,
+    _initial_variance,
+    _logsumexp,
+    _require_tabular,
+    _time_lower_bound_check,
+)
+
+
+def proposition_3_bound(num_prompts: int, var0: float, gamma: float) -> float:
+    """Lower bound on t_gamma for tabular policies (Proposition 3 of arXiv 2503.15477).
+
+    t_gamma >= 2 |S| (1 - exp(-gamma / 2)) / sqrt(Var0),   Var0 = Var_{pi_0(.|x)}[r_RM(x, .)].
+
+    Returns inf when Var0 = 0 (the flow does not move).
+    """
+    num_prompts = check_int("num_prompts", num_prompts)
+    var0 = check_float_scalar("var0", var0, nonnegative=True)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    if var0 == 0:
+        return math.inf
+    return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)
+
+
+def check_proposition_3(
+    problem: Problem,
+    gamma: float,
+    reward=None,
+    prompt: int = 0,
+    t_max: float = 1e12,
+    *,
+    instance: str = "",
+) -> Check:
+    """Check t_gamma >= 2|S|(1 - exp(-gamma/2)) / sqrt(Var0) (Proposition 3 of arXiv 2503.15477).
+
+    Holds for tabular policies, every lambda >= 0 and every evaluated reward r with values in
+    [-1, 1] (``reward``, default ``reward_gt``); Var0 is the variance of r_RM under pi_0.
+
+    Args:
+        problem: a tabular :class:`~theory_sim.Problem` with r_RM in [-1, 1].
+        gamma: the gain, > 0.
+        reward: the evaluated reward table (default ``reward_gt``), values in [-1, 1].
+        prompt: the prompt x.
+        t_max: horizon for t_gamma (inf beyond it; the bound then holds trivially).
+        instance: a label for reports.
+
+    Returns:
+        A :class:`Check` with measured = t_gamma and bound = the right-hand side.
+    """
+    problem = check_problem(problem)
+    claim = "Proposition 3"
+    _require_tabular(problem, claim)
+    gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
+    var0 = _initial_variance(problem, prompt)
+    return _time_lower_bound_check(
+        claim,
+        instance or _describe(problem, prompt),
+        measured,
+        proposition_3_bound(problem.num_prompts, var0, gamma),
+        {
+            "var0": var0,
+            "gamma": gamma,
+            "kl_coef": float(problem.kl_coef),
+            "num_prompts": problem.num_prompts,
+            "num_outputs": problem.num_outputs,
+            "t_max": t_max,
+        },
+    )
+
+
+def check_proposition_3_trajectory(
+    problem: Problem, prompt: int = 0, *, num_times: int = 64, instance: str = ""
+) -> list[Check]:
+    """Check the two bounds inside the proof of Proposition 3 of arXiv 2503.15477 along the flow.
+
+    With u(t) = sqrt(Var0) t / (2|S|) < 1:
+        Var_{pi_t}[r_KL(x, .)] <= Var0 / (1 - u)^2,
+        ||theta_x(t) - theta_x(0)||_2 <= 2 ln(1 / (1 - u)).
+
+    The flow is sampled at ``num_times`` log-spaced times with u up to 0.99. Each Check reports
+    measured = max over the samples of (left side / right side) against bound = 1.
+
+    Returns:
+        [variance Check, displacement Check].
+    """
+    problem = check_problem(problem)
+    claim = "Proposition 3 (proof)"
+    num_times = check_int("num_times", num_times, 2)
+    _require_tabular(problem, claim)
+    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    var0 = _initial_variance(problem, prompt)
+    if var0 <= 0:
+        raise ValueError("`problem` has zero reward variance at `prompt`: the flow does not move.")
+    horizon = 2.0 * problem.num_prompts / math.sqrt(var0)
+    ts = np.geomspace(horizon * 1e-6, 0.99 * horizon, num_times)
+    traj = gradient_flow(problem, ts[-1], ts)
+    u = math.sqrt(var0) * ts / (2.0 * problem.num_prompts)
+    logits = np.asarray(problem.internal_params(jnp.asarray(traj.params)))[:, prompt, :]
+    log_probs = logits - _logsumexp(logits)
+    ref = np.asarray(problem.ref_log_probs[prompt])
+    r_kl = np.asarray(problem.reward_rm[prompt]) - float(problem.kl_coef) * (log_probs - ref)
+    var_t = np.asarray(_reward_variance(np.exp(log_probs), r_kl))
+    var_ratio = var_t / (var0 / (1.0 - u) ** 2)
+    shift = np.linalg.norm(logits - np.asarray(problem.params0[prompt]), axis=-1)
+    shift_ratio = shift / (2.0 * np.log(1.0 / (1.0 - u)))
+    label = instance or _describe(problem, prompt)
+    details = {"var0": var0, "kl_coef": float(problem.kl_coef), "u_max": float(u[-1])}
+    return [
+        Check(
+            claim + ": variance growth",
+            label,
+            float(var_ratio.max()),
+            1.0,
+            "<=",
+            bool(var_ratio.max() <= 1.0 + RATIO_RTOL),
+            details,
+        ),
+        Check(
+            claim + ": parameter displacement",
+            label,
+            float(shift_ratio.max()),
+            1.0,
+            "<=",
+            bool(shift_ratio.max() <= 1.0 + RATIO_RTOL),
+            details,
+        ),
+    ]
+
+
+def theorem_4_bound(
+    length: int, jacobian: float, kl_coef: float, gamma: float, mean_var0: float
+) -> float:
+    """Lower bound on t_gamma for autoregressive policies (Theorem 4 of arXiv 2503.15477).
+
+    t_gamma >= min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))} / (8 L^2 J^2) * (mean_x Var0(x))^(-1/3)
+
+    with e^(-7/(3 lambda)) read as 0 for lambda = 0. Returns inf when mean_x Var0 = 0.
+    """
+    length = check_int("length", length)
+    jacobian = check_float_scalar("jacobian", jacobian, positive=True)
+    kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    mean_var0 = check_float_scalar("mean_var0", mean_var0, nonnegative=True)
+    if mean_var0 == 0:
+        return math.inf
+    factor = -math.expm1(-gamma / 9.0)
+    if kl_coef > 0:
+        factor = min(factor, -math.expm1(-7.0 / (3.0 * kl_coef)))
+    # divided in steps: J^2 alone may overflow, the bound itself at worst underflows to 0
+    return factor / (8.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 3.0)
+
+
+def check_theorem_4(
+    problem: Problem,
+    gamma: float,
+    reward=None,
+    prompt: int = 0,
+    t_max: float = 1e12,
+    *,
+    instance: str = "",
+) -> Check:
+    """Check Theorem 4 of arXiv 2503.15477 (Theorem 1 in its main text) on one instance.
+
+    t_gamma(x) >= min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))} / (8 L^2 J^2) (mean_x Var0)^(-1/3)
+
+    for every prompt x and every evaluated reward r in [-1, 1] (``reward``, default r_G); Var0 is
+    the variance of r_RM under pi_0. J is the parameterisation's Jacobian norm; the logit maps of
+    the provided policies are linear in theta, so J measured along the trajectory is constant and
+    is read at theta_0 (``details["jacobian"]``).
+    """
+    problem = check_problem(problem)
+    claim = "Theorem 4"
+    gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
+    var0 = np.asarray(_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
+    mean_var0 = float(var0.mean())
+    jac = problem.policy.jacobian_norm(problem.params0)
+    length, lam = problem.policy.length, float(problem.kl_coef)
+    return _time_lower_bound_check(
+        claim,
+        instance or _describe(problem, prompt),
+        measured,
+        theorem_4_bound(length, jac, lam, gamma, mean_var0),
+        {
+            "mean_var0": mean_var0,
+            "gamma": gamma,
+            "kl_coef": lam,
+            "length": length,
+            "jacobian": jac,
+            "num_outputs": problem.num_outputs,
+            "t_max": t_max,
+        },
+    )
+
+
+@jax.jit
+def _prompt_gradients(problem: Problem, params_t: jax.Array, prompt) -> tuple:
+    """For each saved theta: ||grad phi(theta; x)||_2, Var_pi[r_KL(x, .)] and max_y |r_KL(x, y)|."""
+
+    def one(theta):
+        def phi_x(th):
+            log_probs = problem.log_probs(th)
+            values = _prompt_objective(
+                log_probs, problem.ref_log_probs, problem.reward_rm, problem.kl_coef
+            )
+            return values[prompt]
+
+        grad = jax.grad(phi_x)(theta)
+        log_probs = problem.log_probs(theta)[prompt]
+        r_kl = problem.reward_rm[prompt] - problem.kl_coef * (
+            log_probs - problem.ref_log_probs[prompt]
+        )
+        var = _reward_variance(jnp.exp(log_probs), r_kl)
+        return jnp.sqrt(jnp.sum(jnp.square(grad))), var, jnp.max(jnp.abs(r_kl))
+
+    return jax.vmap(one)(params_t)
+
+
+def check_proposition_2(
+    problem: Problem,
+    prompt: int = 0,
+    t_max: float = 1e4,
+    *,
+    num_times: int = 64,
+    instance: str = "",
+) -> Check:
+    """Check the gradient bound of Proposition 2 of arXiv 2503.15477 along the flow.
+
+    ||grad_theta phi(theta; x)||_2 <= 6 M^(1/3) L J_x Var_{pi_theta}[r_KL(x, .)]^(1/3),
+
+    with M = max(1, max_y |r_KL(x, y)|) at each theta (the proposition needs |r_KL| <= M, M >= 1).
+    The flow is sampled at 0 and ``num_times - 1`` log-spaced times up to ``t_max``; the Check
+    reports measured = max over samples of (left side / right side) against bound = 1.
+    """
+    problem = check_problem(problem)
+    claim = "Proposition 2"
+    num_times = check_int("num_times", num_times, 3)
+    t_max = check_float_scalar("t_max", t_max, positive=True)
+    prompt = check_index("prompt", prompt, problem.num_prompts, "prompts")
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
+    traj = gradient_flow(problem, t_max, save)
+    params = problem.internal_params(jnp.asarray(traj.params))
+    norms, variances, max_abs = (np.asarray(a) for a in _prompt_gradients(problem, params, prompt))
+    jac = problem.policy.jacobian_norm(problem.params0, prompt)
+    big_m = np.maximum(1.0, max_abs)
+    rhs = 6.0 * big_m ** (1.0 / 3.0) * problem.policy.length * jac * np.cbrt(variances)
+    # where both sides vanish (a point mass) the bound holds with equality; report ratio 0
+    ratio = np.where(rhs > 0, norms / np.where(rhs > 0, rhs, 1.0), np.where(norms > 0, np.inf, 0))
+    worst = float(ratio.max())
+    return Check(
+        claim=claim,
+        instance=instance or _describe(problem, prompt),
+        measured=worst,
+        bound=1.0,
+        relation="<=",
+        holds=bool(worst <= 1.0 + RATIO_RTOL),
+        details={
+            "kl_coef": float(problem.kl_coef),
+            "length": problem.policy.length,
+            "jacobian": jac,
+            "max_M": float(big_m.max()),
+            "t_max": t_max,
+        },
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentFit:
+    """Least-squares slope of log t_gamma against log Var0, with its standard error.
+
+    Attributes:
+        slope, stderr: the fitted exponent and its standard error (from the residuals).
+        intercept: the fitted log t_gamma at Var0 = 1.
+        var0, t_gamma: the points used (finite t_gamma only).
+        decades: log10 span of Var0 over the points.
+    """
+
+    slope: float
+    stderr: float
+    intercept: float
+    var0: np.ndarray
+    t_gamma: np.ndarray
+    decades: float
+
+
+def fit_exponent(var0, t_gamma) -> ExponentFit:
+    """Fit log t_gamma = slope * log Var0 + intercept over the finite, positive points.
+
+    Proposition 3 predicts slope <= -1/2 behaviour near its bound for tabular policies and Theorem 4
+    a bound with exponent -1/3 for autoregressive ones; the fit reports what the instances show.
+    """
+    v = as_float_array("var0", var0, ndim=(1,))
+    try:
+        t = np.asarray(t_gamma, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"`t_gamma` must be an array of times; got {t_gamma!r}.") from err
+    if t.shape != v.shape or np.isnan(t).any():
+        raise ValueError(
+            f"`t_gamma` must be times (inf for unreached) shaped like `var0` {v.shape}; got "
+            f"shape {t.shape}" + (" with NaN." if t.shape == v.shape else ".")
+        )
+    if np.any(v <= 0):
+        raise ValueError(f"`var0` must be > 0; its minimum is {v.min():.3g}.")
+    keep = np.isfinite(t) & (t > 0)
+    if keep.sum() < 3:
+        raise ValueError(f"`t_gamma` needs at least 3 finite points to fit; got {keep.sum()}.")
+    x, y = np.log(v[keep]), np.log(t[keep])
+    (slope, intercept), cov = np.polyfit(x, y, 1, cov="unscaled")
+    resid = y - (slope * x + intercept)
+    dof = max(1, keep.sum() - 2)
+    stderr = float(math.sqrt(cov[0, 0] * float(resid @ resid) / dof))
+    return ExponentFit(
+        float(slope),
+        stderr,
+        float(intercept),
+        v[keep],
+        t[keep],
+        float(np.log10(v[keep].max() / v[keep].min())),
+    )
