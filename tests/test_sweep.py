@@ -409,12 +409,13 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
     out = tmp_path / "run"
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "1 cell(s) infeasible for their seed" in err and "cell 2 (infeasible: `variance`" in err
+    assert "1 cell(s) infeasible for their seed" in err and "cell 2 (infeasible: [[reward" in err
     assert "cell(s) whose solve failed" in err and "exit code 1 (--keep-going: 0)" in err
     rows = load_results(out)
     assert len(rows) == NUM_CELLS // 2 * 2
     refused = [r for r in rows if r["cell"] == 2]
-    assert all(r["status"].startswith("infeasible: `variance` must be below") for r in refused)
+    assert all(r["status"].startswith("infeasible: [[reward_model]] 2 (") for r in refused)
+    assert all("seed 3: `variance` must be below" in r["status"] for r in refused)
     assert all(math.isnan(r["var_rm"]) and math.isnan(r["gain_gt"]) for r in refused)
     failed = {r["cell"] for r in rows if r["status"] == "solver failed"}
     assert failed == {0, 4, 8}  # the first cell of each chunk of four (cell 2 never ran)
@@ -455,3 +456,10 @@ def test_a_grid_estimated_beyond_an_hour_asks_for_yes(tmp_path, capsys):
     assert "estimated at about" in err and "pass --yes" in err
     assert not (tmp_path / "run").exists()
     assert parse_config(SMALL).estimated_seconds() < 1.0  # the tests' grid asks nothing
+
+
+def test_a_damaged_metadata_file_is_refused_in_one_line(config, tmp_path, capsys):
+    (tmp_path / "metadata.json").write_text('{"config_digest": "abc", trunc')
+    with pytest.raises(ValueError, match=r"damaged metadata\.json"):
+        run_sweep(config, tmp_path)
+    assert not (tmp_path / "parts").exists()

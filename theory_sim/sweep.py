@@ -601,7 +601,12 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
         try:
             built.append(build_cell(config, c))
         except ValueError as err:  # the seed's tables cannot give this reward model
-            infeasible.append((c, str(err)))
+            p_index, r_index, _, seed = config.cell(c)
+            where = (
+                f"[[reward_model]] {r_index + 1} ({config.reward_models[r_index].name}) under "
+                f"[[policy]] {p_index + 1} ({config.policies[p_index].name}), seed {seed}"
+            )
+            infeasible.append((c, f"{where}: {err}"))
     rows = [row for c, reason in infeasible for row in _infeasible_rows(config, c, reason)]
     if not built:
         return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
@@ -799,8 +804,14 @@ def run_sweep(
         "columns": list(COLUMNS),
     }
     if meta_path.is_file():
-        old = json.loads(meta_path.read_text())
-        if old.get("config_digest") != meta["config_digest"]:
+        try:
+            old = json.loads(meta_path.read_text())
+        except ValueError as err:
+            raise ValueError(
+                f"`out` {str(out)!r} has a damaged metadata.json ({err}); it cannot tell which "
+                "config its parts belong to, so choose another directory or remove it."
+            ) from None
+        if not isinstance(old, dict) or old.get("config_digest") != meta["config_digest"]:
             raise ValueError(
                 f"`out` {str(out)!r} holds a sweep of a different config; choose another "
                 "directory or remove it."
