@@ -3,8 +3,9 @@
 The paper's experiments ran RLOO and GRPO with Adam; its theory is about the exact gradient flow.
 Here both run on the same enumerated problems:
 
-* :func:`optimize` / :func:`steps_to_gain`: any optax transformation on the exact objective (the
-  one ``loss = -phi`` of the library sits in :func:`_loss`), or natural policy gradient;
+* :func:`optimize` / :func:`steps_to_gain`: any optax transformation on the exact objective (optax
+  minimises, so it is handed -grad phi, the closed form of :mod:`theory_sim.objective`), or
+  natural policy gradient;
 * :func:`estimate_gradient`: REINFORCE (exact baseline), RLOO and GRPO estimates of grad phi from k
   sampled outputs per prompt, seeded and vmappable over keys;
 * :func:`gradient_snr` and :func:`compare_methods`: how sampling noise and discrete steps change
@@ -55,11 +56,6 @@ def _optax_promotion():
     """optax's Adam raises its decays to an int32 step count; trace optax code under standard
     dtype promotion so it also runs where a program has made promotion strict."""
     return jax.numpy_dtype_promotion("standard")
-
-
-def _loss(problem: Problem, params):
-    """The library's one ``loss = -phi``: optax minimises, phi is maximised."""
-    return -_objective(problem, params)
 
 
 def _natural_direction(problem: Problem, params):
