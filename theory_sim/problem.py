@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._validation import as_float_array, check_fits, check_float_scalar, require_x64
-from theory_sim.policies import Tabular
+from theory_sim.policies import Tabular, _jit_log_probs
 
 __all__ = ["Problem"]
 
@@ -68,12 +68,12 @@ class Problem:
         gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
         lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
         params0 = jnp.asarray(params)
-        ref = policy.log_probs(params0)
-        if not bool(jnp.all(jnp.isfinite(ref))):
+        ref = _jit_log_probs(policy, params0)
+        if not np.all(np.isfinite(np.asarray(ref))):
             raise ValueError(
                 "`init_logits` must give every output a positive probability; these logits are so "
                 "far apart that some log-probabilities overflow to -inf (spread "
-                f"{float(jnp.max(params0) - jnp.min(params0)):.3g})."
+                f"{float(np.max(params)) - float(np.min(params)):.3g})."
             )
         self._set(
             policy=policy,
