@@ -1,11 +1,13 @@
 """The persistent compilation cache: where it lives, how to turn it off, and that it is used."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 
 from theory_sim.cache import ENV_VAR, cache_directory, enable_compilation_cache
 
@@ -56,3 +58,110 @@ def test_a_second_process_reads_what_the_first_compiled(tmp_path):
     (value0, hits0), (value1, hits1) = (o.split() for o in outputs)
     assert value0 == value1 and int(hits0) == 0 and int(hits1) >= 1
     assert len(entries[0]) >= 1 and entries[1] == entries[0]
+
+
+def _callbacks(lowered) -> list[str]:
+    """The host-callback custom calls in a lowered program (JAX never caches such a program)."""
+    return [line for line in lowered.as_text().splitlines() if "callback" in line]
+
+
+def test_the_solvers_compile_to_cacheable_programs():
+    """Every adaptive solve (trajectory, implicit tail, time to gain and the crossing's bisection)
+    lowers without a host callback, so the persistent cache can store it; diffrax's and
+    optimistix's own argument checks would otherwise add one each."""
+    import jax.numpy as jnp
+
+    from theory_sim import flow
+    from theory_sim.instances import random_problem
+
+    problem = random_problem(1, 5, key=jax.random.key(0)).with_kl_coef(0.1)
+    batch, _ = flow._as_batch(problem)
+    _, _, w = flow._batch_coordinates(batch)
+    save_ts = jnp.asarray(flow.default_save_ts(10.0, 5))
+    reward = problem.reward_rm
+    _, _, w0 = flow._coordinates(problem)
+    lowered = {
+        "trajectory": flow._path_segments.lower(
+            batch, save_ts, jnp.zeros(1), w, 10.0, 1e-10, 1e-12, 64
+        ),
+        "implicit tail": flow._path_segments.lower(
+            batch, save_ts, jnp.zeros(1), w, 10.0, 1e-10, 1e-12, 64, implicit=True
+        ),
+        "time to gain": flow._gain_run.lower(
+            problem, reward, 0, 0.1, 0.0, w0, -1.0, 10.0, 1e-10, 1e-12, 64
+        ),
+        "crossing": flow._refine_crossing.lower(
+            problem, reward, 0, 0.1, 0.0, w0, 1.0, 1e-10, 1e-12, 64, False
+        ),
+    }
+    found = {name: _callbacks(program) for name, program in lowered.items()}
+    assert not any(found.values()), found
+    # the check sees a callback where one is: equinox's error_if in its raising form
+    import equinox
+
+    raising = jax.jit(lambda x: equinox.error_if(x, x < 0, "negative")).lower(jnp.ones(3))
+    assert _callbacks(raising)
+
+
+def test_traced_programs_are_kept_and_read_back(tmp_path):
+    """A second process reads the first one's traced solver programs (no new export is written)
+    and gets bitwise the same numbers; a torn export file is traced again, not trusted."""
+    script = (
+        "import numpy as np, jax\n"
+        "from theory_sim.cache import enable_compilation_cache\n"
+        "enable_compilation_cache()\n"
+        "import theory_sim as ts\n"
+        "from theory_sim.instances import random_problem\n"
+        "p = random_problem(2, 5, key=jax.random.key(3)).with_kl_coef(0.05)\n"
+        "tr = ts.gradient_flow(p, 10.0)\n"
+        "print(repr(float(np.asarray(tr.probs).sum() * 1e6)), repr(ts.time_to_gain(p, 0.05)))\n"
+    )
+    env = {**os.environ, ENV_VAR: str(tmp_path / "cache")}
+    exports = tmp_path / "cache" / "exports"
+
+    def run():
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout, {p.name: p.stat().st_mtime_ns for p in exports.iterdir()}
+
+    first, files = run()
+    assert {name.split("-")[0] for name in files} >= {"path_segments", "gain_run"}
+    second, files_again = run()
+    assert second == first and files_again == files  # read back, nothing traced again
+    torn = sorted(files)[0]
+    (exports / torn).write_bytes(b"not a program")
+    third, files_third = run()
+    assert third == first and files_third[torn] != files[torn]  # re-exported over the torn file
+
+
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class Power:
+    """Static pytree data (a policy is one): part of a traced program's key."""
+
+    k: int
+
+
+def _scaled_power(x, power, n):
+    return x**power.k * n
+
+
+def test_traced_once_keys_on_static_arguments_and_structure(tmp_path, monkeypatch):
+    """Programs differing only in a static argument, or in static pytree data, are different
+    programs; the same call with the cache off gives the same numbers."""
+    import jax.numpy as jnp
+
+    from theory_sim import cache
+
+    traced = cache.traced_once(_scaled_power, static_argnames=("n",))
+    monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
+    x = jnp.arange(1.0, 4.0)
+    got = [traced(x, Power(k), n=n) for k, n in ((2, 1.0), (3, 1.0), (2, 2.0))]
+    expected = [x**2, x**3, 2 * x**2]
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+    assert len(list((tmp_path / "exports").iterdir())) == 3
+    monkeypatch.setattr(cache, "_exports", None)
+    np.testing.assert_array_equal(np.asarray(traced(x, Power(3), n=1.0)), np.asarray(x**3))

@@ -15,16 +15,32 @@ The directory, in order of precedence:
 * ``$XDG_CACHE_HOME/theory_sim/jax``, else ``~/.cache/theory_sim/jax`` (``~/Library/Caches`` on
   macOS, ``%LOCALAPPDATA%`` on Windows).
 
-Deleting the directory is always safe: the next run compiles again.
+Compilation is only half the cost: before compiling, JAX traces the Python of each solver into
+a program, about 3-5 s a shape for a diffrax solve with events, and the compilation cache cannot
+skip that. So the solvers are also kept traced: :func:`traced_once` stores each traced program,
+exported with :mod:`jax.export` (serialised StableHLO), in the ``exports`` folder of the same
+directory, keyed by the function, the shapes, dtypes and static structure of its arguments, the
+versions of JAX and the solver libraries, and a hash of theory_sim's own source. A later process
+with the same key loads the program instead of tracing it; any change to theory_sim's code gives
+new keys. Both caches are on exactly when :func:`enable_compilation_cache` has been called.
+
+Deleting the directory is always safe: the next run traces and compiles again.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
 import os
+import pickle
+import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 
 __all__ = ["cache_directory", "enable_compilation_cache"]
 
@@ -65,4 +81,127 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
         return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    global _exports
+    _exports = directory / "exports"
     return directory
+
+
+# ------------------------------------------------------------------------ traced programs
+
+_exports: Path | None = None  # where traced programs are kept; set by enable_compilation_cache
+
+
+@functools.cache
+def _code_version() -> str:
+    """A hash of theory_sim's source and of the libraries whose code a traced program holds."""
+    digest = hashlib.sha256()
+    for name in ("jax", "jaxlib", "diffrax", "equinox", "optimistix", "lineax"):
+        digest.update(f"{name}={metadata.version(name)};".encode())
+    package = Path(__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _structure(treedef) -> tuple:
+    """A pytree structure with its static node data (policies, flags), for a cache key."""
+    data = treedef.node_data()
+    node = None if data is None else (data[0].__module__, data[0].__qualname__, data[1])
+    return node, tuple(_structure(child) for child in treedef.children())
+
+
+def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
+    """``jax.jit(fun, static_argnames=...)`` whose traced program is kept on disk across processes.
+
+    Called with concrete arguments while the cache is on, the program for their shapes, dtypes,
+    pytree structure and static arguments is loaded from the ``exports`` folder (or traced,
+    exported and saved there once), then compiled through the persistent compilation cache. Inside
+    another trace, with the cache off, or with arguments whose static structure cannot be pickled,
+    it is plain ``jax.jit``. The results are the same program's either way.
+
+    For theory_sim's own functions only: the key hashes theory_sim's source, not the caller's.
+    """
+    if fun is None:
+        return functools.partial(traced_once, static_argnames=static_argnames)
+    jitted = jax.jit(fun, static_argnames=static_argnames)
+    loaded: dict[str, object] = {}  # key -> jitted call of the exported program, this process
+    signature = inspect.signature(fun)
+    name = f"{fun.__module__}.{fun.__qualname__}"
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        if _exports is None:
+            return jitted(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        static = {k: bound.arguments.pop(k) for k in static_argnames}
+        names = tuple(bound.arguments)
+        leaves, treedef = jax.tree.flatten(tuple(bound.arguments.values()))
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return jitted(*args, **kwargs)
+        leaves = [jnp.asarray(leaf) for leaf in leaves]
+        avals = [(leaf.shape, str(leaf.dtype), leaf.weak_type) for leaf in leaves]
+        try:
+            described = pickle.dumps(
+                (
+                    name,
+                    _code_version(),
+                    jax.config.jax_enable_x64,
+                    static,
+                    names,
+                    avals,
+                    _structure(treedef),
+                ),
+            )
+        except (pickle.PicklingError, TypeError, AttributeError):
+            return jitted(*args, **kwargs)
+        key = f"{fun.__name__.strip('_')}-{hashlib.sha256(described).hexdigest()[:40]}"
+        runner = loaded.get(key)
+        if runner is None:
+            runner = _load_or_export(key, fun, static, names, treedef, leaves)
+            loaded[key] = runner
+        return runner(*leaves)
+
+    def clear_cache():
+        jitted.clear_cache()
+        loaded.clear()
+
+    # jax.jit's introspection, counting the programs this process holds either way
+    call.lower, call.clear_cache = jitted.lower, clear_cache
+    call._cache_size = lambda: jitted._cache_size() + len(loaded)
+    return call
+
+
+def _load_or_export(key, fun, static, names, treedef, leaves):
+    """The jitted call of the exported program ``key``: read from disk, else traced and saved."""
+    from jax import export
+
+    path = _exports / f"{key}.stablehlo"
+    exported = None
+    if path.exists():
+        try:
+            exported = export.deserialize(bytearray(path.read_bytes()))
+        except Exception:  # a torn or foreign file: trace again and overwrite it
+            exported = None
+    if exported is None:
+
+        def flat(*flat_leaves):
+            values = jax.tree.unflatten(treedef, flat_leaves)
+            return fun(**dict(zip(names, values, strict=True)), **static)
+
+        shapes = [jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=x.weak_type) for x in leaves]
+        program = jax.jit(flat)
+        # LAPACK calls (the implicit solver's and root finders' linear solves) have no
+        # cross-version guarantee; the key pins the jaxlib version, so none is needed here.
+        targets = set(re.findall(r"custom_call @(\w+)", program.lower(*shapes).as_text()))
+        checks = [export.DisabledSafetyCheck.custom_call(t) for t in sorted(targets)]
+        exported = export.export(program, disabled_checks=checks)(*shapes)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part = path.with_suffix(f".{os.getpid()}.part")
+            part.write_bytes(exported.serialize())
+            os.replace(part, path)
+        except OSError:  # a read-only cache: the program still runs, it is just not kept
+            pass
+    return jax.jit(exported.call)

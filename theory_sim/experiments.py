@@ -3,14 +3,17 @@ checked on seeded random instances; ``exponent_study`` fits t_gamma against Var0
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
 
 from theory_sim.flow import default_save_ts, gradient_flow
 from theory_sim.instances import random_problem
-from theory_sim.metrics import _expected_reward, reward_variance
+from theory_sim.metrics import _jit_expected_reward, reward_variance
 from theory_sim.objective import kl_optimal_policy
 from theory_sim.policies import Autoregressive, LogLinear, start_at
 from theory_sim.problem import Problem
@@ -89,45 +92,71 @@ def check_suite(
     Returns:
         A list of :class:`~theory_sim.theorems.Check`.
     """
+    instances = list(_instances(seed, num_instances))
+    done = 0
+
+    def run(task):
+        nonlocal done
+        rows = counterexample_checks(seed) if task is None else _instance_checks(*task)
+        if task is not None and progress is not None:
+            with _progress_lock:
+                done += 1
+                progress(done, num_instances)
+        return rows
+
+    # Instances are independent: both cores work through them (compiled code runs without
+    # Python's lock, and so does reading programs from the caches); rows keep their order.
+    pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
+    try:
+        parts = list(pool.map(run, [*instances, None]))
+    except BaseException:  # an error or Ctrl-C: drop the queued instances, not just wait
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [row for part in parts for row in part]
+
+
+_progress_lock = threading.Lock()
+
+
+def _instance_checks(i: int, key) -> list[Check]:
+    """The rows of random instance ``i`` of :func:`check_suite` (see its docstring)."""
     checks: list[Check] = []
-    for i, key in _instances(seed, num_instances):
-        k_problem, k_draws = jax.random.split(key)
-        num_prompts, num_outputs = CHECK_SHAPES[i % len(CHECK_SHAPES)]
-        draws = np.asarray(jax.random.uniform(k_draws, (4,), dtype=np.float64))
-        problem = random_problem(
-            num_prompts,
-            num_outputs,
-            key=k_problem,
-            kl_coef=KL_COEFS[(i // len(CHECK_SHAPES)) % len(KL_COEFS)],
-            rm_scale=10.0 ** (-4.0 * draws[0]),
+    k_problem, k_draws = jax.random.split(key)
+    num_prompts, num_outputs = CHECK_SHAPES[i % len(CHECK_SHAPES)]
+    draws = np.asarray(jax.random.uniform(k_draws, (4,), dtype=np.float64))
+    problem = random_problem(
+        num_prompts,
+        num_outputs,
+        key=k_problem,
+        kl_coef=KL_COEFS[(i // len(CHECK_SHAPES)) % len(KL_COEFS)],
+        rm_scale=10.0 ** (-4.0 * draws[0]),
+    )
+    prompt = int(draws[1] * num_prompts)
+    for name, table, frac in (
+        ("r_G", problem.reward_gt, draws[2]),
+        ("r_RM", problem.reward_rm, draws[3]),
+    ):
+        gamma = _gamma(problem, prompt, table, 0.05 + 0.9 * float(frac))
+        label = (
+            f"#{i} X={num_prompts} Y={num_outputs} "
+            f"lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
         )
-        prompt = int(draws[1] * num_prompts)
-        for name, table, frac in (
-            ("r_G", problem.reward_gt, draws[2]),
-            ("r_RM", problem.reward_rm, draws[3]),
-        ):
-            gamma = _gamma(problem, prompt, table, 0.05 + 0.9 * float(frac))
-            label = (
-                f"#{i} X={num_prompts} Y={num_outputs} "
-                f"lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
-            )
-            checks.append(check_proposition_3(problem, gamma, table, prompt, instance=label))
-        if i % 4 == 0:
-            label = f"#{i} X={num_prompts} Y={num_outputs} lambda={float(problem.kl_coef):g}"
-            checks.extend(check_proposition_3_trajectory(problem, prompt, instance=label))
-        checks.extend(_theorem_4_rows(i, k_draws, problem, prompt, f"tabular Y={num_outputs}"))
-        ar_problem, ar_label = _autoregressive_instance(i, key)
-        checks.extend(_theorem_4_rows(i, k_draws, ar_problem, 0, ar_label))
-        if i % 4 == 1:
-            checks.append(check_proposition_2(ar_problem, 0, instance=f"#{i} {ar_label}"))
-            ll_problem, ll_label = _log_linear_instance(i, key)
-            checks.append(check_proposition_2(ll_problem, 0, instance=f"#{i} {ll_label}"))
-            # A log-linear flow may settle at a stationary point even with lambda = 0, where an
-            # explicit solver cannot reach t_max = 1e12; a finite horizon keeps t_gamma exact.
-            checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
-        if progress is not None:
-            progress(i + 1, num_instances)
-    return checks + counterexample_checks(seed)
+        checks.append(check_proposition_3(problem, gamma, table, prompt, instance=label))
+    if i % 4 == 0:
+        label = f"#{i} X={num_prompts} Y={num_outputs} lambda={float(problem.kl_coef):g}"
+        checks.extend(check_proposition_3_trajectory(problem, prompt, instance=label))
+    checks.extend(_theorem_4_rows(i, k_draws, problem, prompt, f"tabular Y={num_outputs}"))
+    ar_problem, ar_label = _autoregressive_instance(i, key)
+    checks.extend(_theorem_4_rows(i, k_draws, ar_problem, 0, ar_label))
+    if i % 4 == 1:
+        checks.append(check_proposition_2(ar_problem, 0, instance=f"#{i} {ar_label}"))
+        ll_problem, ll_label = _log_linear_instance(i, key)
+        checks.append(check_proposition_2(ll_problem, 0, instance=f"#{i} {ll_label}"))
+        # A log-linear flow may settle at a stationary point even with lambda = 0, where an
+        # explicit solver cannot reach t_max = 1e12; a finite horizon keeps t_gamma exact.
+        checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
+    return checks
 
 
 def counterexample_checks(seed: int = 0) -> list[Check]:
@@ -183,9 +212,9 @@ def _headroom(problem: Problem, prompt: int, table, t_max: float) -> float:
     """
     probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
     row = np.asarray(table[prompt])
-    start = float(_expected_reward(probs0, row))
+    start = float(_jit_expected_reward(probs0, row))
     if problem.policy.expressive:
-        return float(_expected_reward(_limit_policy(problem, prompt), row)) - start
+        return float(_jit_expected_reward(_limit_policy(problem, prompt), row)) - start
     probs = gradient_flow(problem, t_max, default_save_ts(t_max)).probs
     series = np.asarray(probs).reshape(probs.shape[0], problem.num_prompts, -1)[:, prompt] @ row
     return float(series.max()) - start
@@ -199,7 +228,7 @@ def _gamma(problem, prompt: int, table, frac: float, t_max: float = 1e12) -> flo
     if headroom > 1e-9 * float(np.ptp(row)):  # a rise, not round-off on a falling reward
         return frac * headroom
     probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    return frac * (float(row.max()) - float(_expected_reward(probs0, row)))
+    return frac * (float(row.max()) - float(_jit_expected_reward(probs0, row)))
 
 
 def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list[Check]:

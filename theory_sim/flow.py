@@ -48,11 +48,15 @@ stability, and round-off in the field would cap any solver's step. Therefore:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import threading
 from functools import partial
 
 import diffrax
+import equinox
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,6 +69,7 @@ from theory_sim._validation import (
     check_int,
     check_problem,
 )
+from theory_sim.cache import traced_once
 from theory_sim.metrics import _expected_reward, _kl_divergence, _reward_variance
 from theory_sim.objective import _ascent, _grad, _probabilities, _prompt_objective
 from theory_sim.problem import Problem
@@ -241,25 +246,58 @@ def _certified(problem, base, log_limit, w):
     return (problem.kl_coef > 0) & jnp.all(kl <= 2.0 * _CERTIFIED_TV**2)
 
 
+@contextlib.contextmanager
+def _checks_without_callbacks():
+    """Trace diffrax and optimistix with their run-time checks answered by NaN, not a callback.
+
+    diffrax checks ``SaveAt(ts=...)``, and optimistix's bisection its bracket, at run time with
+    ``equinox.error_if``, which raises through a host callback; JAX never writes a program with
+    a host callback to its persistent compilation cache, so every process compiled each solve
+    again (about 9 s a shape on two cores). Here the save times are sorted and clipped to
+    [t0, t1] before the solve and a bisection is only asked for a crossing its step contains, so
+    the checks never fire; their NaN form (equinox's documented ``on_error="nan"``) keeps the
+    program cacheable. Only calls traced inside this block are affected (``on_error`` is part of
+    equinox's jit key, so nothing cached here leaks into a caller's own programs).
+    """
+    global _checks_depth
+    with _checks_lock:  # threads may trace at once: patched while any of them is inside
+        if _checks_depth == 0:
+            equinox.error_if = eqxi.error_if = partial(_error_if, on_error="nan")
+        _checks_depth += 1
+    try:
+        yield
+    finally:
+        with _checks_lock:
+            _checks_depth -= 1
+            if _checks_depth == 0:
+                equinox.error_if = eqxi.error_if = _error_if
+
+
+_error_if = equinox.error_if
+_checks_lock = threading.Lock()
+_checks_depth = 0
+
+
 def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
     """One adaptive solve of dw/dt = field from (t0, w0) to t1.
 
     Tsit5 by default; Kvaerno5 (L-stable, implicit, dense Jacobian) with ``implicit``.
     """
-    return diffrax.diffeqsolve(
-        diffrax.ODETerm(_field),
-        diffrax.Kvaerno5() if implicit else diffrax.Tsit5(),
-        t0=t0,
-        t1=t1,
-        dt0=None,
-        y0=w0,
-        args=args,
-        saveat=saveat,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        event=event,
-        max_steps=max_steps,
-        throw=False,
-    )
+    with _checks_without_callbacks():
+        return diffrax.diffeqsolve(
+            diffrax.ODETerm(_field),
+            diffrax.Kvaerno5() if implicit else diffrax.Tsit5(),
+            t0=t0,
+            t1=t1,
+            dt0=None,
+            y0=w0,
+            args=args,
+            saveat=saveat,
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+            event=event,
+            max_steps=max_steps,
+            throw=False,
+        )
 
 
 def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
@@ -387,7 +425,7 @@ def _stopped_message(problem, what, t_end, t_max, steps, w_end) -> str:
     )
 
 
-@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+@traced_once(static_argnames=("max_steps", "implicit"))
 def _path_segments(batch, save_ts, t0, w0, t_max, rtol, atol, max_steps, implicit=False):
     """:func:`_path_segment` vmapped over a batch of problems, each from its own (t0, w0)."""
 
@@ -615,7 +653,7 @@ def _out_of_reach(problem, table, prompt, gamma) -> bool:
     E_pi r < max_y r for every softmax policy (all probabilities are positive). The margin leaves
     cases within round-off of the maximum to the solver."""
     start = float(_jit_gain_value(problem, problem.params0, table, prompt))
-    return gamma > float(jnp.max(table[prompt])) - start + 1e-12 * (1.0 + abs(start))
+    return gamma > float(np.max(np.asarray(table)[prompt])) - start + 1e-12 * (1.0 + abs(start))
 
 
 def _unreachable(problem, base, log_limit, w, reward, prompt, target):
@@ -645,7 +683,7 @@ def _unreachable(problem, base, log_limit, w, reward, prompt, target):
     return (target > jnp.max(r)) | ((lam > 0) & (ceiling < target))
 
 
-@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+@traced_once(static_argnames=("max_steps", "implicit"))
 def _gain_run(
     problem, reward, prompt, gamma, t0, w0, guard, t_max, rtol, atol, max_steps, implicit=False
 ):
@@ -755,7 +793,7 @@ def _gain_run(
     }
 
 
-@partial(jax.jit, static_argnames=("max_steps", "implicit"))
+@traced_once(static_argnames=("max_steps", "implicit"))
 def _refine_crossing(
     problem, reward, prompt, gamma, t_start, w_start, t_peak, rtol, atol, max_steps, implicit
 ):

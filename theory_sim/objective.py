@@ -189,6 +189,11 @@ def _jit_tabular_gradient(problem: Problem, params):
     return probs * (r_kl - mean) / problem.num_prompts
 
 
+@jax.jit
+def _kl_optimal(ref_log_probs, reward, lam):
+    return jax.nn.softmax(ref_log_probs + reward / lam, axis=-1)
+
+
 def kl_optimal_policy(problem: Problem) -> jax.Array:
     """The maximiser of phi for lambda > 0 over all policies (theory.md section 2).
 
@@ -203,6 +208,4 @@ def kl_optimal_policy(problem: Problem) -> jax.Array:
     lam = float(problem.kl_coef)
     if lam <= 0:
         raise ValueError("`problem.kl_coef` must be > 0 for pi* to exist; got 0.")
-    return problem.external(
-        jax.nn.softmax(problem.ref_log_probs + problem.reward_rm / lam, axis=-1)
-    )
+    return problem.external(_kl_optimal(problem.ref_log_probs, problem.reward_rm, lam))

@@ -281,7 +281,7 @@ class Autoregressive:
             raise ValueError(
                 f"`probs` must have V^L = {self.num_sequences} outputs; got {arr.shape[-1]}."
             )
-        return np.asarray(self.log_params(jnp.log(jnp.asarray(arr))))
+        return np.asarray(_jit_log_params(self, np.log(arr)))
 
     def jacobian_norm(self, params, prompt: int | None = None) -> float:
         """J = 1: each logit vector is a free parameter block (a coordinate selection)."""
@@ -413,6 +413,12 @@ class LogLinear:
         return float(norms.max() if prompt is None else norms[prompt])
 
 
+# One compiled program per policy and shape (a policy is static or a pytree), rather than one
+# per eager operation: the command line's instances build many small shapes.
+_jit_log_probs = jax.jit(lambda policy, params: policy.log_probs(params))
+_jit_log_params = jax.jit(lambda policy, log_probs: policy.log_params(log_probs))
+
+
 def start_at(policy, probs) -> tuple[np.ndarray, float]:
     """Parameters for ``policy`` whose probabilities are ``probs``, and the residual.
 
@@ -442,7 +448,7 @@ def start_at(policy, probs) -> tuple[np.ndarray, float]:
     params = policy.init_params(probs)
     arr = _strictly_positive(probs)
     target = np.log(arr.reshape(-1, arr.shape[-1]))
-    fitted = np.asarray(policy.log_probs(jnp.asarray(params))).reshape(target.shape)
+    fitted = np.asarray(_jit_log_probs(policy, jnp.asarray(params))).reshape(target.shape)
     residual = float(np.max(np.abs(fitted - target)))
     if arr.ndim == 1:
         params = np.asarray(policy.squeeze(params))

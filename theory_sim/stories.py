@@ -14,7 +14,6 @@ import math
 
 import jax
 import numpy as np
-from scipy import stats
 
 from theory_sim import bradley_terry, rewards
 from theory_sim._validation import check_float_scalar, check_int
@@ -451,6 +450,8 @@ def teacher_student(
     N(0, s^2) logits with s spread over [0.5, 4], so some are near-uniform and some peaked on
     different outputs. lambda = 0; every pair runs the exact flow for ``horizon``.
     """
+    from scipy import stats
+
     num_policies = check_int("num_policies", num_policies, 2)
     num_models = check_int("num_models", num_models, 2)
     num_outputs = check_int("num_outputs", num_outputs, 2)
@@ -699,6 +700,8 @@ def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
     across the reward models, their mean and standard deviation over seeds and the number of
     seeds where each is positive and negative; with every proxy model, and without the
     hand-built one."""
+    from scipy import stats  # imported here: scipy.stats alone takes most of a second
+
     rows = []
     model_sets = {"all": names, _WITHOUT_HAND_BUILT: [n for n in names if n != HAND_BUILT]}
     for models, chosen in model_sets.items():

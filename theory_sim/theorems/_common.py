@@ -19,7 +19,7 @@ from theory_sim.flow import (
     _gain_arguments,
     _solve_gain,
 )
-from theory_sim.metrics import _reward_variance
+from theory_sim.metrics import _jit_reward_variance
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
 
@@ -137,7 +137,7 @@ def tightest(checks) -> dict[str, dict[str, Any]]:
 
 def _initial_variance(problem: Problem, prompt: int) -> float:
     probs = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    return float(_reward_variance(probs, np.asarray(problem.reward_rm[prompt])))
+    return float(_jit_reward_variance(probs, np.asarray(problem.reward_rm[prompt])))
 
 
 def _require_tabular(problem: Problem, claim: str) -> None:

@@ -21,7 +21,7 @@ from theory_sim._validation import (
 from theory_sim.flow import (
     gradient_flow,
 )
-from theory_sim.metrics import _reward_variance
+from theory_sim.metrics import _jit_reward_variance, _reward_variance
 from theory_sim.objective import _prompt_objective
 from theory_sim.problem import Problem
 from theory_sim.theorems._common import (
@@ -129,7 +129,7 @@ def check_proposition_3_trajectory(
     log_probs = logits - _logsumexp(logits)
     ref = np.asarray(problem.ref_log_probs[prompt])
     r_kl = np.asarray(problem.reward_rm[prompt]) - float(problem.kl_coef) * (log_probs - ref)
-    var_t = np.asarray(_reward_variance(np.exp(log_probs), r_kl))
+    var_t = np.asarray(_jit_reward_variance(np.exp(log_probs), r_kl))
     var_ratio = var_t / (var0 / (1.0 - u) ** 2)
     shift = np.linalg.norm(logits - np.asarray(problem.params0[prompt]), axis=-1)
     shift_ratio = shift / (2.0 * np.log(1.0 / (1.0 - u)))
@@ -201,7 +201,7 @@ def check_theorem_4(
     problem = check_problem(problem)
     claim = "Theorem 4"
     gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
-    var0 = np.asarray(_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
+    var0 = np.asarray(_jit_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
     mean_var0 = float(var0.mean())
     jac = problem.policy.jacobian_norm(problem.params0)
     length, lam = problem.policy.length, float(problem.kl_coef)
