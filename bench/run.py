@@ -18,6 +18,8 @@ long:    gradient_flow(problem, 1e12) with lambda = 0.1, X = 4, Y = 1000: gradie
          wall time, against the evaluations fixed-step Euler needs at its largest stable step.
 sweep:   128 sweep cells as one vmapped call (theory_sim.sweep.run_cells) against the same cells
          solved one at a time with time_to_gain and gradient_flow.
+cores:   a 512-cell sweep (run_sweep, chunks of 64) with one worker thread against the default
+         (one per core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
 
 from __future__ import annotations
@@ -441,6 +443,49 @@ def bench_accuracy(num_outputs=2**20, table_outputs=2**12, seed=0):
     )
 
 
+def bench_cores(num_cells=512, chunk=64):
+    """run_sweep on one thread against one thread per core (the default), same cells, fresh
+    output directories; both compiled before timing."""
+    import tempfile
+
+    from theory_sim._parallel import num_workers
+    from theory_sim.sweep import parse_config, run_sweep
+
+    config = parse_config(
+        f"""
+        chunk_size = {chunk}
+        [problem]
+        outputs = 12
+        horizons = [1.0, 10.0, 100.0]
+        [grid]
+        seeds = {list(range(num_cells // 2))}
+        kl_coef = [0.0, 0.05]
+        [[policy]]
+        family = "random"
+        logit_std = 2.0
+        [[reward_model]]
+        family = "noisy"
+        """
+    )
+
+    def sweep(workers):
+        with tempfile.TemporaryDirectory() as out:
+            return run_sweep(config, out, workers=workers)
+
+    sweep(1)  # compile
+    t_one, rows_one = _best_of(lambda: sweep(1), repeats=1)
+    t_all, rows_all = _best_of(lambda: sweep(None), repeats=1)
+    same = [{k: r[k] for k in ("cell", "t_gamma", "gain_gt")} for r in rows_one] == [
+        {k: r[k] for k in ("cell", "t_gamma", "gain_gt")} for r in rows_all
+    ]
+    print(
+        f"[cores] {num_cells}-cell sweep (Y=12, chunks of {chunk}): 1 thread {t_one:.2f} s "
+        f"({num_cells / t_one:.0f} cells/s), {num_workers()} threads {t_all:.2f} s "
+        f"({num_cells / t_all:.0f} cells/s): {t_one / t_all:.2f}x (target >= 1.7x on 2 cores); "
+        f"results identical: {same}"
+    )
+
+
 BENCHMARKS = {
     "accuracy": bench_accuracy,
     "flat": bench_flat,
@@ -449,6 +494,7 @@ BENCHMARKS = {
     "autoregressive": bench_autoregressive,
     "estimators": bench_estimators,
     "sweep": bench_sweep,
+    "cores": bench_cores,
 }
 
 if __name__ == "__main__":

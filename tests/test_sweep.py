@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 import os
@@ -227,6 +228,17 @@ def test_sharded_over_two_devices_gives_the_same_numbers(config, complete, tmp_p
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert len(meta["devices"]) == 2
     assert_rows_close(load_results(tmp_path), complete[1])
+
+
+def test_one_thread_or_one_per_core_give_the_same_numbers(config, complete, tmp_path):
+    """Chunks solved on several threads at once (the default) or one after another: the same
+    rows; a worker count below 1 is refused before anything is written."""
+    small_chunks = dataclasses.replace(config, chunk_size=4)  # 6 chunks for the threads
+    assert_rows_close(run_sweep(small_chunks, tmp_path / "threads"), complete[1])
+    assert_rows_close(run_sweep(small_chunks, tmp_path / "one", workers=1), complete[1])
+    with pytest.raises(ValueError, match="`workers`"):
+        run_sweep(config, tmp_path / "none", workers=0)
+    assert not (tmp_path / "none").exists()
 
 
 def test_cli_sweep_and_plot(tmp_path, capsys):

@@ -3,14 +3,12 @@ checked on seeded random instances; ``exponent_study`` fits t_gamma against Var0
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import numpy as np
 
+from theory_sim._parallel import threaded_map
 from theory_sim.flow import default_save_ts, gradient_flow
 from theory_sim.instances import random_problem
 from theory_sim.metrics import _jit_expected_reward, reward_variance
@@ -92,31 +90,17 @@ def check_suite(
     Returns:
         A list of :class:`~theory_sim.theorems.Check`.
     """
-    instances = list(_instances(seed, num_instances))
-    done = 0
 
-    def run(task):
-        nonlocal done
-        rows = counterexample_checks(seed) if task is None else _instance_checks(*task)
-        if task is not None and progress is not None:
-            with _progress_lock:
-                done += 1
-                progress(done, num_instances)
-        return rows
+    def run(task):  # an instance, or None for the counterexamples
+        return counterexample_checks(seed) if task is None else _instance_checks(*task)
 
-    # Instances are independent: both cores work through them (compiled code runs without
-    # Python's lock, and so does reading programs from the caches); rows keep their order.
-    pool = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1))
-    try:
-        parts = list(pool.map(run, [*instances, None]))
-    except BaseException:  # an error or Ctrl-C: drop the queued instances, not just wait
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    parts = []
+    # Instances are independent: one thread per core works through them; rows keep their order.
+    for rows in threaded_map(run, [*_instances(seed, num_instances), None]):
+        parts.append(rows)
+        if progress is not None and len(parts) <= num_instances:
+            progress(len(parts), num_instances)
     return [row for part in parts for row in part]
-
-
-_progress_lock = threading.Lock()
 
 
 def _instance_checks(i: int, key) -> list[Check]:

@@ -61,7 +61,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from theory_sim import _json
-from theory_sim._validation import check_fits, check_index
+from theory_sim._parallel import threaded_map
+from theory_sim._validation import check_fits, check_index, check_int
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -770,6 +771,7 @@ def run_sweep(
     process_count: int = 1,
     progress: Callable[[int, int], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> list[dict]:
     """Run (or resume) a sweep into the directory ``out``; return all rows of ``results.csv``.
 
@@ -785,9 +787,13 @@ def run_sweep(
         progress: called with (cells done, cells of this process) after every chunk.
         notice: called with a message for each damaged part found (it is recomputed); default
             a RuntimeWarning.
+        workers: chunks solved at once, each on its own thread; default one per core this
+            process may use. The numbers do not depend on it.
     """
     if not 0 <= process_index < process_count:
         raise ValueError(f"`process_index` must be in [0, {process_count}); got {process_index}.")
+    if workers is not None:
+        workers = check_int("workers", workers, 1)
     notice = notice or _warn
     out = Path(out)
     parts = out / "parts"
@@ -834,10 +840,15 @@ def run_sweep(
     size -= size % len(devices)
     if progress is not None:
         progress(finished, len(mine))
-    for start in range(0, len(todo), size):
-        chunk = todo[start : start + size]
+
+    def solve(chunk: list[int]) -> int:  # each chunk is saved by the thread that solves it
         _write_part(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices))
-        finished += len(chunk)
+        return len(chunk)
+
+    # chunks are independent: one thread per core (see theory_sim._parallel)
+    chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
+    for count in threaded_map(solve, chunks, workers):
+        finished += count
         if progress is not None:
             progress(finished, len(mine))
     final = out / "results.csv"

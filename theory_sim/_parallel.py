@@ -1,0 +1,45 @@
+"""Independent pieces of work on every core, through threads.
+
+Compiled JAX programs run without Python's global lock, and so does reading programs back from
+the caches, so two threads each running their own computations keep two cores busy. (Forcing
+several XLA host devices does not: a vmapped adaptive solve sharded across them synchronises
+every step on the batch's shared stopping condition.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def num_workers() -> int:
+    """The cores this process may run on (its CPU affinity where the platform reports it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def threaded_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int | None = None
+) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads (default :func:`num_workers`), results in order
+    as they become available. An error or Ctrl-C drops the items not yet started (those running
+    finish) and is raised in the caller."""
+    items = list(items)
+    workers = min(num_workers() if workers is None else workers, max(1, len(items)))
+    if workers == 1:
+        yield from map(fn, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="theory_sim")
+    try:
+        yield from pool.map(fn, items)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
