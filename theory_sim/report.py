@@ -51,12 +51,15 @@ def write_csv(path, rows: Sequence[dict], columns: Sequence[str] | None = None) 
     os.replace(tmp, path)
 
 
-def _save(fig, out: Path, name: str) -> list[str]:
+def _save(fig, out: Path, name: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
+    """Write ``fig`` as out/name.png (and .pdf). The layout is solved once, for the first file:
+    later files reuse its positions instead of solving it again (half of the time saving took)."""
     import matplotlib.pyplot as plt
 
     names = []
-    for suffix in ("png", "pdf"):
+    for suffix in formats:
         fig.savefig(out / f"{name}.{suffix}", dpi=150)
+        fig.set_layout_engine("none")
         names.append(f"{name}.{suffix}")
     plt.close(fig)
     return names
