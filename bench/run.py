@@ -302,13 +302,13 @@ def bench_estimators(num_seeds=1000, num_samples=8, num_outputs=100):
     )
 
 
-def bench_sweep(num_cells=128):
-    """A chunk of sweep cells as one vmapped, sharded call against the same cells solved one at
-    a time (time_to_gain plus gradient_flow per cell); both compiled before timing."""
-    from theory_sim.sweep import build_cell, parse_config, run_cells
+def _sweep_config(num_cells, chunk=16):
+    """The benchmarks' sweep: Y = 12, random policies, noisy reward models, lambda in {0, 0.05}."""
+    from theory_sim.sweep import parse_config
 
-    config = parse_config(
+    return parse_config(
         f"""
+        chunk_size = {chunk}
         [problem]
         outputs = 12
         horizons = [1.0, 10.0, 100.0]
@@ -322,6 +322,14 @@ def bench_sweep(num_cells=128):
         family = "noisy"
         """
     )
+
+
+def bench_sweep(num_cells=128):
+    """A chunk of sweep cells as one vmapped, sharded call against the same cells solved one at
+    a time (time_to_gain plus gradient_flow per cell); both compiled before timing."""
+    from theory_sim.sweep import build_cell, run_cells
+
+    config = _sweep_config(num_cells)
     cells = list(range(num_cells))
     built = [build_cell(config, c) for c in cells]
 
@@ -449,24 +457,9 @@ def bench_cores(num_cells=512, chunk=64):
     import tempfile
 
     from theory_sim._parallel import num_workers
-    from theory_sim.sweep import parse_config, run_sweep
+    from theory_sim.sweep import run_sweep
 
-    config = parse_config(
-        f"""
-        chunk_size = {chunk}
-        [problem]
-        outputs = 12
-        horizons = [1.0, 10.0, 100.0]
-        [grid]
-        seeds = {list(range(num_cells // 2))}
-        kl_coef = [0.0, 0.05]
-        [[policy]]
-        family = "random"
-        logit_std = 2.0
-        [[reward_model]]
-        family = "noisy"
-        """
-    )
+    config = _sweep_config(num_cells, chunk)
 
     def sweep(workers):
         with tempfile.TemporaryDirectory() as out:
