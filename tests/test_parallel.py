@@ -36,3 +36,21 @@ def test_an_error_stops_the_queue_and_reaches_the_caller():
         list(threaded_map(fail_at_two, range(40), workers=2))
     time.sleep(0.2)  # let the running items finish
     assert len(started) < 10  # the queued ones were dropped, not run
+
+
+def test_an_error_in_the_callers_loop_drops_the_queue_when_closed():
+    import contextlib
+
+    started = []
+
+    def record(x):
+        started.append(x)
+        time.sleep(0.05)
+        return x
+
+    with pytest.raises(KeyError), contextlib.closing(threaded_map(record, range(40), 2)) as out:
+        for x in out:
+            if x == 1:
+                raise KeyError(x)
+    time.sleep(0.2)
+    assert len(started) < 10

@@ -142,13 +142,15 @@ def test_interrupted_sweep_resumes_without_recomputing(config, complete, tmp_pat
             raise Stop
 
     with pytest.raises(Stop):
-        run_sweep(config, tmp_path, progress=stop_after_two_chunks)
+        run_sweep(config, tmp_path, progress=stop_after_two_chunks, workers=2)
     assert not (tmp_path / "results.csv").exists()
-    assert len({r["cell"] for r in load_results(tmp_path)}) == 8
+    # two chunks reported; each of the two threads may finish the chunk it had started (kept)
+    saved = len({r["cell"] for r in load_results(tmp_path)})
+    assert 8 <= saved <= 8 + 2 * 4 and saved % 4 == 0
     (tmp_path / "parts" / "part-999999.csv.tmp").write_text("cell,polic")  # a torn write
     resumed = []
     rows = run_sweep(config, tmp_path, progress=lambda d, n: resumed.append(d))
-    assert resumed[0] == 8 and resumed[-1] == NUM_CELLS  # started from the saved cells
+    assert resumed[0] == saved and resumed[-1] == NUM_CELLS  # started from the saved cells
     assert rows == complete[1]
     again = []
     assert run_sweep(config, tmp_path, progress=lambda d, n: again.append(d)) == rows

@@ -30,8 +30,9 @@ def threaded_map(
     fn: Callable[[T], R], items: Iterable[T], workers: int | None = None
 ) -> Iterator[R]:
     """``map(fn, items)`` on ``workers`` threads (default :func:`num_workers`), results in order
-    as they become available. An error or Ctrl-C drops the items not yet started (those running
-    finish) and is raised in the caller."""
+    as they become available. An error or Ctrl-C in ``fn``, or closing the generator (wrap it in
+    :func:`contextlib.closing` so an error in the caller's loop closes it at once), drops the
+    items not yet started; those running finish."""
     items = list(items)
     workers = min(num_workers() if workers is None else workers, max(1, len(items)))
     if workers == 1:

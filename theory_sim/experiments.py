@@ -3,6 +3,7 @@ checked on seeded random instances; ``exponent_study`` fits t_gamma against Var0
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 
 import jax
@@ -96,10 +97,11 @@ def check_suite(
 
     parts = []
     # Instances are independent: one thread per core works through them; rows keep their order.
-    for rows in threaded_map(run, [*_instances(seed, num_instances), None]):
-        parts.append(rows)
-        if progress is not None and len(parts) <= num_instances:
-            progress(len(parts), num_instances)
+    with contextlib.closing(threaded_map(run, [*_instances(seed, num_instances), None])) as done:
+        for rows in done:  # an error here closes the map at once: queued instances are dropped
+            parts.append(rows)
+            if progress is not None and len(parts) <= num_instances:
+                progress(len(parts), num_instances)
     return [row for part in parts for row in part]
 
 

@@ -40,6 +40,7 @@ same config into the same directory computes only the missing cells.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -847,10 +848,11 @@ def run_sweep(
 
     # chunks are independent: one thread per core (see theory_sim._parallel)
     chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
-    for count in threaded_map(solve, chunks, workers):
-        finished += count
-        if progress is not None:
-            progress(finished, len(mine))
+    with contextlib.closing(threaded_map(solve, chunks, workers)) as counts:
+        for count in counts:  # an error here closes the map at once: queued chunks are dropped
+            finished += count
+            if progress is not None:
+                progress(finished, len(mine))
     final = out / "results.csv"
     if final.is_file():
         return _read_csv(final)
