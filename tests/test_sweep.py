@@ -144,7 +144,8 @@ def test_interrupted_sweep_resumes_without_recomputing(config, complete, tmp_pat
     with pytest.raises(Stop):
         run_sweep(config, tmp_path, progress=stop_after_two_chunks, workers=2)
     assert not (tmp_path / "results.csv").exists()
-    # two chunks reported; each of the two threads may finish the chunk it had started (kept)
+    # two chunks reported; a chunk the other thread had started is finished and kept before the
+    # error reaches the caller, so what is saved no longer changes
     saved = len({r["cell"] for r in load_results(tmp_path)})
     assert 8 <= saved <= 8 + 2 * 4 and saved % 4 == 0
     (tmp_path / "parts" / "part-999999.csv.tmp").write_text("cell,polic")  # a torn write
@@ -261,7 +262,7 @@ def test_cli_sweep_and_plot(tmp_path, capsys):
 
 def test_ctrl_c_keeps_the_saved_cells_and_a_rerun_resumes(tmp_path, capsys, monkeypatch):
     config = tmp_path / "sweep.toml"
-    config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    config.write_text(SMALL)  # 6 chunks: after the first, at most one more per thread is saved
     out = tmp_path / "run"
 
     def interrupting(description):
@@ -279,10 +280,10 @@ def test_ctrl_c_keeps_the_saved_cells_and_a_rerun_resumes(tmp_path, capsys, monk
         "run the same command again to resume"
     ]
     saved = {r["cell"] for p in (out / "parts").glob("*.csv") for r in _read_csv(p)}
-    assert 0 < len(saved) < NUM_CELLS // 2
+    assert 0 < len(saved) < NUM_CELLS
     monkeypatch.undo()
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 0
-    assert f"{NUM_CELLS // 2} of {NUM_CELLS // 2} cells" in capsys.readouterr().out
+    assert f"{NUM_CELLS} of {NUM_CELLS} cells" in capsys.readouterr().out
 
 
 def test_plot_and_load_refuse_bad_input(complete, tmp_path):

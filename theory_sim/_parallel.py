@@ -32,7 +32,7 @@ def threaded_map(
     """``map(fn, items)`` on ``workers`` threads (default :func:`num_workers`), results in order
     as they become available. An error or Ctrl-C in ``fn``, or closing the generator (wrap it in
     :func:`contextlib.closing` so an error in the caller's loop closes it at once), drops the
-    items not yet started; those running finish."""
+    items not yet started and waits for those running, then raises."""
     items = list(items)
     workers = min(num_workers() if workers is None else workers, max(1, len(items)))
     if workers == 1:
@@ -41,7 +41,7 @@ def threaded_map(
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="theory_sim")
     try:
         yield from pool.map(fn, items)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # queued items are dropped; running ones finish before the raise,
+        pool.shutdown(wait=True, cancel_futures=True)  # so nothing runs on behind the caller
         raise
     pool.shutdown()
