@@ -137,6 +137,35 @@ CALLS = {
     ),
     "with_variance": (rewards.with_variance, {"init_probs": PI, "reward": R_GT, "variance": 0.1}),
     "check_lemma_10": (theorems.check_lemma_10, {"problem": PROBLEM, "num_times": 4}),
+    "check_lemma_9": (theorems.check_lemma_9, {"problem": PROBLEM, "t_max": 10.0, "num_times": 4}),
+    "lemma_9_rate": (
+        theorems.lemma_9_rate,
+        {
+            "log_probs": np.log(PI),
+            "ref_log_probs": np.log(PI[::-1]),
+            "reward_rm": R_RM,
+            "kl_coef": 0.1,
+            "num_prompts": 2,
+        },
+    ),
+    "check_monotone_ascent": (
+        theorems.check_monotone_ascent,
+        {"problem": PROBLEM.with_kl_coef(0.1), "prompt": 0, "t_max": 100.0},
+    ),
+    "check_theorem_4_held_out": (
+        theorems.check_theorem_4_held_out,
+        {
+            "problem": ts.Problem(
+                np.array([0.3, -0.2]),
+                np.array([[1.0, 0.0, -1.0], [-0.5, 0.5, 0.0]]),
+                policy=ts.LogLinear(np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]] * 2)),
+            ),
+            "held_out": ts.LogLinear(np.array([[0.5, 0.0], [0.0, 1.0], [-1.0, 1.0]])),
+            "reward": np.array([0.2, -0.4, 0.9]),
+            "gamma": 0.05,
+            "t_max": 100.0,
+        },
+    ),
     "check_proposition_1": (
         theorems.check_proposition_1,
         {"init_probs": PI, "reward_gt": R_GT, "reward_models": {"a": R_RM, "b": R_GT}, "n": 2},
@@ -162,6 +191,7 @@ CALLS = {
             "reward_gt": LINEAR6,
             "gamma": 0.1,
             "T": 10.0,
+            "pair_weights": np.outer(np.full(6, 1 / 6), np.full(6, 1 / 6)),
         },
     ),
     "check_theorem_6": (

@@ -264,3 +264,66 @@ def test_problem_with_static_policy_compiles_once_per_shape(rng):
         problem = random_ar_problem(seed, 1, 2, 3, kl_coef=0.1 * seed)
         ts.time_to_gain(problem, 0.01, reward=problem.reward_rm)
     assert flow_module._gain_run._cache_size() == 1
+
+
+def _shared_weights_problem(seed):
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(3, 6, 3))
+    r_rm, r_gt = rng.uniform(-1, 1, (3, 6)), rng.uniform(-1, 1, (3, 6))
+    problem = ts.Problem(rng.normal(size=3), r_rm[:2], r_gt[:2], policy=ts.LogLinear(features[:2]))
+    return problem, features, r_rm, r_gt
+
+
+def test_held_out_theorem_4_matches_the_training_machinery():
+    # a "held-out" prompt with a training prompt's features is that prompt: same t_gamma
+    from theory_sim.theorems import check_theorem_4, check_theorem_4_held_out
+
+    for seed in range(3):
+        problem, features, _, r_gt = _shared_weights_problem(seed)
+        gamma = (
+            0.5
+            * check_theorem_4_held_out(problem, ts.LogLinear(features[1]), r_gt[1], 2.0).details[
+                "max_gain_seen"
+            ]
+        )
+        if gamma <= 0:
+            continue
+        held = check_theorem_4_held_out(problem, ts.LogLinear(features[1]), r_gt[1], gamma)
+        inside = check_theorem_4(problem, gamma, r_gt[:2], prompt=1, t_max=1e4)
+        assert held.measured == pytest.approx(inside.measured, rel=1e-9)
+        assert held.bound == pytest.approx(inside.bound, rel=1e-12)  # same J, same mean Var0
+
+
+def test_held_out_theorem_4_holds_and_can_fail(monkeypatch):
+    from theory_sim.theorems import check_theorem_4_held_out, flat
+
+    problem, features, r_rm, _ = _shared_weights_problem(0)
+    held = ts.LogLinear(features[2])
+    peak = check_theorem_4_held_out(problem, held, r_rm[2], 2.0).details["max_gain_seen"]
+    assert peak > 0.02  # the held-out prompt moves with the shared weights
+    check = check_theorem_4_held_out(problem, held, r_rm[2], 0.5 * peak)
+    assert check.status == "holds" and check.measured < 1e4
+    # the mean variance is over S only: the held-out prompt's reward does not enter the bound
+    pi0 = np.exp(np.asarray(problem.ref_log_probs))
+    var_s = ((pi0 * (r_rm[:2] - (pi0 * r_rm[:2]).sum(-1, keepdims=True)) ** 2).sum(-1)).mean()
+    assert check.details["mean_var0_S"] == pytest.approx(var_s, rel=1e-12)
+    # a bound far too large is reported as a failure
+    monkeypatch.setattr(flat, "theorem_4_bound", lambda *a: 1e6 * ts.theorems.theorem_4_bound(*a))
+    assert check_theorem_4_held_out(problem, held, r_rm[2], 0.5 * peak).status == "fails"
+
+
+def test_held_out_theorem_4_refuses_bad_input():
+    from theory_sim.theorems import check_theorem_4_held_out
+
+    problem, features, r_rm, _ = _shared_weights_problem(0)
+    tabular = ts.Problem(np.zeros((2, 6)), r_rm[:2])
+    with pytest.raises(ValueError, match="parameters shared across prompts"):
+        check_theorem_4_held_out(tabular, ts.LogLinear(features[2]), r_rm[2], 0.1)
+    with pytest.raises(ValueError, match="one prompt over the problem's 6 outputs"):
+        check_theorem_4_held_out(problem, ts.LogLinear(features[:2]), r_rm[2], 0.1)
+    with pytest.raises(ValueError, match="accept the problem's parameters"):
+        check_theorem_4_held_out(problem, ts.LogLinear(features[2, :, :2]), r_rm[2], 0.1)
+    with pytest.raises(ValueError, match="`reward` must have shape"):
+        check_theorem_4_held_out(problem, ts.LogLinear(features[2]), r_rm[2, :5], 0.1)
+    with pytest.raises(TypeError, match="`held_out` must be a parameterisation"):
+        check_theorem_4_held_out(problem, features[2], r_rm[2], 0.1)

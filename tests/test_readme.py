@@ -100,7 +100,7 @@ def test_readme_quotes_theory_sim_check(capsys):
     assert cli.main(["check", "--json", "--no-exponents"]) == 0
     run = json.loads(capsys.readouterr().out)
     total, holds, fails, vacuous = _check_numbers(
-        "checks 230 rows: 199 hold, 0 fail and 31 are vacuous"
+        "checks 273 rows: 239 hold, 0 fail and 34 are vacuous"
     )
     summary = run["summary"]
     assert (holds, fails, vacuous) == (summary["holds"], summary["fails"], summary["vacuous"])
@@ -114,10 +114,15 @@ def test_readme_quotes_theory_sim_check(capsys):
         ("Proposition 3 3.7", "Proposition 3"),
         ("Theorem 5's slow time 62", "Theorem 5: slow model time"),
         ("Theorem 4 457", "Theorem 4"),
+        ("(52,185 at held-out prompts)", "Theorem 4 (held-out prompt)"),
+        ("they differ by 4.9e-8 relative", "Lemma 9"),
         ("Proposition 2 0.04", "Proposition 2"),
     ]:
         (*_, quoted) = _quoted(fragment)
         assert _agrees(quoted, tightest[claim]), (claim, quoted, tightest[claim])
+    (fall,) = _check_numbers("largest fall below 1e-15, round-off")
+    for claim in ("phi non-decreasing", "E r_RM above its start"):
+        assert tightest["Proposition 4 (proof): " + claim] < fall
     fast5, fast6 = _quoted("(at most 0.003 and 0.01 of the bound)")
     assert _agrees(fast5, tightest["Theorem 5: fast model time"])
     assert _agrees(fast6, tightest["Theorem 6: matching model time"])

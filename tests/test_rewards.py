@@ -144,9 +144,9 @@ def test_theorem_6_checks_hold_and_the_ranking_flips():
         ),
         (
             lambda: check_theorem_5(
-                np.full(3, 1 / 3), np.array([-1.0, 0.0, 1.0]), 0.3, 10, kl_coef=1.0
+                np.full(3, 1 / 3), np.array([-1.0, 0.0, 1.0]), 0.3, 10, kl_coef=-1.0
             ),
-            "`kl_coef` must be in",
+            "`kl_coef` must be a finite number >= 0",
         ),
     ],
 )
@@ -374,3 +374,42 @@ def test_reward_models_serve_autoregressive_policies():
     np.testing.assert_allclose(np.exp(problem.ref_log_probs[0]), inst.init_probs, rtol=1e-12)
     t = ts.time_to_gain(problem, 0.1)
     assert 0 < t < np.inf
+
+
+def test_theorem_5_under_on_policy_pairs(rng):
+    probs, r_gt = rng.dirichlet(np.ones(6)), rng.uniform(-1, 1, 6)
+    gamma = 0.3 * (r_gt.max() - probs @ r_gt)
+    m = theorem_5_models(probs, r_gt, gamma, 100)
+    rows = check_theorem_5(probs, r_gt, gamma, 100, 0.0, pair_weights=np.outer(probs, probs))
+    assert [r.status for r in rows] == ["holds"] * 5
+    slow_acc, fast_acc = rows[0], rows[3]
+    assert slow_acc.measured == pytest.approx(1.0, abs=EXACT)
+    # D = pi_0 x pi_0 off the diagonal: pairs {y_gamma, y} weigh 2 p (1 - p) / (1 - sum p^2)
+    p = probs[m.y_gamma]
+    on_pairs = 2 * p * (1 - p) / (1 - (probs**2).sum())
+    assert fast_acc.bound == pytest.approx(on_pairs, rel=1e-12)
+    # the fast model gets exactly those pairs right (all others are reversed)
+    assert fast_acc.measured == pytest.approx(on_pairs, rel=1e-12)
+    assert fast_acc.bound != pytest.approx(2 / 6)  # not the uniform bound
+    with pytest.raises(ValueError, match="cannot be combined"):
+        check_theorem_5(
+            probs, r_gt, gamma, 100, 0.0, fast_accuracy=0.6, pair_weights=np.ones((6, 6))
+        )
+    with pytest.raises(ValueError, match="positive weight on some pair"):
+        check_theorem_5(probs, r_gt, gamma, 100, 0.0, pair_weights=np.eye(6))
+
+
+def test_theorem_5_slow_half_above_the_fast_limit(rng):
+    probs, r_gt = rng.dirichlet(np.ones(5)), rng.uniform(-1, 1, 5)
+    gamma = 0.3 * (r_gt.max() - probs @ r_gt)
+    limit = theorem_5_models(probs, r_gt, gamma, 10).fast_kl_limit
+    rows = check_theorem_5(probs, r_gt, gamma, 10, 100 * limit)
+    assert [r.claim.split(": ")[1] for r in rows] == [
+        "slow model accuracy",
+        "slow model Var0",
+        "slow model time",
+        "fast model accuracy",
+    ]  # no fast time row: its condition on lambda fails
+    assert all(r.holds for r in rows)
+    with pytest.raises(ValueError, match="`kl_coef` must be a finite number >= 0"):
+        check_theorem_5(probs, r_gt, gamma, 10, -1.0)

@@ -38,6 +38,9 @@ def test_check_status_ratio_and_vacuity():
             Check("Q", "j", 1.5, 1.0, "<=", False),
             Check("R", "k", 0.98, 1.0, "==", True),
             Check("R", "l", 1.01, 1.0, "==", True),
+            Check("Z", "m", 1e-18, 0.0, "<=", True),  # must not be positive: a bound of 0
+            Check("Z", "n", 3e-17, 0.0, "<=", True),
+            Check("Z", "o", 0.0, 0.0, "<=", True),
         ]
     )
     assert summary["P"] == {
@@ -46,7 +49,10 @@ def test_check_status_ratio_and_vacuity():
         "fails": 0,
         "vacuous": 1,
         "tightest": 1.25,
+        "of": "ratio",
     }
+    # no ratio to a bound of 0: the largest measured value instead
+    assert summary["Z"]["of"] == "measured" and summary["Z"]["tightest"] == 3e-17
     assert summary["Q"]["tightest"] == 0.9 and summary["Q"]["fails"] == 1  # failures not ranked
     assert summary["R"]["tightest"] == pytest.approx(0.02)
 

@@ -56,7 +56,9 @@ def _summary(checks) -> str:
 
     lines = [f"{_counts(checks)} (of {len(checks)} checks)", "", "Tightest ratio per claim:"]
     for claim, entry in tightest(checks).items():
-        if entry["relation"] == "==":
+        if entry["of"] == "measured":
+            tight = f"max measured {_format_number(entry['tightest'])} (bound 0)"
+        elif entry["relation"] == "==":
             tight = f"max |ratio - 1| {_format_number(entry['tightest'])}"
         else:
             side = "min" if entry["relation"] == ">=" else "max"

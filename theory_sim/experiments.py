@@ -26,13 +26,16 @@ from theory_sim.stories import (
 from theory_sim.theorems import (
     Check,
     ExponentFit,
+    check_lemma_9,
     check_lemma_10,
+    check_monotone_ascent,
     check_proposition_1,
     check_proposition_2,
     check_proposition_3,
     check_proposition_3_trajectory,
     check_proposition_4,
     check_theorem_4,
+    check_theorem_4_held_out,
     check_theorem_5,
     proposition_4_conditions,
 )
@@ -81,7 +84,10 @@ def check_suite(
     lambda. Every fourth instance (i % 4 == 1) adds Proposition 2 along the flows of that
     autoregressive instance and of a log-linear one (random features, d = 3), and Theorem 4 for
     the log-linear one (with horizon t_max = 1e6: its flow can settle at a stationary point).
-    Then :func:`counterexample_checks` (Theorems 5 and 6).
+    Lemma 9 (d pi/dt in closed form against autodiff through the solver) along the flow of every
+    instance with i % 4 == 2; the two monotone facts of Proposition 4's proof and Theorem 4 at a
+    prompt held out of a log-linear policy's training set (:func:`_held_out_rows`) on every one
+    with i % 4 == 3. Then :func:`counterexample_checks` (Theorems 5 and 6).
 
     Args:
         seed: root seed; same seed, same instances and numbers.
@@ -142,6 +148,12 @@ def _instance_checks(i: int, key) -> list[Check]:
         # A log-linear flow may settle at a stationary point even with lambda = 0, where an
         # explicit solver cannot reach t_max = 1e12; a finite horizon keeps t_gamma exact.
         checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
+    label = f"#{i} X={num_prompts} Y={num_outputs} lambda={float(problem.kl_coef):g}"
+    if i % 4 == 2:
+        checks.append(check_lemma_9(problem, instance=label))
+    if i % 4 == 3:
+        checks.extend(check_monotone_ascent(problem, prompt, instance=label))
+        checks.extend(_held_out_rows(i, key))
     return checks
 
 
@@ -150,7 +162,9 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
 
     pi_0 ~ Dirichlet(1), r_G ~ U[-1, 1] (seeded). Theorem 5 for T in {10, 100, 1000} with
     gamma = 0.3 (max r_G - E_pi0 r_G), at lambda = 0 and at the largest lambda its fast bound
-    allows, and at T = 100 with both models' accuracies set to 0.6; and "inaccurate model
+    allows, at T = 10 with lambda in {1e-3, 1e-2} (above that limit: the slow half, which holds
+    for every lambda), at T = 100 with both models' accuracies set to 0.6, and at T = 100 with
+    accuracy under on-policy pairs (D = pi_0 x pi_0); and "inaccurate model
     faster" at the smallest T where the bounds alone imply it (the fast model's upper bound
     below the slow model's lower bound), times 1.1. Theorem 6 with T = 30, the
     largest c in (0.2, 0.1, 0.05, 0.02) whose families share a V0 (the default V0), gamma half
@@ -169,9 +183,22 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     for horizon in (10, 100, 1000):
         for lam in (0.0, None):
             checks += check_theorem_5(probs, r_gt, gamma, horizon, lam)
+    # the slow half for lambda above the fast model's limit (the fast time row is left out)
+    for lam in (1e-3, 1e-2):
+        checks += check_theorem_5(probs, r_gt, gamma, 10, lam)
     # any attainable accuracy: 9 of 15 pairs for the slow model, 9 of 15 with y_gamma first for
     # the fast one (y_gamma is the best output, so its 5 pairs are right; 4 of the other 10)
     checks += check_theorem_5(probs, r_gt, gamma, 100, 0.0, slow_accuracy=0.6, fast_accuracy=0.6)
+    # accuracy under on-policy pairs (pi_0 x pi_0) instead of uniform ones
+    checks += check_theorem_5(
+        probs,
+        r_gt,
+        gamma,
+        100,
+        0.0,
+        pair_weights=np.outer(probs, probs),
+        instance=f"Y={len(r_gt)} T=100 lambda=0 D=pi_0 x pi_0",
+    )
     checks.append(_inaccurate_teaches_faster(probs, r_gt, gamma))
     checks += _other_reward_model_checks(probs, r_gt, gamma, k_p)
     try:
@@ -243,6 +270,29 @@ def _autoregressive_instance(i: int, key) -> tuple[Problem, str]:
     lam = KL_COEFS[(i // len(CHECK_SHAPES)) % len(KL_COEFS)]
     problem = Problem(params, r_rm, r_gt, kl_coef=lam, policy=policy)
     return problem, f"AR X={num_prompts} V={vocab} L={length}"
+
+
+def _held_out_rows(i: int, key) -> list[Check]:
+    """Theorem 4 at a held-out prompt: a log-linear policy (d = 3, Y = 6) trained on two prompts,
+    evaluated with r_G and r_RM on a third; gamma a random fraction in [0.05, 0.95] of the
+    largest gain the held-out prompt reaches by t = 1e4 (vacuous where it never rises)."""
+    k_feat, k_w, k_rm, k_gt, k_frac = jax.random.split(jax.random.fold_in(key, 3), 5)
+    features = np.asarray(jax.random.normal(k_feat, (3, 6, 3), np.float64))
+    w = np.asarray(jax.random.normal(k_w, (3,), np.float64))
+    r_rm = np.asarray(jax.random.uniform(k_rm, (3, 6), np.float64, -1.0, 1.0))
+    r_gt = np.asarray(jax.random.uniform(k_gt, (3, 6), np.float64, -1.0, 1.0))
+    problem = Problem(w, r_rm[:2], r_gt[:2], policy=LogLinear(features[:2]))
+    held_out = LogLinear(features[2])
+    fracs = np.asarray(jax.random.uniform(k_frac, (2,), np.float64))
+    rows = []
+    for name, row, frac in (("r_G", r_gt[2], fracs[0]), ("r_RM", r_rm[2], fracs[1])):
+        start = float(np.exp(np.asarray(held_out.log_probs(w)))[0] @ row)
+        peak = check_theorem_4_held_out(problem, held_out, row, 2.0).details["max_gain_seen"]
+        reach = peak if peak > 1e-9 * float(np.ptp(row)) else float(row.max()) - start
+        gamma = (0.05 + 0.9 * float(frac)) * reach
+        text = f"#{i} log-linear |S|=2 Y=6 d=3, held-out prompt, r={name} gamma={gamma:.2g}"
+        rows.append(check_theorem_4_held_out(problem, held_out, row, gamma, instance=text))
+    return rows
 
 
 def _log_linear_instance(i: int, key) -> tuple[Problem, str]:

@@ -3,10 +3,11 @@
 A Check carries both sides of the inequality, the relation between them and the instance, never a
 bare bool. Tolerances only absorb numerical error and each is explained where it is set.
 
-The checks are split by the paper's sections: :mod:`.flat` (Propositions 2-3, Theorem 4, the
-exponent fits), :mod:`.accuracy` (Theorem 5, Proposition 1) and :mod:`.teacher` (Theorem 6,
-Proposition 4, Lemma 10); :mod:`._common` holds :class:`Check` and what the checks share. Every
-public name is importable from ``theory_sim.theorems``.
+The checks are split by the paper's sections: :mod:`.flat` (Propositions 2-3, Theorem 4 at
+training and held-out prompts, the exponent fits), :mod:`.dynamics` (Lemma 9 and the monotone
+quantities in Proposition 4's proof), :mod:`.accuracy` (Theorem 5, Proposition 1) and
+:mod:`.teacher` (Theorem 6, Proposition 4, Lemma 10); :mod:`._common` holds :class:`Check` and
+what the checks share. Every public name is importable from ``theory_sim.theorems``.
 """
 
 from theory_sim.theorems._common import (
@@ -27,6 +28,15 @@ from theory_sim.theorems.accuracy import (
 from theory_sim.theorems.accuracy import (
     check_theorem_5 as check_theorem_5,
 )
+from theory_sim.theorems.dynamics import (
+    check_lemma_9 as check_lemma_9,
+)
+from theory_sim.theorems.dynamics import (
+    check_monotone_ascent as check_monotone_ascent,
+)
+from theory_sim.theorems.dynamics import (
+    lemma_9_rate as lemma_9_rate,
+)
 from theory_sim.theorems.flat import (
     ExponentFit as ExponentFit,
 )
@@ -41,6 +51,9 @@ from theory_sim.theorems.flat import (
 )
 from theory_sim.theorems.flat import (
     check_theorem_4 as check_theorem_4,
+)
+from theory_sim.theorems.flat import (
+    check_theorem_4_held_out as check_theorem_4_held_out,
 )
 from theory_sim.theorems.flat import (
     fit_exponent as fit_exponent,
@@ -71,16 +84,20 @@ __all__ = [
     "Check",
     "ExponentFit",
     "Proposition4Conditions",
+    "check_lemma_9",
     "check_lemma_10",
+    "check_monotone_ascent",
     "check_proposition_1",
     "check_proposition_2",
     "check_proposition_3",
     "check_proposition_3_trajectory",
     "check_proposition_4",
     "check_theorem_4",
+    "check_theorem_4_held_out",
     "check_theorem_5",
     "check_theorem_6",
     "fit_exponent",
+    "lemma_9_rate",
     "proposition_3_bound",
     "proposition_4_conditions",
     "theorem_4_bound",

@@ -117,10 +117,17 @@ def tightest(checks) -> dict[str, dict[str, Any]]:
     for c in checks:
         entry = summary.setdefault(
             c.claim,
-            {"relation": c.relation, "holds": 0, "fails": 0, "vacuous": 0, "tightest": math.nan},
+            {
+                "relation": c.relation,
+                "holds": 0,
+                "fails": 0,
+                "vacuous": 0,
+                "tightest": math.nan,
+                "of": "measured" if float(c.bound) == 0.0 else "ratio",
+            },
         )
         entry[c.status] += 1
-        ratio = c.ratio
+        ratio = float(c.measured) if entry["of"] == "measured" else c.ratio
         if c.status != "holds" or math.isnan(ratio):
             continue
         if c.relation == "==":

@@ -3,6 +3,8 @@ inaccurate-but-fast reward models, and Proposition 1 (Best-of-N, where accuracy 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from theory_sim._validation import (
@@ -30,6 +32,7 @@ def check_theorem_5(
     *,
     slow_accuracy: float | None = None,
     fast_accuracy: float | None = None,
+    pair_weights=None,
     num_prompts: int = 1,
     instance: str = "",
 ) -> list[Check]:
@@ -41,16 +44,27 @@ def check_theorem_5(
     model has accuracy <= 2/|Y| (or exactly ``fast_accuracy``, with y_gamma ranked first) and
     t_gamma <= 4|S|(1 - rho)^(-4)(1/pi_0(y_gamma) - 1/rho).
 
+    Under a distribution D over pairs (``pair_weights``) the slow model still has accuracy 1 (it
+    orders every pair like r_G) and the fast model gets right at most the pairs that contain
+    y_gamma (all others are in the reverse order of r_G, ties in r_G broken), so its accuracy is
+    at most D({y_gamma, y} : y != y_gamma); for uniform D that is (|Y| - 1) / (|Y|(|Y| - 1)/2) =
+    2/|Y|. With D = pi_0 x pi_0 (on-policy pairs) it is 2 pi_0(y_gamma)(1 - pi_0(y_gamma)) /
+    (1 - sum_y pi_0(y)^2): small when pi_0 rarely samples y_gamma, whatever the speed.
+
     Args:
         kl_coef: lambda for both flows; default the fast model's limit
-            pi_0(y_gamma)(1 - rho)^4 / (8 (1/(2e) + 2 ln(1/min pi_0))), the largest the theorem
-            allows. A larger value is refused.
-        slow_accuracy, fast_accuracy: attainable accuracies for the two models (see
+            pi_0(y_gamma)(1 - rho)^4 / (8 (1/(2e) + 2 ln(1/min pi_0))), the largest the fast
+            bound allows. The slow half holds for every lambda >= 0: above the limit the fast
+            time row is left out (its condition fails) and the other four rows are checked.
+        slow_accuracy, fast_accuracy: attainable uniform-pair accuracies for the two models (see
             :func:`theory_sim.rewards.theorem_5_models`).
+        pair_weights: optional weights [Y, Y] of D over pairs (see :func:`~theory_sim.accuracy`)
+            for the two accuracy rows; not with ``slow_accuracy`` or ``fast_accuracy``.
 
     Returns:
-        Five Checks: slow accuracy, slow Var0, slow time, fast accuracy, fast time. The measured
-        times are in each Check's details as ``t_slow`` / ``t_fast``.
+        Five Checks: slow accuracy, slow Var0, slow time, fast accuracy, fast time (four above
+        the fast model's lambda limit). The measured times are in each Check's details as
+        ``t_slow`` / ``t_fast``.
     """
     claim = "Theorem 5"
     models = theorem_5_models(
@@ -64,12 +78,15 @@ def check_theorem_5(
     )
     probs, r_gt = np.asarray(init_probs, dtype=np.float64), np.asarray(reward_gt, np.float64)
     lam = models.fast_kl_limit if kl_coef is None else float(kl_coef)
-    if not 0 <= lam <= models.fast_kl_limit:
-        raise ValueError(
-            f"`kl_coef` must be in [0, {models.fast_kl_limit:.3g}] (the fast bound's "
-            f"condition); got {kl_coef}."
-        )
+    if not lam >= 0 or not math.isfinite(lam):
+        raise ValueError(f"`kl_coef` must be a finite number >= 0; got {kl_coef}.")
     n = probs.shape[0]
+    if pair_weights is not None and (slow_accuracy is not None or fast_accuracy is not None):
+        raise ValueError(
+            "`pair_weights` and `slow_accuracy`/`fast_accuracy` cannot be combined: the "
+            "attainable accuracies are uniform-pair accuracies."
+        )
+    weights = None if pair_weights is None else _pair_distribution(pair_weights, n)
     t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts, claim)
     t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts, claim)
     var_slow = float(_jit_reward_variance(probs, models.slow))
@@ -83,19 +100,25 @@ def check_theorem_5(
         "t_slow": t_slow,
         "t_fast": t_fast,
     }
-    acc_slow = float(accuracy(models.slow, r_gt))
-    acc_fast = float(accuracy(models.fast, r_gt))
-    # accuracies are ratios of pair counts: exact up to one rounding of a division
+    acc_slow = float(accuracy(models.slow, r_gt, weights))
+    acc_fast = float(accuracy(models.fast, r_gt, weights))
+    # accuracies are ratios of pair counts (or weight sums): exact up to round-off of the sums
     exact = 1e-12
     slow_target = 1.0 if slow_accuracy is None else float(slow_accuracy)
+    if weights is not None:
+        details = {**details, "pairs": "given distribution D"}
+        # D's mass on the pairs {y_gamma, y}: row y_gamma of the normalised upper triangle
+        fast_limit = float(weights[models.y_gamma].sum() + weights[:, models.y_gamma].sum())
+    else:
+        fast_limit = 2.0 / n
     if fast_accuracy is None:
         fast_row = Check(
             claim + ": fast model accuracy",
             label,
             acc_fast,
-            2.0 / n,
+            fast_limit,
             "<=",
-            acc_fast <= 2.0 / n + exact,
+            acc_fast <= fast_limit + exact,
             details,
         )
     else:
@@ -108,7 +131,7 @@ def check_theorem_5(
             abs(acc_fast - float(fast_accuracy)) <= exact,
             details,
         )
-    return [
+    rows = [
         Check(
             claim + ": slow model accuracy",
             label,
@@ -131,16 +154,37 @@ def check_theorem_5(
             claim + ": slow model time", label, t_slow, models.slow_time_bound, details
         ),
         fast_row,
-        Check(
-            claim + ": fast model time",
-            label,
-            t_fast,
-            models.fast_time_bound,
-            "<=",
-            bool(t_fast <= models.fast_time_bound * (1.0 + TIME_RTOL)),
-            details,
-        ),
     ]
+    if lam <= models.fast_kl_limit:
+        rows.append(
+            Check(
+                claim + ": fast model time",
+                label,
+                t_fast,
+                models.fast_time_bound,
+                "<=",
+                bool(t_fast <= models.fast_time_bound * (1.0 + TIME_RTOL)),
+                details,
+            )
+        )
+    return rows
+
+
+def _pair_distribution(pair_weights, n: int) -> np.ndarray:
+    """``pair_weights`` [Y, Y] as a distribution over unordered pairs: symmetrised, diagonal
+    dropped, kept on the upper triangle and normalised to sum 1 (validated)."""
+    w = as_float_array("pair_weights", pair_weights, ndim=(2,))
+    if w.shape != (n, n):
+        raise ValueError(f"`pair_weights` must have shape {(n, n)}; got {w.shape}.")
+    if np.any(w < 0):
+        raise ValueError(f"`pair_weights` must be non-negative; its minimum is {w.min():.3g}.")
+    upper = np.triu(w + w.T, k=1)
+    total = float(upper.sum())
+    if not total > 0:
+        raise ValueError(
+            "`pair_weights` must put positive weight on some pair of distinct outputs."
+        )
+    return upper / total
 
 
 def check_proposition_1(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import partial
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +21,11 @@ from theory_sim._validation import (
     check_reward_range,
 )
 from theory_sim.flow import (
+    DEFAULT_ATOL,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_RTOL,
+    _coordinates,
+    _solve,
     gradient_flow,
 )
 from theory_sim.metrics import _jit_reward_variance, _reward_variance
@@ -217,6 +224,145 @@ def check_theorem_4(
             "length": length,
             "jacobian": jac,
             "num_outputs": problem.num_outputs,
+            "t_max": t_max,
+        },
+    )
+
+
+# Held-out prompts: the first crossing of the held-out gain is looked for on this many log-spaced
+# times (200 per decade over 10 decades, consecutive times 1.2 % apart) and refined by bisection
+# on the solver's dense solution.
+HELD_OUT_GRID = 2049
+_HELD_OUT_BISECTIONS = 80
+
+
+@partial(jax.jit, static_argnames=("max_steps",))
+def _held_out_crossing(problem, held_out, row, target, ts, max_steps):
+    """(t_gamma, reached, ok, max gain on the grid) for E_{pi_theta(t)(.|h)} row >= target, with
+    theta(t) the flow of ``problem`` (training prompts S) and pi(.|h) from ``held_out``."""
+    base, log_limit, w0 = _coordinates(problem)
+    sol = _solve(
+        (problem, base, log_limit), 0.0, w0, ts[-1], DEFAULT_RTOL, DEFAULT_ATOL, max_steps,
+        diffrax.SaveAt(dense=True), None, False,
+    )  # fmt: skip
+
+    def gain(t):
+        theta = jnp.where(t <= 0, problem.params0, base + sol.evaluate(t))
+        return jnp.sum(jnp.exp(held_out.log_probs(theta)[0]) * row)
+
+    values = jax.vmap(gain)(ts)
+    above = values >= target
+    k = jnp.argmax(above)  # the first grid time at or above the target (0 if none)
+
+    def halve(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        up = gain(mid) >= target
+        return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+    _, hi = jax.lax.fori_loop(0, _HELD_OUT_BISECTIONS, halve, (ts[jnp.maximum(k - 1, 0)], ts[k]))
+    ok = sol.result == diffrax.RESULTS.successful
+    return hi, jnp.any(above), ok, jnp.max(values)
+
+
+def check_theorem_4_held_out(
+    problem: Problem,
+    held_out,
+    reward,
+    gamma: float,
+    t_max: float = 1e4,
+    *,
+    instance: str = "",
+) -> Check:
+    """Check Theorem 4 of arXiv 2503.15477 at a prompt h outside the training set S.
+
+    The flow of ``problem`` (its prompts are S) moves parameters shared with h; Theorem 4 holds
+    for every prompt, so t_gamma(h), the first time E_{pi_t(.|h)} r(h, .) >= E_{pi_0(.|h)} r(h, .)
+    + gamma, is at least
+
+        min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))} / (8 L^2 J^2) (mean_{x in S} Var0(x))^(-1/3)
+
+    with Var0 the variance of r_RM under pi_0 over the training prompts only. J is the larger of
+    the training and held-out Jacobian norms (the bound is then valid whichever prompts J's sup
+    ranges over; for the linear logit maps provided it is constant along the flow).
+
+    t_gamma(h) is the first crossing on HELD_OUT_GRID log-spaced times in [1e-10 t_max, t_max],
+    refined by bisection on the solver's dense solution (a gain that rose above the target and
+    fell back between two grid times 1.2 % apart would be missed).
+
+    Args:
+        problem: the training problem (a parameterisation whose parameters are shared across
+            prompts, such as :class:`~theory_sim.LogLinear`).
+        held_out: the same parameterisation for the held-out prompt, one prompt (for
+            LogLinear: ``LogLinear(features_h)`` with features_h [Y, d]); it must accept the
+            problem's parameters.
+        reward: the evaluated reward r(h, .) [Y], in [-1, 1].
+        gamma: the gain, > 0.
+        t_max: the horizon (default 1e4).
+
+    Returns:
+        A Check (t_gamma(h) >= bound); t_gamma(h) = inf when the target is not reached by t_max.
+    """
+    problem = check_problem(problem)
+    claim = "Theorem 4 (held-out prompt)"
+    if not all(callable(getattr(held_out, m, None)) for m in ("log_probs", "jacobian_norm")):
+        raise TypeError(
+            f"`held_out` must be a parameterisation such as LogLinear(features); got "
+            f"{type(held_out).__name__}."
+        )
+    if getattr(problem.policy, "expressive", False):
+        raise ValueError(
+            f"{claim} needs parameters shared across prompts; {problem.policy!r} gives every "
+            "prompt its own, so the flow never moves a held-out prompt."
+        )
+    try:
+        held_probs = np.exp(np.asarray(held_out.log_probs(problem.params0)))
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"`held_out` must accept the problem's parameters (shape "
+            f"{tuple(problem.params0.shape)}): {err}"
+        ) from err
+    if held_probs.shape != (1, problem.num_outputs):
+        raise ValueError(
+            f"`held_out` must describe one prompt over the problem's {problem.num_outputs} "
+            f"outputs; its table has shape {held_probs.shape}."
+        )
+    row = as_float_array("reward", reward, ndim=(1,))
+    if row.shape != (problem.num_outputs,):
+        raise ValueError(f"`reward` must have shape ({problem.num_outputs},); got {row.shape}.")
+    check_reward_range("reward", row, claim)
+    check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    t_max = check_float_scalar("t_max", t_max, positive=True)
+    start = float(held_probs[0] @ row)
+    ts = np.concatenate([[0.0], np.geomspace(1e-10 * t_max, t_max, HELD_OUT_GRID - 1)])
+    time, reached, ok, peak = _held_out_crossing(
+        problem, held_out, jnp.asarray(row), start + gamma, jnp.asarray(ts), DEFAULT_MAX_STEPS
+    )
+    if not bool(ok):
+        raise RuntimeError(
+            f"{claim}: the solve to t_max = {t_max:g} did not finish in {DEFAULT_MAX_STEPS} "
+            "steps (the flow may settle at a stiff stationary point); lower `t_max`."
+        )
+    measured = float(time) if bool(reached) else math.inf
+    var0 = np.asarray(_jit_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
+    mean_var0 = float(var0.mean())
+    jac = max(
+        problem.policy.jacobian_norm(problem.params0), held_out.jacobian_norm(problem.params0)
+    )
+    length, lam = problem.policy.length, float(problem.kl_coef)
+    return _time_lower_bound_check(
+        claim,
+        instance or f"|S|={problem.num_prompts} Y={problem.num_outputs} lambda={lam:g}",
+        measured,
+        theorem_4_bound(length, jac, lam, gamma, mean_var0),
+        {
+            "mean_var0_S": mean_var0,
+            "gamma": gamma,
+            "kl_coef": lam,
+            "length": length,
+            "jacobian": jac,
+            "max_gain_seen": float(peak) - start,
             "t_max": t_max,
         },
     )
