@@ -1,0 +1,54 @@
+"""What the parameterisations share: validation of probability tables, the relative log-softmax
+of the flow's limit coordinates, and jitted wrappers of the protocol's two table maps."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from theory_sim._validation import check_probabilities
+
+
+def _strictly_positive(probs) -> np.ndarray:
+    arr = check_probabilities("probs", probs)
+    if np.any(arr <= 0):
+        raise ValueError(
+            "`probs` must be strictly positive to be reached by finite logits; "
+            f"its minimum is {arr.min()}."
+        )
+    return arr
+
+
+def _relative_log_softmax(w: jax.Array, log_q: jax.Array) -> jax.Array:
+    """log softmax(log_q + w) - log_q along the last axis, for normalised log-probabilities log_q.
+
+    Exactly 0 where w is constant along the axis and accurate to round-off relative to the
+    spread of w near it (log1p of sum q expm1(w - w_mode)); far from it, a logsumexp. The flow's
+    field in coordinates relative to its limit uses it, so that the field vanishes at the limit
+    instead of sitting at a round-off floor (see :mod:`theory_sim.flow`).
+    """
+    mode = jnp.argmax(log_q + w, axis=-1, keepdims=True)
+    d = w - jnp.take_along_axis(w, mode, axis=-1)
+    near = d < 1.0
+    q = jnp.exp(log_q)
+    # log_q + d <= log_q[mode] <= 0 by the choice of the mode, so exp never overflows
+    excess = jnp.where(
+        near,
+        q * jnp.expm1(jnp.where(near, d, 0.0)),
+        jnp.exp(log_q + jnp.where(near, 0.0, d)) - q,
+    )
+    s = jnp.sum(excess, axis=-1, keepdims=True)  # sum_y q_y e^{d_y} - 1
+    small = jnp.abs(s) < 0.5
+    log_norm = jnp.where(
+        small,
+        jnp.log1p(jnp.where(small, s, 0.0)),
+        jax.nn.logsumexp(log_q + d, axis=-1, keepdims=True),
+    )
+    return d - log_norm
+
+
+# One compiled program per policy and shape (a policy is static or a pytree), rather than one
+# per eager operation: the command line's instances build many small shapes.
+_jit_log_probs = jax.jit(lambda policy, params: policy.log_probs(params))
+_jit_log_params = jax.jit(lambda policy, log_probs: policy.log_params(log_probs))
