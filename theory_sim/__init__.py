@@ -40,9 +40,12 @@ from theory_sim.objective import objective as objective  # noqa: E402
 from theory_sim.objective import policy_gradient as policy_gradient  # noqa: E402
 from theory_sim.objective import prompt_objective as prompt_objective  # noqa: E402
 from theory_sim.objective import tabular_gradient as tabular_gradient  # noqa: E402
+from theory_sim.policies import MLP as MLP  # noqa: E402
 from theory_sim.policies import Autoregressive as Autoregressive  # noqa: E402
 from theory_sim.policies import LogLinear as LogLinear  # noqa: E402
+from theory_sim.policies import Neural as Neural  # noqa: E402
 from theory_sim.policies import Tabular as Tabular  # noqa: E402
+from theory_sim.policies import Transformer as Transformer  # noqa: E402
 from theory_sim.policies import start_at as start_at  # noqa: E402
 from theory_sim.problem import Problem as Problem  # noqa: E402
 from theory_sim.training import compare_methods as compare_methods  # noqa: E402
