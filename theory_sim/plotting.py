@@ -12,6 +12,7 @@ __all__ = [
     "plot_bound_check",
     "plot_exponent_fits",
     "plot_flat_landscape",
+    "plot_remark_1",
     "plot_reward_curves",
     "plot_section_4_1",
     "plot_snr_study",
@@ -288,6 +289,34 @@ def plot_flat_landscape(landscapes: Sequence, ax=None):
         title=f"Flat landscape ({policies} policy): time to gain",
     )
     ax.legend(fontsize=7)
+    return fig
+
+
+def plot_remark_1(study, axes=None):
+    """Remark 1 (:func:`~theory_sim.stories.remark_1`): t_gamma against Var0 for each neural model
+    and init scale with its Theorem 4 bound using J_{t_gamma} (dotted), and J_{t_gamma} / J_0."""
+    fig, (left, right) = _panels(axes, 2, width=5.5)
+    slopes = {(f["model"], f["init_scale"]): f["slope"] for f in study.fits}
+    for model in dict.fromkeys(r["model"] for r in study.rows):
+        for scale in dict.fromkeys(r["init_scale"] for r in study.rows if r["model"] == model):
+            s = study.series(model, scale)
+            order = np.argsort(s["var0"])
+            label = f"{model}, scale {scale:g}: slope {slopes[(model, scale)]:.2f}"
+            (line,) = left.plot(s["var0"][order], s["t_gamma"][order], "o-", ms=3, label=label)
+            colour = line.get_color()
+            left.plot(s["var0"][order], s["theorem_4_bound"][order], ":", color=colour, lw=1)
+            right.plot(s["var0"][order], s["J_ratio"][order], "o-", ms=3, color=colour)
+    references = ", ".join(
+        f"{f['model']} {f['slope']:.2f}"
+        for f in study.fits
+        if f["model"] in ("tabular", "autoregressive")
+    )
+    title = f"Neural policies (dotted: Thm. 4 with J_t_gamma)\nslopes of {references}"
+    left.set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA, title=title)
+    left.legend(fontsize=6)
+    right.axhline(1.0, color="grey", lw=0.8)
+    right.set(xscale="log", xlabel=VAR0, ylabel="J_t_gamma / J_0",
+              title="How much the Jacobian grows before t_gamma")  # fmt: skip
     return fig
 
 

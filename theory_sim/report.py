@@ -222,6 +222,17 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     files = _save(plotting.plot_snr_study(snr), out, "estimators_snr")
     section("7. Sampled estimators", "07_estimators_snr.ipynb", [*files, "estimators_snr.csv"])
 
+    step("neural policies (Remark 1)")
+    study = stories.remark_1(**size("remark_1"))
+    write_csv(out / "remark_1.csv", study.rows)
+    files = _save(plotting.plot_remark_1(study), out, "remark_1")
+    section(
+        "8. Neural policies: does the Jacobian grow enough? (Remark 1)",
+        "08_neural_policies.ipynb",
+        [*files, "remark_1.csv"],
+        markdown_table(study.fits, digits=3),
+    )
+
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
     step("done")
