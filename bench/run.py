@@ -1,7 +1,8 @@
 """Benchmarks for theory_sim; every number is a ratio against a baseline run in the same process.
 
     python bench/run.py            # all benchmarks
-    python bench/run.py flat       # one of: flat, long, batched, autoregressive, estimators, sweep
+    python bench/run.py flat       # one of: flat, long, batched, autoregressive, estimators,
+                                   # sweep, cores, accuracy, neural
 
 flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
          fixed-step Euler at the step size that accuracy needs (gradient evaluations, wall time).
@@ -18,6 +19,10 @@ long:    gradient_flow(problem, 1e12) with lambda = 0.1, X = 4, Y = 1000: gradie
          wall time, against the evaluations fixed-step Euler needs at its largest stable step.
 sweep:   128 sweep cells as one vmapped call (theory_sim.sweep.run_cells) against the same cells
          solved one at a time with time_to_gain and gradient_flow.
+neural:  exact gradients per second for a transformer (V = 4, L = 6, width 32, depth 2) against
+         the same gradient with every sequence run through the model on its own, beside the
+         tabular autoregressive policy of the same V, L; time per gradient against V^L; the
+         memory estimate and the refusal of a size that does not fit.
 cores:   a 512-cell sweep (run_sweep, chunks of 64) with one worker thread against the default
          (one per core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
@@ -479,6 +484,72 @@ def bench_cores(num_cells=512, chunk=64):
     )
 
 
+def _transformer_problem(vocab, length, width=32, depth=2, heads=4, seed=0):
+    policy = ts.Transformer(vocab, length, width=width, depth=depth, heads=heads, key=seed)
+    reward = np.random.default_rng(seed).uniform(-1, 1, policy.num_sequences)
+    return ts.Problem(policy.params, reward, kl_coef=0.05, policy=policy), policy
+
+
+def _naive_transformer_grad(problem, policy):
+    """The same objective's gradient with every one of the V^L sequences run through the model
+    on its own (no prefix shared): the straightforward way to get the table."""
+    from theory_sim.objective import _prompt_objective
+
+    v = policy.vocab_size
+    seqs = jnp.asarray(policy._tree.sequences())
+    inputs = jnp.concatenate([jnp.full((seqs.shape[0], 1), v, seqs.dtype), seqs[:, :-1]], axis=1)
+
+    def log_probs(theta):
+        model = policy.model(theta)
+        out = jax.nn.log_softmax(jax.vmap(lambda s: model(0, s))(inputs), axis=-1)  # [Y, L, V]
+        picked = jnp.take_along_axis(out, seqs[:, :, None], axis=-1)[..., 0]
+        return jnp.sum(picked, axis=-1)[None]
+
+    def phi(theta):
+        return _prompt_objective(
+            log_probs(theta), problem.ref_log_probs, problem.reward_rm, problem.kl_coef
+        ).mean()
+
+    return jax.jit(jax.grad(phi))
+
+
+def bench_neural(vocab=4, length=6):
+    problem, policy = _transformer_problem(vocab, length)
+    rate = _grad_rate(problem, policy.params)
+    naive = _naive_transformer_grad(problem, policy)
+    theta = jnp.asarray(policy.params)
+    np.testing.assert_allclose(naive(theta), _jit_grad(problem, theta), rtol=1e-9, atol=1e-13)
+    naive(theta).block_until_ready()
+    t_naive, _ = _best_of(lambda: naive(theta).block_until_ready())
+    ar_problem, ar_params = _ar_problem(vocab, length)
+    ar_rate = _grad_rate(ar_problem, ar_params)
+    print(
+        f"[neural] transformer V={vocab} L={length} ({vocab**length} sequences), width 32, depth 2, "
+        f"{policy.params.size} parameters: {rate:.3g} exact gradients/s; every sequence run on its "
+        f"own: {1 / t_naive:.3g}/s ({rate * t_naive:.1f}x); tabular autoregressive of the same V, L "
+        f"({ar_problem.params0.size} parameters): {ar_rate:.3g}/s ({ar_rate / rate:.0f}x faster)"
+    )
+    print(
+        f"[neural] estimated memory of one gradient: {policy._pass_bytes() / 2**20:.1f} MiB; "
+        "a transformer with V=4, L=14 is refused before it is built:"
+    )
+    try:
+        ts.Transformer(4, 14, width=32, depth=2, heads=4)
+    except ValueError as error:
+        print(f"[neural]   {error}")
+    sizes, seconds = [], []
+    for size in range(6, 13, 2):
+        problem, policy = _transformer_problem(2, size)
+        sizes.append(2**size)
+        seconds.append(1.0 / _grad_rate(problem, policy.params, min_seconds=0.5))
+    slope = np.polyfit(np.log(sizes), np.log(seconds), 1)[0]
+    print(
+        "[neural] transformer V=2, L=6..12: seconds per gradient "
+        + ", ".join(f"{s:.2g}" for s in seconds)
+        + f"; fitted exponent of time in V^L: {slope:.2f} (linear in the V^(L-1) prefixes run: 1)"
+    )
+
+
 BENCHMARKS = {
     "accuracy": bench_accuracy,
     "flat": bench_flat,
@@ -488,6 +559,7 @@ BENCHMARKS = {
     "estimators": bench_estimators,
     "sweep": bench_sweep,
     "cores": bench_cores,
+    "neural": bench_neural,
 }
 
 if __name__ == "__main__":

@@ -118,5 +118,20 @@ def test_neural_policies_refuse_bad_input():
     policy = ts.MLP(np.eye(3), width=4, depth=1)
     with pytest.raises(ValueError, match="flat vector of the policy's"):
         ts.Problem(np.zeros(3), np.zeros(3), policy=policy)
-    with pytest.raises(ValueError, match="too large"):
-        ts.Transformer(4, 16, width=4, heads=1)  # 4^16 sequences
+    with pytest.raises(ValueError, match=r"Transformer\(vocab_size=4, length=16\).* GiB"):
+        ts.Transformer(4, 16, width=4, heads=1)  # 4^16 sequences: refused before it is built
+    with pytest.raises(ValueError, match="too large to enumerate: V\\^L = 2\\^80"):
+        ts.Transformer(4, 40, width=4, heads=1)
+
+
+def test_trajectory_carries_the_jacobian(transformer):
+    rng = np.random.default_rng(4)
+    problem = ts.Problem(transformer.params, rng.uniform(-1, 1, (2, 9)), policy=transformer)
+    traj = ts.gradient_flow(problem, 5.0, [0.0, 1.0, 5.0], jacobian=True)
+    expected = [transformer.jacobian_norm(p) for p in traj.params]
+    np.testing.assert_allclose(traj.jacobian, expected, rtol=1e-12)
+    assert traj.jacobian[0] != traj.jacobian[-1]  # it moves
+    tabular = ts.gradient_flow(ts.Problem(np.zeros(3), [1.0, 0.0, -1.0]), 1.0, jacobian=True)
+    assert np.all(tabular.jacobian == 1.0) and ts.gradient_flow(problem, 1.0).jacobian is None
+    with pytest.raises(TypeError, match="`jacobian` must be True or False"):
+        ts.gradient_flow(problem, 1.0, jacobian="yes")

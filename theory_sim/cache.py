@@ -105,9 +105,17 @@ def _code_version() -> str:
 
 
 def _structure(treedef) -> tuple:
-    """A pytree structure with its static node data (policies, flags), for a cache key."""
+    """A pytree structure with its static node data (policies, flags), for a cache key. Node data
+    with a ``_cache_key()`` method is described by what it returns (a neural policy: its
+    configuration, not its functions and arrays); a ``_cache_key`` that raises TypeError keeps
+    the call out of the cache (code outside theory_sim, which the key's source hash misses)."""
     data = treedef.node_data()
-    node = None if data is None else (data[0].__module__, data[0].__qualname__, data[1])
+    if data is None:
+        node = None
+    else:
+        describe = getattr(data[1], "_cache_key", None)
+        aux = describe() if callable(describe) else data[1]
+        node = (data[0].__module__, data[0].__qualname__, aux)
     return node, tuple(_structure(child) for child in treedef.children())
 
 
@@ -153,7 +161,7 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
                     avals,
                     _structure(treedef),
                 ),
-            )
+            )  # _structure may raise TypeError too (see there)
         except (pickle.PicklingError, TypeError, AttributeError):
             return jitted(*args, **kwargs)
         key = f"{fun.__name__.strip('_')}-{hashlib.sha256(described).hexdigest()[:40]}"

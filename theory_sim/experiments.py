@@ -19,6 +19,7 @@ from theory_sim.problem import Problem
 from theory_sim.rewards import theorem_5_models
 from theory_sim.stories import (
     FLAT_FAMILIES,
+    _neural_policy,
     counterexample_instance,
     flat_landscape,
     theorem_6_story,
@@ -82,8 +83,10 @@ def check_suite(
     along the flow of every fourth one. Theorem 4 for r_G and r_RM on the tabular instance
     (L = 1, J = 1) and on an autoregressive instance of shape AR_SHAPES[i % 3] with the same
     lambda. Every fourth instance (i % 4 == 1) adds Proposition 2 along the flows of that
-    autoregressive instance and of a log-linear one (random features, d = 3), and Theorem 4 for
-    the log-linear one (with horizon t_max = 1e6: its flow can settle at a stationary point).
+    autoregressive instance, of a log-linear one (random features, d = 3) and of a neural one
+    (:func:`_neural_instance`: J_x at each theta), and Theorem 4 for the log-linear one (with
+    horizon t_max = 1e6: its flow can settle at a stationary point) and the neural one (t_max =
+    1e4, J the sup of J_t over [0, t_gamma]).
     Lemma 9 (d pi/dt in closed form against autodiff through the solver) along the flow of every
     instance with i % 4 == 2; the two monotone facts of Proposition 4's proof and Theorem 4 at a
     prompt held out of a log-linear policy's training set (:func:`_held_out_rows`) on every one
@@ -148,6 +151,11 @@ def _instance_checks(i: int, key) -> list[Check]:
         # A log-linear flow may settle at a stationary point even with lambda = 0, where an
         # explicit solver cannot reach t_max = 1e12; a finite horizon keeps t_gamma exact.
         checks.extend(_theorem_4_rows(i, k_draws, ll_problem, 0, ll_label, t_max=1e6))
+        nn_problem, nn_label = _neural_instance(i, key)
+        checks.append(
+            check_proposition_2(nn_problem, 0, 10.0, num_times=9, instance=f"#{i} {nn_label}")
+        )
+        checks.extend(_theorem_4_rows(i, k_draws, nn_problem, 0, nn_label, t_max=1e4))
     label = f"#{i} X={num_prompts} Y={num_outputs} lambda={float(problem.kl_coef):g}"
     if i % 4 == 2:
         checks.append(check_lemma_9(problem, instance=label))
@@ -293,6 +301,22 @@ def _held_out_rows(i: int, key) -> list[Check]:
         text = f"#{i} log-linear |S|=2 Y=6 d=3, held-out prompt, r={name} gamma={gamma:.2g}"
         rows.append(check_theorem_4_held_out(problem, held_out, row, gamma, instance=text))
     return rows
+
+
+def _neural_instance(i: int, key) -> tuple[Problem, str]:
+    """A neural policy at its seeded initialisation over eight outputs: the transformer
+    (V = 2, L = 3, width 8, depth 1) of :func:`~theory_sim.stories.remark_1` for i % 8 == 1, its
+    MLP (width 16, depth 2) otherwise; init scale 0.3, 1 or 3 by i; r_G ~ U[-1, 1], r_RM ~
+    U[-1, 1] scaled by 10^-u, u ~ U[0, 3]; lambda = 0."""
+    kind, width, depth = ("transformer", 8, 1) if i % 8 == 1 else ("mlp", 16, 2)
+    scale = (0.3, 1.0, 3.0)[(i // 4) % 3]
+    policy = _neural_policy(kind, width, depth, scale, i)
+    k_rm, k_gt, k_scale = jax.random.split(jax.random.fold_in(key, 5), 3)
+    factor = 10.0 ** (-3.0 * float(jax.random.uniform(k_scale, dtype=np.float64)))
+    r_rm = factor * np.asarray(jax.random.uniform(k_rm, (8,), np.float64, -1.0, 1.0))
+    r_gt = np.asarray(jax.random.uniform(k_gt, (8,), np.float64, -1.0, 1.0))
+    problem = Problem(policy.params, r_rm, r_gt, policy=policy)
+    return problem, f"{kind} w={width} d={depth} scale={scale:g}"
 
 
 def _log_linear_instance(i: int, key) -> tuple[Problem, str]:

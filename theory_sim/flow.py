@@ -126,6 +126,9 @@ class Trajectory:
         converged_at: the certificate's time t_c, or inf.
         implicit_from: the time from which the stiff tail was integrated by the implicit solver
             (Kvaerno5), or inf if it never was.
+        jacobian: [T] J_t, the largest spectral norm over prompts and prefixes of the logit
+            map's Jacobian d f_theta(t) / d theta (Theorem 4 of arXiv 2503.15477), when asked for
+            with ``gradient_flow(..., jacobian=True)``; else None.
     """
 
     ts: np.ndarray
@@ -142,6 +145,7 @@ class Trajectory:
     ended: str = "t_max"
     converged_at: float = math.inf
     implicit_from: float = math.inf
+    jacobian: np.ndarray | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -559,6 +563,7 @@ def gradient_flow(
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     max_steps: int | None = None,
+    jacobian: bool = False,
 ) -> Trajectory:
     """Solve the gradient flow d theta/dt = grad phi(theta), theta(0) = theta_0, on [0, t_max].
 
@@ -578,6 +583,9 @@ def gradient_flow(
             (and cannot be continued by the implicit solver) raises RuntimeError saying where and
             why it stopped; an Euler run that would need more than ``max_steps`` steps,
             ceil(t_max / dt), is refused with a ValueError before it starts.
+        jacobian: also compute J_t at every save time (``Trajectory.jacobian``): constant for
+            the linear logit maps, moving for neural policies (one Jacobian per prefix per save
+            time: V reverse passes each).
 
     Returns:
         A :class:`Trajectory`.
@@ -612,8 +620,17 @@ def gradient_flow(
         params, num_steps = _euler_path(problem, jnp.asarray(ts), step)
     else:
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
+    if not isinstance(jacobian, bool):
+        raise TypeError(f"`jacobian` must be True or False; got {type(jacobian).__name__}.")
     probs, e_rm, e_gt, v_rm, v_gt, kl, phi = _path_metrics(problem, params)
     ext = problem.external
+    jac = None
+    if jacobian:
+        policy = problem.policy
+        if getattr(policy, "jacobian_moves", False):
+            jac = np.array([policy.jacobian_norm(p) for p in np.asarray(params)])
+        else:
+            jac = np.full(len(ts), policy.jacobian_norm(problem.params0))
 
     def per_prompt(a):
         return np.asarray(a[:, 0] if problem.single_prompt else a)
@@ -633,6 +650,7 @@ def gradient_flow(
         ended="converged" if math.isfinite(converged_at) else "t_max",
         converged_at=converged_at,
         implicit_from=implicit_from,
+        jacobian=jac,
     )
 
 

@@ -140,6 +140,14 @@ class Neural:
         self.length = check_int("length", length, 1)
         self.single_prompt = num_prompts is None
         self._num_prompts = 1 if num_prompts is None else check_int("num_prompts", num_prompts, 1)
+        name = f"{type(self).__name__}(vocab_size={self.vocab_size}, length={self.length})"
+        if self.length * math.log2(max(self.vocab_size, 1)) > 40:
+            raise ValueError(
+                f"{name} is too large to enumerate: V^L = 2^"
+                f"{self.length * math.log2(self.vocab_size):.4g} sequences."
+            )
+        # refuse before anything of size V^L is built, with this model's own estimate
+        check_allocation(f"{name} over {self._num_prompts} prompt(s)", self._pass_bytes())
         self._tree = Autoregressive(self.vocab_size, self.length)  # the prefix tree's layout
         leaves, treedef = jax.tree.flatten(params)
         if not leaves or not all(eqx.is_inexact_array_like(a) for a in leaves):
@@ -156,11 +164,15 @@ class Neural:
         prefixes, levels = _prefix_rows(self.vocab_size, self.length)
         self._prefixes, self._levels = jnp.asarray(prefixes), jnp.asarray(levels)
         check_fits(self._num_prompts, self.num_sequences, self.params.size, repr(self))
-        check_allocation(repr(self), self._pass_bytes())
+
+    @property
+    def _num_prefixes(self) -> int:
+        v, length = self.vocab_size, self.length
+        return length if v == 1 else (v**length - 1) // (v - 1)
 
     def _pass_bytes(self) -> float:
         """Estimated bytes of one gradient (forward and backward pass) of the logit table."""
-        return 8.0 * 8 * self._num_prompts * self._tree.num_prefixes * self.vocab_size
+        return 8.0 * 8 * self._num_prompts * self._num_prefixes * self.vocab_size
 
     # ------------------------------------------------------------------ pytree and hashing
     def __eq__(self, other):
@@ -266,11 +278,10 @@ class Neural:
         norms = self.jacobian_norms(params)
         return float(norms.max() if prompt is None else norms[prompt].max())
 
-    def __reduce__(self):
-        # never pickled: theory_sim.cache keys traced programs by pickled arguments, and a user's
-        # ``logits_fn`` pickles by name, not by code (an edited function would hit a stale
-        # program); refusing makes the cache fall back to an ordinary jit for neural policies
-        raise TypeError(f"{type(self).__name__} policies are not pickled.")
+    def _cache_key(self):
+        # theory_sim.cache keys traced programs by theory_sim's source; a user's ``logits_fn``
+        # is outside it (an edited function would hit a stale program), so it is never cached
+        raise TypeError("a Neural policy's logits_fn is not covered by the cache key")
 
 
 jax.tree_util.register_pytree_node_class(Neural)
@@ -444,6 +455,11 @@ class Transformer(Neural):
         """The Equinox model at a flat parameter vector theta."""
         return eqx.combine(self.unflatten(theta), self._static)
 
+    def _cache_key(self):
+        """What the traced programs depend on: the configuration (theory_sim's own code)."""
+        return ("Transformer", *self._spec[1:4], self.single_prompt, self.width, self.depth,
+                self.heads)  # fmt: skip
+
     def _prefix_logits(self, tree, prompt, prefix, level):
         model = eqx.combine(tree, self._static)
         bos = jnp.full((1,), self.vocab_size, prefix.dtype)
@@ -514,6 +530,10 @@ class MLP(Neural):
         return type(other) is type(self) and other._spec == self._spec
 
     __hash__ = Neural.__hash__
+
+    def _cache_key(self):
+        """What the traced programs depend on: the configuration (the features are a leaf)."""
+        return ("MLP", *self._spec[1:4], self.single_prompt, self.width, self.depth)
 
     def _prefix_logits(self, tree, prompt, prefix, level):
         mlp = eqx.combine(tree, self._static)

@@ -257,10 +257,9 @@ def jacobian_path(problem: Problem, t_end: float, prompt: int | None = None) -> 
     if not getattr(policy, "jacobian_moves", False):
         return np.array([policy.jacobian_norm(problem.params0, prompt)])
     ts = jacobian_grid(t_end)
-    if ts[-1] > 0:
-        params = problem.internal_params(jnp.asarray(gradient_flow(problem, ts[-1], ts).params))
-    else:
-        params = problem.params0[None]
+    if ts[-1] <= 0:
+        return np.array([policy.jacobian_norm(problem.params0, prompt)])
+    params = problem.internal_params(jnp.asarray(gradient_flow(problem, ts[-1], ts).params))
     return np.array([policy.jacobian_norm(p, prompt) for p in params])
 
 
