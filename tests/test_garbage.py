@@ -254,6 +254,8 @@ garbage = st.sampled_from(GARBAGE) | hnp.arrays(
 
 
 def _has_nan(result) -> bool:
+    if result is None:  # an absent optional result (Trajectory.jacobian), not a NaN
+        return False
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         result = dataclasses.asdict(result)
     if isinstance(result, dict):

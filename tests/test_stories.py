@@ -170,7 +170,7 @@ def test_reproduce_quick_writes_every_artefact(tmp_path, capsys):
     assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
     linked = [line.split("(")[-1].rstrip(")") for line in report.splitlines() if "](" in line]
-    assert len(linked) == 19  # 9 figures and 10 tables
+    assert len(linked) == 21  # 10 figures and 11 tables
     for name in linked:
         assert (tmp_path / name).stat().st_size > 0, name
         if name.endswith(".png"):

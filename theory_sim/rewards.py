@@ -770,6 +770,10 @@ def accuracy_sweep(init_probs, reward_gt, accuracies, variance: float) -> np.nda
         [K, Y].
     """
     values = as_float_array("accuracies", accuracies, ndim=(1,))
-    return np.stack(
-        [with_variance(init_probs, ranking_with_accuracy(reward_gt, a), variance) for a in values]
-    )
+    rankings = []
+    for a in values:
+        try:
+            rankings.append(ranking_with_accuracy(reward_gt, a))
+        except ValueError as error:  # name the argument the caller gave
+            raise ValueError(f"`accuracies` holds {a!r}: {error}") from None
+    return np.stack([with_variance(init_probs, r, variance) for r in rankings])

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import check_probabilities
+from theory_sim._validation import as_float_array, check_probabilities
 
 
 def _strictly_positive(probs) -> np.ndarray:
@@ -52,3 +52,21 @@ def _relative_log_softmax(w: jax.Array, log_q: jax.Array) -> jax.Array:
 # per eager operation: the command line's instances build many small shapes.
 _jit_log_probs = jax.jit(lambda policy, params: policy.log_probs(params))
 _jit_log_params = jax.jit(lambda policy, log_probs: policy.log_params(log_probs))
+
+
+class _VectorParams:
+    """The protocol's parameter handling for parameterisations whose parameters are one vector
+    shared by every prompt (log-linear, neural): no prompt axis to squeeze or add."""
+
+    def _check_vector(self, name: str, params, size: int, what: str) -> tuple[np.ndarray, bool]:
+        """Validate a 1-D float vector of ``size`` entries; ``what`` says what it should be."""
+        arr = as_float_array(name, params, ndim=(1,))
+        if arr.shape != (size,):
+            raise ValueError(f"`{name}` must be {what}; got shape {arr.shape}.")
+        return arr, self.single_prompt
+
+    def squeeze(self, params):
+        return params
+
+    def unsqueeze(self, params):
+        return params

@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._validation import as_float_array
-from theory_sim.policies._common import _strictly_positive
+from theory_sim.policies._common import _strictly_positive, _VectorParams
 
 
 @jax.tree_util.register_pytree_node_class
-class LogLinear:
+class LogLinear(_VectorParams):
     """Log-linear policy: logits = features @ w, one weight vector shared by all prompts.
 
     pi(y|x) = softmax_y(phi(x, y) . w),   features phi of shape [X, Y, d], w of shape [d].
@@ -56,19 +56,8 @@ class LogLinear:
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate weights [d]."""
-        arr = as_float_array(name, params, ndim=(1,))
-        if arr.shape != (self.dim,):
-            raise ValueError(
-                f"`{name}` must have shape ({self.dim},) like the features' last "
-                f"axis; got {arr.shape}."
-            )
-        return arr, self.single_prompt
-
-    def squeeze(self, params):
-        return params
-
-    def unsqueeze(self, params):
-        return params
+        what = f"of shape ({self.dim},) like the features' last axis"
+        return self._check_vector(name, params, self.dim, what)
 
     def num_outputs(self, params) -> int:
         return int(self.features.shape[1])

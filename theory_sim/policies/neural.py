@@ -46,7 +46,7 @@ import numpy as np
 import optax
 
 from theory_sim._validation import as_float_array, check_allocation, check_fits, check_int
-from theory_sim.policies._common import _strictly_positive
+from theory_sim.policies._common import _strictly_positive, _VectorParams
 from theory_sim.policies.autoregressive import Autoregressive
 
 __all__ = ["MLP", "Neural", "Transformer"]
@@ -86,7 +86,7 @@ def _prefix_rows(vocab_size: int, length: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rows, np.int32).reshape(-1, width), np.asarray(levels, np.int32)
 
 
-class Neural:
+class Neural(_VectorParams):
     """A policy of any JAX function of (params, prompt, prefix) giving next-token logits.
 
     pi(y|x) = prod_{l=1..L} softmax(logits_fn(params, x, y_<l, l - 1))[y_l]
@@ -228,19 +228,8 @@ class Neural:
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate a flat parameter vector [n]."""
-        arr = as_float_array(name, params, ndim=(1,))
-        if arr.shape != self.params.shape:
-            raise ValueError(
-                f"`{name}` must be a flat vector of the policy's {self.params.size} parameters "
-                f"(like `policy.params`); got shape {arr.shape}."
-            )
-        return arr, self.single_prompt
-
-    def squeeze(self, params):
-        return params
-
-    def unsqueeze(self, params):
-        return params
+        what = f"a flat vector of the policy's {self.params.size} parameters (like `policy.params`)"
+        return self._check_vector(name, params, self.params.size, what)
 
     def num_outputs(self, params) -> int:
         return self.num_sequences
