@@ -62,7 +62,7 @@ class _VectorParams:
         """Validate a 1-D float vector of ``size`` entries; ``what`` says what it should be."""
         arr = as_float_array(name, params, ndim=(1,))
         if arr.shape != (size,):
-            raise ValueError(f"`{name}` must be {what}; got shape {arr.shape}.")
+            raise ValueError(f"`{name}` must {what}; got shape {arr.shape}.")
         return arr, self.single_prompt
 
     def squeeze(self, params):

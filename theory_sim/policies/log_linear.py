@@ -56,7 +56,7 @@ class LogLinear(_VectorParams):
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate weights [d]."""
-        what = f"of shape ({self.dim},) like the features' last axis"
+        what = f"have shape ({self.dim},) like the features' last axis"
         return self._check_vector(name, params, self.dim, what)
 
     def num_outputs(self, params) -> int:

@@ -228,7 +228,9 @@ class Neural(_VectorParams):
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate a flat parameter vector [n]."""
-        what = f"a flat vector of the policy's {self.params.size} parameters (like `policy.params`)"
+        what = (
+            f"be a flat vector of the policy's {self.params.size} parameters (like `policy.params`)"
+        )
         return self._check_vector(name, params, self.params.size, what)
 
     def num_outputs(self, params) -> int:
