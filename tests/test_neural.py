@@ -137,3 +137,17 @@ def test_trajectory_carries_the_jacobian():
     assert np.all(tabular.jacobian == 1.0) and ts.gradient_flow(problem, 5.0).jacobian is None
     with pytest.raises(TypeError, match="`jacobian` must be True or False"):
         ts.gradient_flow(problem, 1.0, jacobian="yes")
+
+
+def test_held_out_prompt_of_an_mlp_takes_j_along_the_flow():
+    from theory_sim.theorems import check_theorem_4_held_out
+
+    rng = np.random.default_rng(0)
+    features, r = rng.normal(size=(3, 8, 4)), rng.uniform(-1, 1, (3, 8))
+    train = ts.MLP(features[:2], width=16, depth=2, key=0)
+    held = ts.MLP(features[2], width=16, depth=2, key=0)  # same parameters, a third prompt
+    problem = ts.Problem(train.params, r[:2], policy=train)
+    row = check_theorem_4_held_out(problem, held, r[2], 0.013, t_max=100.0)
+    assert row.status == "holds"
+    at_start = max(train.jacobian_norm(train.params), held.jacobian_norm(train.params))
+    assert row.details["jacobian"] > 1.5 * at_start  # this flow's J grows: the sup is used

@@ -318,7 +318,8 @@ def check_theorem_4_held_out(
 
     with Var0 the variance of r_RM under pi_0 over the training prompts only. J is the larger of
     the training and held-out Jacobian norms (the bound is then valid whichever prompts J's sup
-    ranges over; for the linear logit maps provided it is constant along the flow).
+    ranges over; constant along the flow for the linear logit maps, the max over
+    :func:`jacobian_grid`'s times of [0, t_gamma] for neural ones).
 
     t_gamma(h) is the first crossing on HELD_OUT_GRID log-spaced times in [1e-10 t_max, t_max],
     refined by bisection on the solver's dense solution (a gain that rose above the target and
@@ -381,9 +382,15 @@ def check_theorem_4_held_out(
     measured = float(time) if bool(reached) else math.inf
     var0 = np.asarray(_jit_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
     mean_var0 = float(var0.mean())
-    jac = max(
-        problem.policy.jacobian_norm(problem.params0), held_out.jacobian_norm(problem.params0)
-    )
+    # J_{t_gamma} over the training prompts and h: constant for linear logit maps, else the max
+    # over the same grid of [0, t_gamma] as check_theorem_4 (jacobian_path)
+    thetas = [problem.params0]
+    if getattr(problem.policy, "jacobian_moves", False):
+        t_end = measured if math.isfinite(measured) else t_max
+        thetas = problem.internal_params(
+            jnp.asarray(gradient_flow(problem, t_end, jacobian_grid(t_end)).params)
+        )
+    jac = max(max(problem.policy.jacobian_norm(p), held_out.jacobian_norm(p)) for p in thetas)
     length, lam = problem.policy.length, float(problem.kl_coef)
     return _time_lower_bound_check(
         claim,
