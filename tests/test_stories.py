@@ -193,3 +193,14 @@ def test_section_4_1_combined_measures_hand_computed():
     np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [-1.0, 1.0])
     rows["b"]["on-policy accuracy"] = 0.3  # now accuracy (0.6, 0.4) opposes variance
     np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [0.0, 0.0])
+
+
+def test_remark_1_refuses_unknown_models_before_computing():
+    from theory_sim import stories
+
+    with pytest.raises(ValueError, match="`models` must be a non-empty sequence"):
+        stories.remark_1(models=(("rnn", 8, 1),))
+    with pytest.raises(ValueError, match="`models` must be a non-empty sequence"):
+        stories.remark_1(models=())
+    with pytest.raises(ValueError, match="`init_scales` must hold at least one"):
+        stories.remark_1(init_scales=())

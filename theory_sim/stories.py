@@ -289,6 +289,17 @@ def remark_1(
 
     num_points = check_int("num_points", num_points, 3)
     decades = check_float_scalar("decades", decades, positive=True)
+    models = tuple(models)
+    if not models or not all(
+        isinstance(m, tuple) and len(m) == 3 and m[0] in ("transformer", "mlp") for m in models
+    ):
+        raise ValueError(
+            "`models` must be a non-empty sequence of (kind, width, depth) with kind "
+            f"'transformer' or 'mlp'; got {models!r}."
+        )
+    init_scales = tuple(init_scales)
+    if not init_scales:
+        raise ValueError("`init_scales` must hold at least one init scale.")
     target = np.full(8, -1.0)
     target[0] = 1.0
     rows, fits = [], []
