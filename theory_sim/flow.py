@@ -304,6 +304,17 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
         )
 
 
+def _dense_solution(problem, t_max, rtol, atol, max_steps):
+    """(base, diffrax Solution) of one explicit solve from theta_0 to t_max with dense output:
+    theta(t) = base + sol.evaluate(t), differentiable in t (for use inside jit)."""
+    base, log_limit, w0 = _coordinates(problem)
+    saveat = diffrax.SaveAt(dense=True)
+    sol = _solve(
+        (problem, base, log_limit), 0.0, w0, t_max, rtol, atol, max_steps, saveat, None, False
+    )
+    return base, sol
+
+
 def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
     """0 followed by ``num - 1`` log-spaced times from t_max * 1e-8 to t_max (just t_max for
     ``num`` = 2): the log-time grid."""

@@ -32,8 +32,7 @@ from theory_sim._validation import (
 )
 from theory_sim.flow import (
     DEFAULT_MAX_STEPS,
-    _coordinates,
-    _solve,
+    _dense_solution,
     default_save_ts,
     gradient_flow,
 )
@@ -108,12 +107,7 @@ def _dense_rates(problem: Problem, ts, t_max, max_steps):
 
     The derivative is jax.jvp of t -> softmax(theta(t)) through the solver's dense interpolant.
     """
-    base, log_limit, w0 = _coordinates(problem)
-    saveat = diffrax.SaveAt(dense=True)
-    sol = _solve(
-        (problem, base, log_limit), 0.0, w0, t_max, _DENSE_RTOL, _DENSE_ATOL, max_steps,
-        saveat, None, False,
-    )  # fmt: skip
+    base, sol = _dense_solution(problem, t_max, _DENSE_RTOL, _DENSE_ATOL, max_steps)
 
     def probs_at(t):
         return jnp.exp(problem.log_probs(base + sol.evaluate(t)))

@@ -24,8 +24,7 @@ from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
-    _coordinates,
-    _solve,
+    _dense_solution,
     default_save_ts,
     gradient_flow,
 )
@@ -274,11 +273,7 @@ _HELD_OUT_BISECTIONS = 80
 def _held_out_crossing(problem, held_out, row, target, ts, max_steps):
     """(t_gamma, reached, ok, max gain on the grid) for E_{pi_theta(t)(.|h)} row >= target, with
     theta(t) the flow of ``problem`` (training prompts S) and pi(.|h) from ``held_out``."""
-    base, log_limit, w0 = _coordinates(problem)
-    sol = _solve(
-        (problem, base, log_limit), 0.0, w0, ts[-1], DEFAULT_RTOL, DEFAULT_ATOL, max_steps,
-        diffrax.SaveAt(dense=True), None, False,
-    )  # fmt: skip
+    base, sol = _dense_solution(problem, ts[-1], DEFAULT_RTOL, DEFAULT_ATOL, max_steps)
 
     def gain(t):
         theta = jnp.where(t <= 0, problem.params0, base + sol.evaluate(t))
