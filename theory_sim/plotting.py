@@ -20,6 +20,7 @@ __all__ = [
     "plot_teacher_student",
     "plot_theorem_5",
     "plot_theorem_6",
+    "plot_tightness",
 ]
 
 
@@ -438,4 +439,33 @@ def plot_section_4_1(study, axes=None):
     axes[1].set(xscale="log", xlabel="time $t$", ylabel="ground-truth increase")
     axes[1].set_title("Ground-truth increase along the flow")
     axes[1].legend(fontsize=7)
+    return fig
+
+
+def plot_tightness(results: Sequence, ax=None):
+    """The slack of each bound at its tightest instance found (log scale; 1 = sharp), one marker
+    per output-space size searched, from :func:`theory_sim.theorems.tightness_search`."""
+    fig, ax = _axes(ax)
+    if ax.figure.get_figwidth() < 7:
+        fig.set_size_inches(7.5, 4.2)
+    names = [r.claim.replace(": ", ":\n") for r in results]
+    y = np.arange(len(results))
+    sizes = sorted({k for r in results for k in r.by_size}, key=str)
+    markers = dict(zip(sizes, "os^DvP<>", strict=False))
+    for r_index, r in enumerate(results):
+        for size, value in r.by_size.items():
+            if np.isfinite(value):
+                ax.plot(value, r_index, markers.get(size, "o"), color="0.6", ms=5, mfc="none")
+        colour = "C3" if r.violated else "C0"
+        ax.plot(r.slack, r_index, "|", color=colour, ms=16, mew=2.5)
+    for size, marker in markers.items():
+        ax.plot([], [], marker, color="0.6", mfc="none", label=size)
+    ax.plot([], [], "|", color="C0", ms=12, mew=2.5, label="tightest")
+    ax.axvline(1.0, color="k", lw=1, ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(r"slack: measured/bound (lower) or bound/measured (upper); 1 = sharp")
+    ax.set_title("How sharp are the paper's constants? (tightest instance found)")
+    ax.legend(fontsize=7, loc="lower right", ncols=2)
     return fig

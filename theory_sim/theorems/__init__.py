@@ -6,7 +6,8 @@ bare bool. Tolerances only absorb numerical error and each is explained where it
 The checks are split by the paper's sections: :mod:`.flat` (Propositions 2-3, Theorem 4 at
 training and held-out prompts, the exponent fits), :mod:`.dynamics` (Lemma 9 and the monotone
 quantities in Proposition 4's proof), :mod:`.accuracy` (Theorem 5, Proposition 1) and
-:mod:`.teacher` (Theorem 6, Proposition 4, Lemma 10); :mod:`._common` holds :class:`Check` and
+:mod:`.teacher` (Theorem 6, Proposition 4, Lemma 10); :mod:`.tightness` searches for the
+instances on which each bound is sharpest; :mod:`._common` holds :class:`Check` and
 what the checks share. Every public name is importable from ``theory_sim.theorems``.
 """
 
@@ -59,6 +60,9 @@ from theory_sim.theorems.flat import (
     fit_exponent as fit_exponent,
 )
 from theory_sim.theorems.flat import (
+    proposition_2_rhs as proposition_2_rhs,
+)
+from theory_sim.theorems.flat import (
     proposition_3_bound as proposition_3_bound,
 )
 from theory_sim.theorems.flat import (
@@ -79,11 +83,28 @@ from theory_sim.theorems.teacher import (
 from theory_sim.theorems.teacher import (
     proposition_4_conditions as proposition_4_conditions,
 )
+from theory_sim.theorems.tightness import (
+    TIGHTNESS_CLAIMS as TIGHTNESS_CLAIMS,
+)
+from theory_sim.theorems.tightness import (
+    Tightest as Tightest,
+)
+from theory_sim.theorems.tightness import (
+    recheck as recheck,
+)
+from theory_sim.theorems.tightness import (
+    search_tightness as search_tightness,
+)
+from theory_sim.theorems.tightness import (
+    tightness_search as tightness_search,
+)
 
 __all__ = [
+    "TIGHTNESS_CLAIMS",
     "Check",
     "ExponentFit",
     "Proposition4Conditions",
+    "Tightest",
     "check_lemma_9",
     "check_lemma_10",
     "check_monotone_ascent",
@@ -98,8 +119,12 @@ __all__ = [
     "check_theorem_6",
     "fit_exponent",
     "lemma_9_rate",
+    "proposition_2_rhs",
     "proposition_3_bound",
     "proposition_4_conditions",
+    "recheck",
+    "search_tightness",
     "theorem_4_bound",
     "tightest",
+    "tightness_search",
 ]
