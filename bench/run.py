@@ -369,6 +369,64 @@ def bench_sweep(num_cells=128):
     )
 
 
+def bench_sweep_mixed(seeds=342):
+    """4,104 cells of mixed difficulty (Y = 12; pi_0 random or with mass 1e-4 on the best
+    output; r_RM = r_G or scaled by 1e-2 or 1e-4; lambda in {0, 0.05}; t_gamma from about 2 to
+    5e6 or beyond t_max = 1e9): run_cells' cells per second (groups of GROUP_SIZE on one thread
+    per core) against the same cells as one vmapped batch, which waits for its slowest cell,
+    in one process."""
+    from theory_sim import sweep
+    from theory_sim.sweep import parse_config, run_cells
+
+    config = parse_config(
+        f"""
+        [problem]
+        outputs = 12
+        horizons = [1.0, 100.0, 10000.0]
+        t_max = 1e9
+        [grid]
+        seeds = {list(range(seeds))}
+        kl_coef = [0.0, 0.05]
+        [[policy]]
+        family = "random"
+        [[policy]]
+        family = "rare_best"
+        mass = 1e-4
+        [[reward_model]]
+        family = "ground_truth"
+        [[reward_model]]
+        family = "scaled"
+        factor = 1e-2
+        [[reward_model]]
+        family = "scaled"
+        factor = 1e-4
+        """
+    )
+    cells = list(range(config.num_cells))
+    run_cells(config, cells[:64])  # compile
+    t_grouped, rows = _best_of(lambda: run_cells(config, cells), repeats=1)
+    group_size = sweep.GROUP_SIZE
+    sweep.GROUP_SIZE = len(cells)
+    try:
+        run_cells(config, cells[:64])  # compile the one-batch program on a small batch first
+        t_batch, rows_batch = _best_of(lambda: run_cells(config, cells), repeats=1)
+    finally:
+        sweep.GROUP_SIZE = group_size
+    times = np.array([r["t_gamma"] for r in rows[::3]])
+    other = np.array([r["t_gamma"] for r in rows_batch[::3]])
+    both = np.isfinite(times) & np.isfinite(other)
+    agree = np.array_equal(np.isfinite(times), np.isfinite(other))
+    worst = float(np.max(np.abs(times[both] - other[both]) / times[both]))
+    finite = times[np.isfinite(times)]
+    print(
+        f"[sweep-mixed] {len(cells)} cells (Y=12, t_gamma from {finite.min():.2g} to "
+        f"{finite.max():.2g}, {int((~np.isfinite(times)).sum())} beyond t_max=1e9): groups of "
+        f"{group_size} on threads {len(cells) / t_grouped:.0f} cells/s ({t_grouped:.1f} s), one "
+        f"vmapped batch {len(cells) / t_batch:.0f} cells/s: {t_batch / t_grouped:.1f}x; "
+        f"t_gamma agree to {worst:.1e} (the same cells reached: {agree})"
+    )
+
+
 def bench_long(num_prompts=4, num_outputs=1000, kl_coef=0.1, t_max=1e12, seed=0):
     """gradient_flow to t_max with lambda > 0: the convergence certificate and the implicit tail
     against fixed-step Euler at its largest stable step."""
@@ -558,6 +616,7 @@ BENCHMARKS = {
     "autoregressive": bench_autoregressive,
     "estimators": bench_estimators,
     "sweep": bench_sweep,
+    "sweep-mixed": bench_sweep_mixed,
     "cores": bench_cores,
     "neural": bench_neural,
 }
