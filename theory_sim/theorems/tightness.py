@@ -375,23 +375,29 @@ def _pointwise_split(z, shape, n):
     return ref, theta, reward, lam
 
 
-def _pointwise_problem(template: Problem, policy, ref, reward, lam) -> Problem:
+def _pointwise_problem(policy, ref, reward, lam) -> Problem:
     # a Problem's pytree constructor (no validation: the leaves may be tracers)
     children = (policy, ref, reward, reward, lam, policy.log_probs(ref))
     return Problem.tree_unflatten(False, children)
 
 
+def _pointwise_sides(claim: str, terms, length: int, jacobian):
+    """(left side, right side) of Lemma 8 (||grad||_1 <= Var^(1/2)) or Proposition 2 from
+    :func:`~theory_sim.theorems.flat._gradient_terms`' (l2, l1, Var, max |r_KL|); numbers or
+    traced arrays alike."""
+    l2, l1, var, max_abs = terms
+    if claim == "Lemma 8":
+        return l1, var**0.5
+    return l2, proposition_2_rhs(max_abs, length, jacobian, var)
+
+
 def _pointwise_log_slack(claim: str, template: Problem, policy, z):
     shape, n = template.params0.shape, template.num_outputs
     ref, theta, reward, lam = _pointwise_split(z, shape, n)
-    problem = _pointwise_problem(template, policy, ref, reward, lam)
-    l2, l1, var, max_abs = jax.tree_util.tree_map(
-        lambda a: a[0], _prompt_gradients(problem, theta[None], 0)
-    )
-    if claim == "Lemma 8":
-        lhs, rhs = l1, jnp.sqrt(var)
-    else:  # J = 1 for tabular and autoregressive logits (a coordinate selection)
-        lhs, rhs = l2, proposition_2_rhs(max_abs, policy.length, 1.0, var)
+    problem = _pointwise_problem(policy, ref, reward, lam)
+    terms = jax.tree_util.tree_map(lambda a: a[0], _prompt_gradients(problem, theta[None], 0))
+    # J = 1 for tabular and autoregressive logits (a coordinate selection)
+    lhs, rhs = _pointwise_sides(claim, terms, policy.length, 1.0)
     return jnp.log(rhs) - jnp.log(lhs)
 
 
@@ -400,18 +406,17 @@ def _pointwise_check(claim: str, template: Problem, policy, z, size) -> tuple[Ch
     shape, n = template.params0.shape, template.num_outputs
     ref, theta, reward, lam = (np.asarray(a) for a in _pointwise_split(jnp.asarray(z), shape, n))
     problem = Problem(ref, reward, kl_coef=float(lam), policy=policy)
-    l2, l1, var, max_abs = (
+    terms = tuple(
         float(np.asarray(a)[0]) for a in _prompt_gradients(problem, jnp.asarray(theta)[None], 0)
     )
     jac = policy.jacobian_norm(problem.params0, 0)
     label = f"{_size_label(size)} lambda={float(lam):.3g}"
-    details = {"kl_coef": float(lam), "variance": var, "max_abs_r_kl": max_abs}
-    if claim == "Lemma 8":
-        lhs, rhs = l1, math.sqrt(var)
-    else:
-        lhs, rhs = l2, float(proposition_2_rhs(max_abs, policy.length, jac, var))
+    details = {"kl_coef": float(lam), "variance": terms[2], "max_abs_r_kl": terms[3]}
+    if claim == "Proposition 2":
         details.update(length=policy.length, jacobian=jac)
-    ratio = lhs / rhs
+    lhs, rhs = (float(side) for side in _pointwise_sides(claim, terms, policy.length, jac))
+    # both sides vanish at a point mass: the bound holds with equality there (ratio 0)
+    ratio = lhs / rhs if rhs > 0 else (math.inf if lhs > 0 else 0.0)
     check = Check(claim, label, ratio, 1.0, "<=", ratio <= 1.0 + RATIO_RTOL, details)
     inst = {
         "ref_params": ref.tolist(),
