@@ -1,0 +1,166 @@
+"""Targeted mutations of every bound's constants, exponents and variances.
+
+``python tests/mutations.py [TEST ...]`` applies each mutation below alone to a copy of the
+repository, runs the given tests there (default tests/test_constants.py and
+tests/test_tightness.py) and prints KILLED or SURVIVED per mutant. Each mutation is one kind a
+wrong transcription of the paper could be: a constant multiplied or divided by 2, an exponent
+changed, the wrong variance (r_G for r_RM, one prompt's for the mean over prompts). ``SKIP=N``
+starts at the N-th mutant. mutmut (``pip install mutmut``; ``[tool.mutmut]`` in pyproject.toml)
+mutates every line instead, at about a mutant per 5 s here.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1]
+MUTANTS = [
+    (
+        "theory_sim/theorems/flat.py",
+        "return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)",
+        "return 1.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)",
+        "Prop 3 constant / 2",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)",
+        "return 4.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)",
+        "Prop 3 constant x 2",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0)",
+        "return 2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) / var0 ** (1.0 / 3.0)",
+        "Prop 3 exponent -1/2 -> -1/3",
+    ),
+    (
+        "theory_sim/theorems/_common.py",
+        "return float(_jit_reward_variance(probs, np.asarray(problem.reward_rm[prompt])))",
+        "return float(_jit_reward_variance(probs, np.asarray(problem.reward_gt[prompt])))",
+        "Prop 3 variance of r_G instead of r_RM",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return factor / (8.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 3.0)",
+        "return factor / (4.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 3.0)",
+        "Thm 4 constant 8 -> 4",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return factor / (8.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 3.0)",
+        "return factor / (8.0 * length**2) / jacobian / jacobian * mean_var0 ** (-1.0 / 2.0)",
+        "Thm 4 exponent -1/3 -> -1/2",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "factor = -math.expm1(-gamma / 9.0)",
+        "factor = -math.expm1(-gamma / 4.5)",
+        "Thm 4 gamma/9 -> gamma/4.5",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "mean_var0 = float(var0.mean())\n    path = jacobian_path(problem, measured",
+        "mean_var0 = float(var0[prompt])\n    path = jacobian_path(problem, measured",
+        "Thm 4 own prompt's variance instead of the mean",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return 6.0 * big_m ** (1.0 / 3.0) * length * jacobian * xp.cbrt(variance)",
+        "return 3.0 * big_m ** (1.0 / 3.0) * length * jacobian * xp.cbrt(variance)",
+        "Prop 2 constant 6 -> 3",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "return 6.0 * big_m ** (1.0 / 3.0) * length * jacobian * xp.cbrt(variance)",
+        "return 6.0 * big_m ** (1.0 / 3.0) * length * jacobian * xp.sqrt(variance)",
+        "Prop 2 exponent 1/3 -> 1/2",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "rate = (4.0 + 2.0 * lam * float(-log_p0.min())) / problem.num_prompts",
+        "rate = (8.0 + 2.0 * lam * float(-log_p0.min())) / problem.num_prompts",
+        "Lemma 10 rate 4 -> 8",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "rate = (4.0 + 2.0 * lam * float(-log_p0.min())) / problem.num_prompts",
+        "rate = (4.0 + 1.0 * lam * float(-log_p0.min())) / problem.num_prompts",
+        "Lemma 10 lambda term / 2",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "4.0 * num_prompts * len(members) / ((1.0 - rho) * delta) * (1.0 / mass - 1.0 / rho)",
+        "2.0 * num_prompts * len(members) / ((1.0 - rho) * delta) * (1.0 / mass - 1.0 / rho)",
+        "Prop 4 constant 4 -> 2",
+    ),
+    (
+        "theory_sim/rewards.py",
+        "fast_time_bound=4.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),",
+        "fast_time_bound=2.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),",
+        "Thm 5 fast constant 4 -> 2",
+    ),
+    (
+        "theory_sim/rewards.py",
+        "fast_time_bound=4.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),",
+        "fast_time_bound=4.0 * num_prompts * (1.0 - rho) ** -3 * (1.0 / p_g - 1.0 / rho),",
+        "Thm 5 fast exponent -4 -> -3",
+    ),
+    (
+        "theory_sim/rewards.py",
+        "slow_time_bound=2.0 * num_prompts * (-math.expm1(-gamma / 2.0)) * horizon,",
+        "slow_time_bound=4.0 * num_prompts * (-math.expm1(-gamma / 2.0)) * horizon,",
+        "Thm 5 slow constant 2 -> 4",
+    ),
+    (
+        "theory_sim/rewards.py",
+        "return 2.0 * num_prompts * (1.0 - r) ** -3 * (1.0 / c - 1.0 / r)",
+        "return 1.0 * num_prompts * (1.0 - r) ** -3 * (1.0 / c - 1.0 / r)",
+        "Thm 6 fast constant 2 -> 1",
+    ),
+    (
+        "theory_sim/theorems/tightness.py",
+        "return l1, var**0.5",
+        "return l1, var**0.5 / 2",
+        "Lemma 8 bound / 2 (search)",
+    ),
+]
+
+
+def run(work: Path, tests: list[str]) -> tuple[int, str]:
+    """pytest in ``work`` (its theory_sim shadows the installed one: the working directory comes
+    first on sys.path under ``python -m``); its exit code and last line."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        cwd=work,
+        capture_output=True,
+        text=True,
+    )
+    out = done.stdout.strip()
+    return done.returncode, out.splitlines()[-1] if out else done.stderr[-300:]
+
+
+def main() -> int:
+    skip = int(os.environ.get("SKIP", "0"))
+    tests = sys.argv[1:] or ["tests/test_constants.py", "tests/test_tightness.py"]
+    survived = 0
+    for path, old, new, name in MUTANTS[skip:]:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp) / "repo"
+            ignore = shutil.ignore_patterns(".git", ".venv*", "mutants", "__pycache__")
+            shutil.copytree(SRC, work, ignore=ignore)
+            source = work / path
+            text = source.read_text()
+            if text.count(old) != 1:
+                raise SystemExit(f"{name}: the text to mutate is not found once in {path}")
+            source.write_text(text.replace(old, new))
+            code, last = run(work, tests)
+        survived += code == 0
+        print(f"{'KILLED  ' if code else 'SURVIVED'} {name}: {last}", flush=True)
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
