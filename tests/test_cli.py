@@ -89,6 +89,7 @@ def test_version_and_subcommand_descriptions(capsys):
         ("reproduce", "markdown report"),
         ("sweep", "resumes"),
         ("plot", "one marker per initial policy"),
+        ("tightness", "1 is sharp, below 1 a violation"),
     ):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
