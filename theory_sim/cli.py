@@ -409,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         description=_REPRODUCE_HELP,
     )
     repro.add_argument("--out", required=True, help="directory for figures, tables and report.md")
-    repro.add_argument("--quick", action="store_true", help="smoke sizes (about a minute)")
+    repro.add_argument(
+        "--quick", action="store_true", help="smoke sizes (about a minute with warm caches)"
+    )
     sweep = sub.add_parser(
         "sweep",
         help="run (or resume) a grid of cells described by a TOML config",
