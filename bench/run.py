@@ -330,8 +330,9 @@ def _sweep_config(num_cells, chunk=16):
 
 
 def bench_sweep(num_cells=128):
-    """A chunk of sweep cells as one vmapped, sharded call against the same cells solved one at
-    a time (time_to_gain plus gradient_flow per cell); both compiled before timing."""
+    """128 sweep cells through run_cells (vmapped groups of GROUP_SIZE on one thread per core,
+    building the cells included) against the same cells prebuilt and solved one at a time
+    (time_to_gain plus gradient_flow per cell); both compiled before timing. Target 5x."""
     from theory_sim.sweep import build_cell, run_cells
 
     config = _sweep_config(num_cells)

@@ -1,5 +1,6 @@
-"""Sweeps: a grid over initial policies, reward models, kl_coef and seeds, run as one vmapped,
-sharded computation per chunk of cells and saved so that an interrupted sweep resumes.
+"""Sweeps: a grid over initial policies, reward models, kl_coef and seeds, run as vmapped,
+sharded computations over groups of cells on every core and saved by chunk so that an
+interrupted sweep resumes.
 
 A sweep is described by a TOML file (see ``examples/sweep.toml``)::
 
