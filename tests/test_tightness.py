@@ -91,6 +91,27 @@ def test_a_violation_is_reported(monkeypatch):
     assert cli.main(["tightness", "--claim", "Proposition 4", "--evaluations", "16"]) == 1
 
 
+def test_a_failing_solve_is_counted_not_fatal(monkeypatch, capsys):
+    """A RuntimeError from a solve (a solver defect on that instance) is skipped and counted,
+    with its instance, and the search goes on; the table reports it."""
+    search = tightness.SEARCHES["Proposition 4"]
+
+    def sometimes(z, size):
+        if z[0] > 0:
+            raise RuntimeError("the time-to-gain solve stopped")
+        return [Check("Proposition 4", "fine", 1.0, 2.0 + float(z[1] ** 2), "<=", True)], {}
+
+    monkeypatch.setitem(
+        tightness.SEARCHES, "Proposition 4", tightness._Search("<=", (2,), search.dim, sometimes)
+    )
+    found = search_tightness("Proposition 4", evaluations=40)
+    assert 0 < found.failures < found.evaluations
+    assert "solve stopped" in found.failure and "z=" in found.failure
+    assert not found.violated and found.slack >= 2.0
+    assert cli.main(["tightness", "--claim", "Proposition 4", "--evaluations", "40"]) == 0
+    assert "whose solve failed were skipped" in capsys.readouterr().out
+
+
 def test_cli_json_is_strict(capsys):
     assert cli.main(["tightness", "--claim", "Lemma 8", "--evaluations", "16", "--json"]) == 0
     out = capsys.readouterr().out

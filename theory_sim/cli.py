@@ -234,6 +234,12 @@ def _tightness_table(results) -> str:
     for r in results:
         sizes = ", ".join(f"{k}: {_format_number(v)}" for k, v in r.by_size.items())
         lines.append(f"  {r.claim:<32} {sizes}")
+    for r in results:
+        if r.failures:
+            lines.append(
+                f"{r.claim}: {r.failures} instance(s) whose solve failed were skipped; the "
+                f"first: {r.failure}"
+            )
     return "\n".join(lines)
 
 

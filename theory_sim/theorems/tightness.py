@@ -89,6 +89,8 @@ class Tightest:
         evaluations: instances evaluated.
         by_size: the smallest slack found per output-space size.
         history: the best slack so far after each generation (CMA-ES) or step block (Adam).
+        failures: instances whose solve raised (skipped, not scored), with the first message
+            in ``failure``; each is a defect of the solver on that instance, worth reporting.
     """
 
     claim: str
@@ -100,6 +102,8 @@ class Tightest:
     evaluations: int
     by_size: dict[str, float]
     history: tuple[float, ...]
+    failures: int = 0
+    failure: str = ""
 
     @property
     def violated(self) -> bool:
@@ -285,7 +289,7 @@ def _cma_search(claim: str, search: _Search, seed: int, evaluations: int, progre
 
     per_size = max(evaluations // len(search.sizes), 8)
     best, best_z = (math.inf, None, None, None), None
-    by_size, history, used = {}, [], 0
+    by_size, history, used, failures, failure = {}, [], 0, 0, ""
     for k, size in enumerate(search.sizes):
         dim = search.dim(size)
         size_best, size_used, restart = math.inf, 0, 0
@@ -310,6 +314,12 @@ def _cma_search(claim: str, search: _Search, seed: int, evaluations: int, progre
                         rows, inst = search.evaluate(np.asarray(z), size)
                     except ValueError:  # the decoded instance fails the claim's conditions
                         rows, inst = [], None
+                    except RuntimeError as err:  # a solve that failed: counted, not scored
+                        rows, inst = [], None
+                        failures += 1
+                        failure = (
+                            failure or f"{_size_label(size)} z={np.asarray(z).tolist()}: {err}"
+                        )
                     score, row = _log_slack(rows)
                     scores.append(score)
                     if row is not None and score < best[0]:
@@ -347,6 +357,8 @@ def _cma_search(claim: str, search: _Search, seed: int, evaluations: int, progre
         used,
         by_size,
         tuple(history),
+        failures,
+        failure,
     )
 
 
