@@ -372,3 +372,23 @@ def test_long_flows_reach_their_limit_on_random_instances(seed, log_lam, logit_s
         star = np.asarray(ts.kl_optimal_policy(problem))
         assert star.min() < 1e-8
         np.testing.assert_allclose(traj.probs[-1], star, atol=1e-6)
+
+
+@pytest.mark.parametrize("lam", [1e-13, 1e-8])
+def test_a_limit_too_deep_to_reach_keeps_the_state_precise(lam):
+    # r / lambda ~ 1e7-1e12: log pi*(bad) is far below anything float64 can hold beside log pi_0
+    # in one coordinate. Measured from pi* itself, the state lost a third of its digits and the
+    # solve stopped at t = 9e7 after 73,728 steps (a Theorem 5 instance from the tightness
+    # search). The flow is the lambda = 0 flow to within lambda * |log pi / pi_0| <= 4e-7 in
+    # the advantage (relative 1e-6 in t_gamma at lambda = 1e-8, 1e-11 at 1e-13).
+    d0, d1, t_star = -18.0, -10.0, 1e8
+    delta = ((d1 + math.sinh(d1)) - (d0 + math.sinh(d0))) / t_star
+    gamma = delta * (1 / (1 + math.exp(-d1)) - 1 / (1 + math.exp(-d0)))
+    problem = ts.Problem(np.array([d0, 0.0]), np.array([delta / 2, -delta / 2]), kl_coef=lam)
+    gain = ts.time_to_gain_details(problem, gamma, t_max=1e15)
+    assert gain.time == pytest.approx(t_star, rel=1e-9 if lam < 1e-10 else 1e-5)
+    assert gain.num_steps < 2000
+    free = ts.gradient_flow(problem.with_kl_coef(0.0), 1e15, save_ts=np.geomspace(1, 1e15, 16))
+    traj = ts.gradient_flow(problem, 1e15, save_ts=np.geomspace(1, 1e15, 16))
+    assert traj.ended == "t_max" and traj.num_steps < 4000
+    np.testing.assert_allclose(traj.probs, free.probs, rtol=0, atol=1e-9 if lam < 1e-10 else 1e-5)

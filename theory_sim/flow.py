@@ -27,7 +27,14 @@ stability, and round-off in the field would cap any solver's step. Therefore:
 * The state is w = theta - base with base the normalised parameters of pi* (of pi_0 when
   lambda = 0; 0 for log-linear policies). Since r_KL - E_pi r_KL = -lambda (u - E_pi u) with
   u = log pi - log pi*, and u is computed from w by log1p/expm1 (``relative_log_probs``), the
-  field is exactly 0 at the limit and accurate relative to the distance from it. The field is the
+  field is exactly 0 at the limit and accurate relative to the distance from it. Where
+  log pi*(y|x) lies more than ``LIMIT_DEPTH`` = 1e4 below log pi_0(y|x) (r / lambda beyond 1e4),
+  base follows pi* only down to that floor and u carries the rest as a fixed offset: measured
+  from pi* itself, such a state would hold a huge constant plus the O(log t) it moves, losing
+  up to a third of its digits (r / lambda = 1e13 made a solve stop after 73,728 steps). The field
+  stays exact (the offset is added, not dropped); only its exact zero at a floored entry's limit
+  is given up, which a flow would need log pi to fall by 1e4 to approach (log pi falls like
+  -log t on a flat tail). The field is the
   closed-form cotangent (1/X) pi (r_KL - E_pi r_KL) on the log-probability table, pulled back
   through the parameterisation's VJP.
 * Every prompt of an expressive policy is solved on its own, as prompts evolve independently.
@@ -53,6 +60,7 @@ import dataclasses
 import math
 import threading
 from functools import partial
+from typing import NamedTuple
 
 import diffrax
 import equinox
@@ -103,6 +111,9 @@ EXPLICIT_BUDGET = 2**13
 IMPLICIT_MAX_PARAMS = 2048
 # Local maxima of the gain below the target after which a time-to-gain solve gives up.
 _MAX_SEGMENTS = 256
+# The base follows log pi* down to log pi_0 - LIMIT_DEPTH: |w| stays near 1e4 at most, a
+# round-off of 2e-12 in log-probabilities (50x below rtol); no flow to t = 1e15 comes close.
+LIMIT_DEPTH = 1.0e4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,28 +190,59 @@ class GainTime:
 # ----------------------------------------------------------------------------- the field
 
 
+class _Frame(NamedTuple):
+    """Where the flow's state w = theta - base is measured from (module docstring).
+
+    base: parameters of pi_base; log_limit: log pi* [X, Y] (log pi_0's reference when
+    lambda = 0); offset: log pi_base - log pi* [X, Y], 0 except where the limit is floored;
+    shift: parameters of pi* minus base, 0 except where it is floored (for filling the limit).
+    """
+
+    base: jax.Array
+    log_limit: jax.Array
+    offset: jax.Array
+    shift: jax.Array
+
+
 def _coordinates(problem):
-    """(base, log_limit, w0): the flow integrates w = theta - base (module docstring).
+    """(frame, w0): the flow integrates w = theta - frame.base (module docstring).
 
     For an expressive policy, base holds normalised parameters of pi* (lambda > 0) or of pi_0
-    (lambda = 0), and log_limit = log pi_base [X, Y]; for other policies base = 0.
+    (lambda = 0); for other policies base = 0. Where log pi*(y|x) < log pi_0(y|x) - LIMIT_DEPTH
+    the base follows pi* only down to that floor, so |w| stays within LIMIT_DEPTH plus the
+    distance the flow travels and the state keeps its precision; ``offset`` carries the rest.
     """
     policy = problem.policy
+    zeros = jnp.zeros_like(problem.ref_log_probs)
     if not policy.expressive:
         base = jnp.zeros_like(problem.params0)
-        return base, problem.ref_log_probs, problem.params0
+        return _Frame(base, problem.ref_log_probs, zeros, base), problem.params0
     lam = problem.kl_coef
     safe_lam = jnp.where(lam > 0, lam, 1.0)
     log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
+    floor = problem.log_probs(problem.params0) - LIMIT_DEPTH
+    floored = jnp.any(log_star < floor, axis=-1, keepdims=True) & (lam > 0)
+    log_base = jnp.where(
+        floored, jax.nn.log_softmax(jnp.maximum(log_star, floor), axis=-1), log_star
+    )
     log_limit = jnp.where(lam > 0, log_star, problem.ref_log_probs)
-    base = policy.log_params(log_limit)
-    return base, log_limit, problem.params0 - base
+    log_base = jnp.where(lam > 0, log_base, log_limit)
+    base = policy.log_params(log_base)
+    offset = jnp.where(floored, log_base - log_star, 0.0)
+    shift = jnp.where(jnp.any(floored), policy.log_params(log_limit) - base, 0.0)
+    return _Frame(base, log_limit, offset, shift), problem.params0 - base
 
 
-def _limit_state(w):
+def _limit_state(frame, w):
     """w at the limit of an expressive flow with lambda > 0: theta* + c per softmax block, where
-    c is the block's mean of w, conserved because every block of the gradient sums to zero."""
-    return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape)
+    c is the block's mean of w, conserved because every block of the gradient sums to zero
+    (for a floored frame, probabilities are pi*'s and c is the mean of w)."""
+    return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape) + frame.shift
+
+
+def _relative_to_limit(problem, frame, w):
+    """u = log pi_{base + w} - log pi* [X, Y], accurate near the limit (expressive policies)."""
+    return problem.policy.relative_log_probs(w, frame.base) + frame.offset
 
 
 def _field(t, w, args):
@@ -212,25 +254,26 @@ def _field(t, w, args):
     accurate relative to the distance from it (module docstring).
     """
     del t
-    problem, base, _ = args
+    problem, frame = args
     policy = problem.policy
-    log_probs, probs, pull_back, mode = _probabilities(policy, base + w)
+    log_probs, probs, pull_back, mode = _probabilities(policy, frame.base + w)
     advantage = problem.reward_rm - problem.kl_coef * (log_probs - problem.ref_log_probs)
     if policy.expressive:
-        relative = -problem.kl_coef * policy.relative_log_probs(w, base)
+        relative = -problem.kl_coef * _relative_to_limit(problem, frame, w)
         advantage = jnp.where(problem.kl_coef > 0, relative, advantage)
     at_mode = None if mode is None else mode[0]
     return pull_back(_ascent(probs, advantage, problem.num_prompts, at_mode))
 
 
-def _kl_to_limit(problem, base, log_limit, w):
+def _kl_to_limit(problem, frame, w):
     """KL(pi_theta(.|x) || pi*(.|x)) per prompt [X], accurate near the limit.
 
     sum_y pi*(y) f(u_y) with u = log pi - log pi* and f(u) = u e^u - e^u + 1 >= 0, taken as
     u expm1(u) - (expm1(u) - u) for |u| < 1 (no cancellation at the order u^2 of KL) and as
     pi u - pi + pi* elsewhere (no overflow).
     """
-    u = problem.policy.relative_log_probs(w, base)
+    u = _relative_to_limit(problem, frame, w)
+    log_limit = frame.log_limit
     near = jnp.abs(u) < 1.0
     e = jnp.expm1(jnp.where(near, u, 0.0))
     star = jnp.exp(log_limit)
@@ -239,14 +282,14 @@ def _kl_to_limit(problem, base, log_limit, w):
     return jnp.sum(terms, axis=-1)
 
 
-def _certified(problem, base, log_limit, w):
+def _certified(problem, frame, w):
     """True when every later state is within _CERTIFIED_TV of pi* in total variation.
 
     Expressive policies, lambda > 0: phi(theta; x) = lambda ln Z_x - lambda KL(pi || pi*) never
     decreases, so KL(pi_s || pi*) <= KL(pi_t || pi*) for s >= t, and Pinsker gives
     max_y |pi_s(y) - pi*(y)| <= TV <= sqrt(KL / 2).
     """
-    kl = _kl_to_limit(problem, base, log_limit, w)
+    kl = _kl_to_limit(problem, frame, w)
     return (problem.kl_coef > 0) & jnp.all(kl <= 2.0 * _CERTIFIED_TV**2)
 
 
@@ -307,12 +350,10 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
 def _dense_solution(problem, t_max, rtol, atol, max_steps):
     """(base, diffrax Solution) of one explicit solve from theta_0 to t_max with dense output:
     theta(t) = base + sol.evaluate(t), differentiable in t (for use inside jit)."""
-    base, log_limit, w0 = _coordinates(problem)
+    frame, w0 = _coordinates(problem)
     saveat = diffrax.SaveAt(dense=True)
-    sol = _solve(
-        (problem, base, log_limit), 0.0, w0, t_max, rtol, atol, max_steps, saveat, None, False
-    )
-    return base, sol
+    sol = _solve((problem, frame), 0.0, w0, t_max, rtol, atol, max_steps, saveat, None, False)
+    return frame.base, sol
 
 
 def default_save_ts(t_max: float, num: int = 129) -> np.ndarray:
@@ -338,11 +379,11 @@ def _path_segment(problem, save_ts, t0, w0, t_max, rtol, atol, max_steps, implic
     with the limit), or early (_STOPPED: step budget or failure; later saves are not valid).
     Returns (ws [T, ...], t_end, w_end, num_steps, status).
     """
-    base, log_limit, _ = _coordinates(problem)
-    args = (problem, base, log_limit)
+    frame, _ = _coordinates(problem)
+    args = (problem, frame)
     event = None
     if problem.policy.expressive:
-        event = diffrax.Event(lambda t, y, args, **kw: _certified(problem, base, log_limit, y))
+        event = diffrax.Event(lambda t, y, args, **kw: _certified(problem, frame, y))
     ts = jnp.clip(save_ts, t0, t_max)
     saveat = diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=ts), diffrax.SubSaveAt(t1=True)])
     sol = _solve(args, t0, w0, t_max, rtol, atol, max_steps, saveat, event, implicit)
@@ -351,7 +392,7 @@ def _path_segment(problem, save_ts, t0, w0, t_max, rtol, atol, max_steps, implic
     converged = jnp.any(jnp.stack(jax.tree.leaves(sol.event_mask))) if event else jnp.bool_(False)
     done = sol.result == diffrax.RESULTS.successful
     status = jnp.where(done, _DONE, jnp.where(converged, _CONVERGED, _STOPPED))
-    limit = _limit_state(w_end)
+    limit = _limit_state(frame, w_end)
     ws = jnp.where(converged & (save_ts > t_end).reshape((-1,) + (1,) * w0.ndim), limit, ws)
     return ws, t_end, w_end, sol.stats["num_steps"], status
 
@@ -362,7 +403,8 @@ def _adaptive_path(problem, save_ts, t_max, rtol, atol, max_steps):
     (params [T, ...], num_steps, ok); ok is False when a solve stopped early. The same
     computation as :func:`gradient_flow`'s first solve, so both give the same numbers."""
     batch, scale = _as_batch(problem)
-    base, _, w0 = jax.vmap(_coordinates)(batch)
+    frame, w0 = jax.vmap(_coordinates)(batch)
+    base = frame.base
     ws, _, _, steps, status = _path_segments(
         batch, save_ts / scale, jnp.zeros(w0.shape[0]), w0, t_max / scale, rtol, atol, max_steps
     )
@@ -429,8 +471,8 @@ def _stopped_message(problem, what, t_end, t_max, steps, w_end) -> str:
         )
     if float(problem.kl_coef) == 0:
         return f"{head} (kl_coef = 0). Raise `max_steps`, or lower `t_max`."
-    base, log_limit, _ = _jit_coordinates(problem)
-    kl = float(jnp.max(_kl_to_limit(problem, base, log_limit, jnp.asarray(w_end))))
+    frame, _ = _jit_coordinates(problem)
+    kl = float(jnp.max(_kl_to_limit(problem, frame, jnp.asarray(w_end))))
     size = problem.params0.size
     return (
         f"{head}: the flow is still {kl:.3g} in KL from its limit pi* (the certificate needs "
@@ -476,7 +518,8 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     batch, scale = _as_batch(problem)
     eligible = _implicit_eligible(_prompt_problem(problem, 0) if scale > 1 else problem)
     save_ts, horizon = jnp.asarray(ts) / scale, t_max / scale
-    base, _, w = _batch_coordinates(batch)
+    frame, w = _batch_coordinates(batch)
+    base = frame.base
     tail = (-1,) + (1,) * (w.ndim - 1)
     t_end = jnp.zeros(w.shape[0])
     stopped = np.ones(w.shape[0], bool)
@@ -685,7 +728,7 @@ def _out_of_reach(problem, table, prompt, gamma) -> bool:
     return gamma > float(np.max(np.asarray(table)[prompt])) - start + 1e-12 * (1.0 + abs(start))
 
 
-def _unreachable(problem, base, log_limit, w, reward, prompt, target):
+def _unreachable(problem, frame, w, reward, prompt, target):
     """True when no later policy on the flow can reach ``target``.
 
     Always when target > max_y r(x, y). With lambda > 0, for any policy
@@ -699,9 +742,9 @@ def _unreachable(problem, base, log_limit, w, reward, prompt, target):
     safe_lam = jnp.where(lam > 0, lam, 1.0)
     log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
     if problem.policy.expressive:
-        kl = _kl_to_limit(problem, base, log_limit, w)[prompt]
+        kl = _kl_to_limit(problem, frame, w)[prompt]
     else:
-        log_probs = problem.log_probs(base + w)
+        log_probs = problem.log_probs(frame.base + w)
         phi = _prompt_objective(log_probs, problem.ref_log_probs, problem.reward_rm, lam)
         phi_star = safe_lam * jax.nn.logsumexp(
             problem.ref_log_probs + problem.reward_rm / safe_lam, -1
@@ -730,8 +773,8 @@ def _gain_run(
     Returns a dict: time (inf unless reached), status, t_start, w_start, t_end, w_end, guard,
     num_steps.
     """
-    base, log_limit, _ = _coordinates(problem)
-    args = (problem, base, log_limit)
+    frame, _ = _coordinates(problem)
+    base, args = frame.base, (problem, frame)
     target = _gain_value(problem, problem.params0, reward, prompt) + gamma
     root_finder = optx.Newton(rtol=_ROOT_RTOL, atol=_ROOT_RTOL)
 
@@ -747,13 +790,11 @@ def _gain_run(
             lambda t, y, args, **k: jnp.where(t <= guard, -1.0, slope(y)),
         ]
         conds.append(
-            lambda t, y, args, **k: _unreachable(
-                problem, base, log_limit, y, reward, prompt, target
-            )
+            lambda t, y, args, **k: _unreachable(problem, frame, y, reward, prompt, target)
         )
         directions = [True, False, None]
         if problem.policy.expressive:
-            conds.append(lambda t, y, args, **k: _certified(problem, base, log_limit, y))
+            conds.append(lambda t, y, args, **k: _certified(problem, frame, y))
             directions.append(None)
         event = diffrax.Event(tuple(conds), root_finder, tuple(directions))
         sol = _solve(
@@ -832,15 +873,15 @@ def _refine_crossing(
     above the target; bisection, not Newton, locates the crossing there, since the gain's slope
     vanishes at the maximum where a Newton search would start. Returns (time, num_steps).
     """
-    base, log_limit, _ = _coordinates(problem)
+    frame, _ = _coordinates(problem)
     target = _gain_value(problem, problem.params0, reward, prompt) + gamma
     event = diffrax.Event(
-        lambda t, y, args, **k: _gain_value(problem, base + y, reward, prompt) - target,
+        lambda t, y, args, **k: _gain_value(problem, frame.base + y, reward, prompt) - target,
         optx.Bisection(rtol=_ROOT_RTOL, atol=_ROOT_RTOL),
         True,
     )
     sol = _solve(
-        (problem, base, log_limit),
+        (problem, frame),
         t_start,
         w_start,
         t_peak,
@@ -865,7 +906,7 @@ def _adaptive_gain(problem, reward, prompt, gamma, t_max, rtol, atol, max_steps)
         scale = float(problem.num_prompts)
         problem, reward = _prompt_problem(problem, prompt), _prompt_rows(reward, prompt)
         prompt = 0
-    _, _, w0 = _coordinates(problem)
+    _, w0 = _coordinates(problem)
     out = _gain_run(
         problem, reward, prompt, gamma, 0.0, w0, -1.0, t_max / scale, rtol, atol, max_steps
     )
@@ -905,7 +946,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
         scale = float(problem.num_prompts)
         problem, table, prompt = _prompt_problem(problem, prompt), _prompt_rows(table, prompt), 0
     eligible = _implicit_eligible(problem)
-    _, _, w = _jit_coordinates(problem)
+    _, w = _jit_coordinates(problem)
     horizon = t_max / scale
     t0, guard, steps, implicit, implicit_from = 0.0, -1.0, 0, False, math.inf
     while True:
