@@ -18,6 +18,8 @@ from theory_sim import (
     time_to_gain,
 )
 from theory_sim.sweep import (
+    _cell_draws,
+    _initial_probs,
     _read_csv,
     build_cell,
     load_config,
@@ -497,3 +499,77 @@ def test_group_size_changes_no_number(monkeypatch):
     for a, b in zip(small, whole, strict=True):
         for key in ("t_gamma", "gain_rm", "gain_gt", "var_rm", "accuracy"):
             assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-300, nan_ok=True), key
+
+
+NEURAL = """\
+[problem]
+policy = "{policy}"
+{size}
+width = 4
+depth = 1
+gamma = 0.25
+horizons = [1.0, 50.0]
+t_max = 1e5
+
+[grid]
+seeds = [0, 1]
+kl_coef = [0.0, 0.05]
+
+[[policy]]
+family = "init"
+
+[[policy]]
+family = "random"
+logit_std = 0.5
+
+[[reward_model]]
+family = "scaled"
+factor = 0.1
+"""
+
+
+@pytest.mark.parametrize(
+    ("policy", "size"),
+    [("transformer", "vocab = 2\nlength = 2\nheads = 1"), ("mlp", "outputs = 4")],
+)
+def test_neural_policies_as_a_sweep_family(policy, size, tmp_path):
+    config = parse_config(NEURAL.format(policy=policy, size=size))
+    rows = run_sweep(config, tmp_path)
+    assert len(rows) == 8 * 2 and all(r["solver_ok"] and r["status"] == "ok" for r in rows)
+    # a cell's network comes from its seed: seeds differ, repeats agree
+    a, b = build_cell(config, 0)[0], build_cell(config, 1)[0]
+    assert not np.allclose(a.params0, b.params0)
+    np.testing.assert_array_equal(build_cell(config, 0)[0].params0, a.params0)
+    for cell in (0, 7):  # pi_0 = the initialisation; pi_0 fitted to a random table, kl = 0.05
+        problem, base = build_cell(config, cell)
+        sel = [r for r in rows if r["cell"] == cell]
+        pi0 = np.exp(np.asarray(problem.ref_log_probs))
+        assert sel[0]["var_rm"] == pytest.approx(np.mean(reward_variance(pi0, problem.reward_rm)))
+        t = time_to_gain(problem, base["gamma"], t_max=config.t_max)
+        assert math.isfinite(t) and sel[0]["t_gamma"] == pytest.approx(t, rel=1e-9)
+        traj = gradient_flow(problem, max(config.horizons), save_ts=[0.0, *config.horizons])
+        gains = (traj.expected_gt - traj.expected_gt[0]).mean(axis=-1)[1:]
+        np.testing.assert_allclose([r["gain_gt"] for r in sel], gains, rtol=1e-8, atol=1e-12)
+    # the random family is fitted: the network's pi_0 is its table to start_at's tolerance
+    problem, base = build_cell(config, 4)
+    r_gt, key, _ = _cell_draws(0, 1, 0, (1, problem.num_outputs))
+    target = _initial_probs(config.policies[1], np.asarray(r_gt), key)
+    assert base["policy"] == "random logit_std=0.5"
+    np.testing.assert_allclose(problem.ref_log_probs, np.log(target), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("width = 4", "width = 3\nheads = 2"), r"line 5: `width` \(3\) must be divisible"),
+        (("width = 4", "widht = 4"), r"line 5: unknown key `widht`"),
+        (("depth = 1", "depth = 0"), r"line 6: `depth` must be >= 1"),
+    ],
+)
+def test_neural_config_errors_name_the_key_and_line(edit, message):
+    text = NEURAL.format(policy="transformer", size="vocab = 2\nlength = 2").replace(*edit)
+    with pytest.raises(ValueError, match=message):
+        parse_config(text, "sweep.toml")
+    tabular = SMALL.replace("[[policy]]", '[[policy]]\nfamily = "init"\n\n[[policy]]', 1)
+    with pytest.raises(ValueError, match=r"family 'init' .* needs a neural policy"):
+        parse_config(tabular, "sweep.toml")

@@ -5,7 +5,8 @@ interrupted sweep resumes.
 A sweep is described by a TOML file (see ``examples/sweep.toml``)::
 
     [problem]
-    policy = "tabular"        # or "autoregressive", with vocab = V and length = L
+    policy = "tabular"        # or "autoregressive", with vocab = V and length = L; or a neural
+                              # policy (below)
     prompts = 1               # X
     outputs = 16              # Y (tabular)
     gamma = 0.25              # t_gamma's gain, as a fraction of max r_G - E_pi0 r_G on prompt 0
@@ -23,6 +24,15 @@ A sweep is described by a TOML file (see ``examples/sweep.toml``)::
     [[reward_model]]          # ground_truth | scaled (factor) | noisy (noise)
     family = "scaled"         # | accuracy_variance (accuracy, variance)
     factor = 0.01             # | bradley_terry (on_policy, pairs); any: normalize = true
+
+Neural policies (:mod:`theory_sim.policies.neural`): ``policy = "transformer"`` with ``vocab``,
+``length``, ``width`` (16), ``depth`` (1), ``heads`` (2) and ``init_scale`` (1.0); or
+``policy = "mlp"`` with ``outputs``, ``features`` (d, 4: each cell's features [X, Y, d] are
+standard normal draws from its seed), ``width`` (16), ``depth`` (2) and ``init_scale``. A cell's
+network is initialised from its seed (and policy index). The policy family ``init`` (neural
+policies only) takes pi_0 as that initialisation; any other family is fitted to its pi_0 table by
+:func:`~theory_sim.start_at` (L-BFGS, to 1e-6 in log-probability where the network can), and the
+measures at pi_0 are those of the fitted network.
 
 accuracy_variance asks for an attainable uniform accuracy nearest ``accuracy`` and a variance under
 pi_0 of ``variance``, capped at 0.999 of the largest a monotone map of that ranking reaches (the
@@ -76,7 +86,7 @@ from theory_sim.flow import (
     time_to_gain,
 )
 from theory_sim.metrics import _pair_accuracy, _reward_variance
-from theory_sim.policies import Autoregressive, Tabular, start_at
+from theory_sim.policies import MLP, Autoregressive, Tabular, Transformer, start_at
 from theory_sim.problem import Problem
 from theory_sim.report import write_csv
 
@@ -96,7 +106,13 @@ POLICY_FAMILIES = {
     "uniform": {},
     "random": {"logit_std": 1.0},
     "rare_best": {"mass": 1e-3, "logit_std": 1.0},
+    "init": {},
 }
+NEURAL = {  # [problem] keys of the neural policies and their defaults
+    "transformer": {"width": 16, "depth": 1, "heads": 2, "init_scale": 1.0},
+    "mlp": {"features": 4, "width": 16, "depth": 2, "init_scale": 1.0},
+}
+POLICIES = ("tabular", "autoregressive", *NEURAL)
 REWARD_FAMILIES = {
     "ground_truth": {},
     "scaled": {"factor": 0.01},
@@ -109,6 +125,10 @@ FAMILIES = {"policy": POLICY_FAMILIES, "reward_model": REWARD_FAMILIES}
 # about 1.2e-4 s per cell x prompt x output x solve, two solves a cell); 2e-4 keeps the estimate
 # on the slow side. The command line asks for --yes above CONFIRM_SECONDS.
 SECONDS_PER_UNIT = 2e-4
+# Neural cells, warm caches: a transformer (V = 2, L = 3, width 8, 930 parameters) 2.4 s a cell
+# (1.6e-4 s per unit and parameter), an MLP (Y = 6, width 8, 113 parameters) 0.8 s, mostly
+# fitting pi_0 (examples of tests/test_sweep.py's neural configs, 16 cells each).
+NEURAL_CELL_SECONDS = 1.0
 CONFIRM_SECONDS = 3600.0
 COLUMNS = (
     "cell",
@@ -172,6 +192,7 @@ class SweepConfig:
     policies: tuple[FamilySpec, ...]
     reward_models: tuple[FamilySpec, ...]
     chunk_size: int = 16
+    network: tuple[tuple[str, float], ...] = ()  # a neural policy's [problem] keys
 
     @property
     def grid_shape(self) -> tuple[int, int, int, int]:
@@ -184,9 +205,14 @@ class SweepConfig:
 
     def estimated_seconds(self) -> float:
         """A rough, deliberately slow-side estimate of the sweep's solving time on one device:
-        :data:`SECONDS_PER_UNIT` per cell x prompt x output x solve (t_gamma and the path)."""
+        :data:`SECONDS_PER_UNIT` per cell x prompt x output x solve (t_gamma and the path); for a
+        neural policy, per parameter as well (one gradient costs about one pass per parameter),
+        plus :data:`NEURAL_CELL_SECONDS` a cell for building and fitting its network."""
         units = self.num_cells * self.prompts * self.outputs * 2
-        return SECONDS_PER_UNIT * units
+        if self.policy not in NEURAL:
+            return SECONDS_PER_UNIT * units
+        size = self.parameterisation().params.size
+        return SECONDS_PER_UNIT * units * (1 + size) + NEURAL_CELL_SECONDS * self.num_cells
 
     def cell(self, index: int) -> tuple[int, int, float, int]:
         """(policy index, reward-model index, kl_coef, seed) of cell ``index``."""
@@ -194,16 +220,37 @@ class SweepConfig:
         p, r, k, s = (int(i) for i in np.unravel_index(index, self.grid_shape))
         return p, r, self.kl_coefs[k], self.seeds[s]
 
-    def parameterisation(self):
+    def parameterisation(self, seed: int = 0, p_index: int = 0):
+        """The cell's policy: a neural one is initialised from (seed, policy index)."""
         if self.policy == "tabular":
             return Tabular()
-        return Autoregressive(self.vocab, self.length)
+        if self.policy == "autoregressive":
+            return Autoregressive(self.vocab, self.length)
+        net = dict(self.network)
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 3), p_index)
+        sizes = {k: int(net[k]) for k in ("width", "depth")}
+        if self.policy == "transformer":
+            return Transformer(
+                self.vocab,
+                self.length,
+                num_prompts=self.prompts,
+                heads=int(net["heads"]),
+                key=key,
+                init_scale=net["init_scale"],
+                **sizes,
+            )
+        shape = (self.prompts, self.outputs, int(net["features"]))
+        features = jax.random.normal(jax.random.fold_in(key, 1), shape, jnp.float64)
+        return MLP(np.asarray(features), key=key, init_scale=net["init_scale"], **sizes)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        text = json.dumps(self.as_dict(), sort_keys=True, default=str)
+        fields = self.as_dict()
+        if not fields["network"]:  # configs without a network keep their digest (and outputs)
+            del fields["network"]
+        text = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -343,19 +390,15 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         if not isinstance(data.get(table), list) or not data[table]:
             raise src.error(f"at least one [[{table}]] table is required.", table)
     prob = data["problem"]
-    _keys(
-        src,
-        "problem",
-        0,
-        prob,
-        {"policy", "prompts", "outputs", "vocab", "length", "gamma", "horizons", "t_max"},
-    )
     kind = prob.get("policy", "tabular")
-    if kind not in ("tabular", "autoregressive"):
+    if kind not in POLICIES:
         raise src.error(
-            f"`policy` must be 'tabular' or 'autoregressive'; got {kind!r}.", "problem", "policy"
+            f"`policy` must be one of {list(POLICIES)}; got {kind!r}.", "problem", "policy"
         )
-    need = ("outputs",) if kind == "tabular" else ("vocab", "length")
+    allowed = {"policy", "prompts", "outputs", "vocab", "length", "gamma", "horizons", "t_max"}
+    _keys(src, "problem", 0, prob, allowed | set(NEURAL.get(kind, {})))
+    network = _network(src, kind, prob)
+    need = ("outputs",) if kind in ("tabular", "mlp") else ("vocab", "length")
     for key in need:
         if key not in prob:
             raise src.error(f"[problem] needs `{key}` for a {kind} policy.", "problem")
@@ -365,7 +408,7 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         if key in prob
     }
     vocab, length = shape.get("vocab", 0), shape.get("length", 0)
-    outputs = shape["outputs"] if kind == "tabular" else vocab**length
+    outputs = shape["outputs"] if kind in ("tabular", "mlp") else vocab**length
     horizons = _number_list(
         src, "problem", "horizons", prob.get("horizons", [10.0]), low=0.0, open_low=True
     )
@@ -406,10 +449,20 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
             f"a chunk of {chunk_cells} cells with {prompts} prompt(s) x {outputs} outputs",
         )
     except ValueError as err:
-        raise src.error(str(err), "problem", "outputs" if kind == "tabular" else "length") from None
+        where = "outputs" if kind in ("tabular", "mlp") else "length"
+        raise src.error(str(err), "problem", where) from None
     policies = tuple(
         FamilySpec("policy", *_family(src, "policy", i, d)) for i, d in enumerate(data["policy"])
     )
+    for i, spec in enumerate(policies):
+        if spec.family == "init" and kind not in NEURAL:
+            raise src.error(
+                f"family 'init' (pi_0 = a network's initialisation) needs a neural policy "
+                f"({' or '.join(repr(k) for k in NEURAL)}); [problem] has {kind!r}.",
+                "policy",
+                "family",
+                i,
+            )
     rewards = []
     for i, d in enumerate(data["reward_model"]):
         normalize = d.get("normalize", False)
@@ -440,7 +493,28 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
         policies=policies,
         reward_models=tuple(rewards),
         chunk_size=chunk_cells,
+        network=network,
     )
+
+
+def _network(src, kind: str, prob: dict) -> tuple[tuple[str, float], ...]:
+    """A neural policy's [problem] keys with their defaults (empty for other policies)."""
+    values = []
+    for key, default in NEURAL.get(kind, {}).items():
+        scale = key == "init_scale"
+        value = _number(
+            src, "problem", 0, key, prob.get(key, default), integer=not scale, low=0 if scale
+            else 1, open_low=scale,
+        )  # fmt: skip
+        values.append((key, value))
+    net = dict(values)
+    if kind == "transformer" and net["width"] % net["heads"]:
+        raise src.error(
+            f"`width` ({net['width']}) must be divisible by `heads` ({net['heads']}).",
+            "problem",
+            "width",
+        )
+    return tuple(values)
 
 
 def load_config(path) -> SweepConfig:
@@ -458,6 +532,8 @@ def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, key) -> np.ndarray:
     """pi_0 [X, Y] of a policy family (see the module docstring)."""
     if spec.family == "uniform":
         return np.full(r_gt.shape, 1.0 / r_gt.shape[-1])
+    if spec.family == "init":
+        return None  # the network's own initialisation (see _tables)
     logits = spec.get("logit_std") * np.asarray(jax.random.normal(key, r_gt.shape, np.float64))
     probs = np.asarray(jax.nn.softmax(logits, axis=-1))
     if spec.family == "rare_best":
@@ -513,17 +589,29 @@ def _cell_draws(seed, p_index, r_index, shape):
 
 
 @functools.lru_cache(maxsize=1024)
-def _tables(pol, p_index, rm, r_index, seed, shape, param):
-    """(r_G, pi_0, its parameters, r_RM) of a cell: shared by its kl_coef values, so cached."""
+def _tables(config, p_index, r_index, seed):
+    """(policy, r_G, pi_0, its parameters, r_RM) of a cell: shared by its kl_coef values, so
+    cached."""
+    pol, rm = config.policies[p_index], config.reward_models[r_index]
+    param = config.parameterisation(seed, p_index)
+    shape = (config.prompts, config.outputs)
     r_gt, k_pol, k_rm = _cell_draws(seed, p_index, r_index, shape)
     r_gt = np.asarray(r_gt)
     probs = _initial_probs(pol, r_gt, k_pol)
+    if probs is None:
+        params = param.params
+    else:
+        params, _ = start_at(param, probs)
+    if config.policy in NEURAL:  # pi_0 is the network's (fitted or initial) policy
+        probs = np.exp(np.asarray(_log_probs(param, jnp.asarray(params)))).reshape(shape)
     r_rm = _reward_model(rm, probs, r_gt, k_rm)
-    params, _ = start_at(param, probs)
     tables = (r_gt, probs, np.asarray(params), r_rm)
     for table in tables:
         table.setflags(write=False)  # cached: shared between cells
-    return tables
+    return (param, *tables)
+
+
+_log_probs = jax.jit(lambda policy, params: policy.log_probs(params))
 
 
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
@@ -535,9 +623,7 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
     """
     p_index, r_index, kl_coef, seed = config.cell(cell)
     pol, rm = config.policies[p_index], config.reward_models[r_index]
-    param = config.parameterisation()
-    shape = (config.prompts, config.outputs)
-    r_gt, probs, params, r_rm = _tables(pol, p_index, rm, r_index, seed, shape, param)
+    param, r_gt, probs, params, r_rm = _tables(config, p_index, r_index, seed)
     problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
     headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
     row = {
