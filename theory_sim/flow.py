@@ -113,7 +113,8 @@ IMPLICIT_MAX_PARAMS = 2048
 # Local maxima of the gain below the target after which a time-to-gain solve gives up.
 _MAX_SEGMENTS = 256
 # The base follows log pi* down to log pi_0 - LIMIT_DEPTH: |w| stays near 1e4 at most, a
-# round-off of 2e-12 in log-probabilities (50x below rtol); no flow to t = 1e15 comes close.
+# round-off of 2e-12 in log-probabilities (50x below rtol); a flow would need log pi to fall
+# by 1e4 to come near the floor (it falls like -log t on a flat tail).
 LIMIT_DEPTH = 1.0e4
 
 
