@@ -76,10 +76,10 @@ def test_the_solvers_compile_to_cacheable_programs():
 
     problem = random_problem(1, 5, key=jax.random.key(0)).with_kl_coef(0.1)
     batch, _ = flow._as_batch(problem)
-    _, _, w = flow._batch_coordinates(batch)
+    _, w = flow._batch_coordinates(batch)
     save_ts = jnp.asarray(flow.default_save_ts(10.0, 5))
     reward = problem.reward_rm
-    _, _, w0 = flow._coordinates(problem)
+    _, w0 = flow._coordinates(problem)
     lowered = {
         "trajectory": flow._path_segments.lower(
             batch, save_ts, jnp.zeros(1), w, 10.0, 1e-10, 1e-12, 64
