@@ -222,7 +222,7 @@ def _coordinates(problem):
     lam = problem.kl_coef
     safe_lam = jnp.where(lam > 0, lam, 1.0)
     log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
-    floor = problem.log_probs(problem.params0) - LIMIT_DEPTH
+    floor = problem.ref_log_probs - LIMIT_DEPTH  # log pi_0
     floored = jnp.any(log_star < floor, axis=-1, keepdims=True) & (lam > 0)
     log_base = jnp.where(
         floored, jax.nn.log_softmax(jnp.maximum(log_star, floor), axis=-1), log_star

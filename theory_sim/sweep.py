@@ -87,6 +87,7 @@ from theory_sim.flow import (
 )
 from theory_sim.metrics import _pair_accuracy, _reward_variance
 from theory_sim.policies import MLP, Autoregressive, Tabular, Transformer, start_at
+from theory_sim.policies._common import _jit_log_probs
 from theory_sim.problem import Problem
 from theory_sim.report import write_csv
 
@@ -603,15 +604,12 @@ def _tables(config, p_index, r_index, seed):
     else:
         params, _ = start_at(param, probs)
     if config.policy in NEURAL:  # pi_0 is the network's (fitted or initial) policy
-        probs = np.exp(np.asarray(_log_probs(param, jnp.asarray(params)))).reshape(shape)
+        probs = np.exp(np.asarray(_jit_log_probs(param, jnp.asarray(params)))).reshape(shape)
     r_rm = _reward_model(rm, probs, r_gt, k_rm)
     tables = (r_gt, probs, np.asarray(params), r_rm)
     for table in tables:
         table.setflags(write=False)  # cached: shared between cells
     return (param, *tables)
-
-
-_log_probs = jax.jit(lambda policy, params: policy.log_probs(params))
 
 
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
