@@ -23,8 +23,8 @@ neural:  exact gradients per second for a transformer (V = 4, L = 6, width 32, d
          the same gradient with every sequence run through the model on its own, beside the
          tabular autoregressive policy of the same V, L; time per gradient against V^L; the
          memory estimate and the refusal of a size that does not fit.
-cores:   a 512-cell sweep (run_sweep, chunks of 64) with one worker thread against the default
-         (one per core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
+cores:   a 512-cell sweep (run_sweep, chunks of 64) pinned to one core against the default
+         (every core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
 
 from __future__ import annotations
@@ -516,28 +516,39 @@ def bench_accuracy(num_outputs=2**20, table_outputs=2**12, seed=0):
 
 
 def bench_cores(num_cells=512, chunk=64):
-    """run_sweep on one thread against one thread per core (the default), same cells, fresh
-    output directories; both compiled before timing."""
+    """run_sweep pinned to one core (CPU affinity: every thread of the process, XLA's included,
+    shares it) against the default on every core, same cells, fresh output directories; both
+    compiled before timing."""
+    import os
     import tempfile
 
     from theory_sim._parallel import num_workers
     from theory_sim.sweep import run_sweep
 
     config = _sweep_config(num_cells, chunk)
+    cores = num_workers()
 
-    def sweep(workers):
+    def sweep():
         with tempfile.TemporaryDirectory() as out:
-            return run_sweep(config, out, workers=workers)
+            return run_sweep(config, out)
 
-    sweep(1)  # compile
-    t_one, rows_one = _best_of(lambda: sweep(1), repeats=1)
-    t_all, rows_all = _best_of(lambda: sweep(None), repeats=1)
+    def one_core():
+        allowed = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {min(allowed)})
+        try:
+            return sweep()
+        finally:
+            os.sched_setaffinity(0, allowed)
+
+    sweep()  # compile
+    t_one, rows_one = _best_of(one_core, repeats=1)
+    t_all, rows_all = _best_of(sweep, repeats=1)
     same = [{k: r[k] for k in ("cell", "t_gamma", "gain_gt")} for r in rows_one] == [
         {k: r[k] for k in ("cell", "t_gamma", "gain_gt")} for r in rows_all
     ]
     print(
-        f"[cores] {num_cells}-cell sweep (Y=12, chunks of {chunk}): 1 thread {t_one:.2f} s "
-        f"({num_cells / t_one:.0f} cells/s), {num_workers()} threads {t_all:.2f} s "
+        f"[cores] {num_cells}-cell sweep (Y=12, chunks of {chunk}): 1 core {t_one:.2f} s "
+        f"({num_cells / t_one:.0f} cells/s), {cores} cores {t_all:.2f} s "
         f"({num_cells / t_all:.0f} cells/s): {t_one / t_all:.2f}x (target >= 1.7x on 2 cores); "
         f"results identical: {same}"
     )

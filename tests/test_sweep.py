@@ -406,7 +406,7 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
 
     config = tmp_path / "sweep.toml"
     config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
-    build, run = sweep.build_cell, sweep._run_cells
+    build, run = sweep._cell, sweep._run_cells
 
     def build_or_refuse(cfg, cell):
         if cell == 2:
@@ -420,7 +420,7 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
     def stopped(*args, **kwargs):
         raise RuntimeError("stopped")
 
-    monkeypatch.setattr(sweep, "build_cell", build_or_refuse)
+    monkeypatch.setattr(sweep, "_cell", build_or_refuse)
     monkeypatch.setattr(sweep, "_run_cells", first_fails)
     monkeypatch.setattr(sweep, "time_to_gain", stopped)
     out = tmp_path / "run"
@@ -552,8 +552,8 @@ def test_neural_policies_as_a_sweep_family(policy, size, tmp_path):
         np.testing.assert_allclose([r["gain_gt"] for r in sel], gains, rtol=1e-8, atol=1e-12)
     # the random family is fitted: the network's pi_0 is its table to start_at's tolerance
     problem, base = build_cell(config, 4)
-    r_gt, key, _ = _cell_draws(0, 1, 0, (1, problem.num_outputs))
-    target = _initial_probs(config.policies[1], np.asarray(r_gt), key)
+    r_gt, _, (normal, _) = _cell_draws(0, 1, 0, (1, problem.num_outputs))
+    target = _initial_probs(config.policies[1], np.asarray(r_gt), np.asarray(normal))
     assert base["policy"] == "random logit_std=0.5"
     np.testing.assert_allclose(problem.ref_log_probs, np.log(target), rtol=0, atol=1e-5)
 

@@ -529,14 +529,14 @@ def load_config(path) -> SweepConfig:
 # ----------------------------------------------------------------------------- cells
 
 
-def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, key) -> np.ndarray:
-    """pi_0 [X, Y] of a policy family (see the module docstring)."""
+def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """pi_0 [X, Y] of a policy family (see the module docstring); ``normal`` holds standard
+    normal draws shaped like ``r_gt``."""
     if spec.family == "uniform":
         return np.full(r_gt.shape, 1.0 / r_gt.shape[-1])
     if spec.family == "init":
         return None  # the network's own initialisation (see _tables)
-    logits = spec.get("logit_std") * np.asarray(jax.random.normal(key, r_gt.shape, np.float64))
-    probs = np.asarray(jax.nn.softmax(logits, axis=-1))
+    probs = np.array(_softmax(spec.get("logit_std") * normal))
     if spec.family == "rare_best":
         # the best output under r_G gets exactly `mass`; the rest keep their proportions
         best = np.argmax(r_gt, axis=-1)
@@ -547,8 +547,10 @@ def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, key) -> np.ndarray:
     return probs
 
 
-def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key) -> np.ndarray:
-    """r_RM [X, Y] of a reward-model family under pi_0 = ``probs``."""
+def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key, normal) -> np.ndarray:
+    """r_RM [X, Y] of a reward-model family under pi_0 = ``probs``; ``key`` seeds the
+    Bradley-Terry preferences, ``normal`` (standard normal draws from ``key``, shaped like
+    ``r_gt``) is the noisy family's noise."""
     from theory_sim import bradley_terry, rewards
 
     if spec.family == "ground_truth":
@@ -556,7 +558,7 @@ def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key) ->
     elif spec.family == "scaled":
         r_rm = spec.get("factor") * r_gt
     elif spec.family == "noisy":
-        r_rm = r_gt + spec.get("noise") * np.asarray(jax.random.normal(key, r_gt.shape))
+        r_rm = r_gt + spec.get("noise") * normal
     elif spec.family == "accuracy_variance":
         rows = []
         for p, g in zip(probs, r_gt, strict=True):
@@ -579,37 +581,61 @@ def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key) ->
 
 @functools.partial(jax.jit, static_argnames=("shape",))
 def _cell_draws(seed, p_index, r_index, shape):
-    """r_G ~ U[-1, 1] from the seed, and the policy's and reward model's keys: one compiled call
-    per shape (the same bits as the eager fold_in / uniform calls it replaces, a tenth of their
-    dispatch cost, which dominated building a cell)."""
+    """r_G ~ U[-1, 1] from the seed, the reward model's key and the standard normal draws of the
+    policy's and the reward model's keys, which their families use: one compiled call per
+    shape (the same bits as the eager fold_in / uniform / normal calls it replaces, a tenth of
+    their dispatch cost, which dominated building a cell)."""
     root = jax.random.key(seed)
     r_gt = jax.random.uniform(jax.random.fold_in(root, 0), shape, jnp.float64, -1, 1)
     k_pol = jax.random.fold_in(jax.random.fold_in(root, 1), p_index)
     k_rm = jax.random.fold_in(jax.random.fold_in(k_pol, 2), r_index)
-    return r_gt, k_pol, k_rm
+    normals = (jax.random.normal(k_pol, shape, jnp.float64), jax.random.normal(k_rm, shape))
+    return r_gt, k_rm, normals
+
+
+# jitted on its own, the softmax has the eager call's bits (fused with the draws it has not)
+_softmax = jax.jit(functools.partial(jax.nn.softmax, axis=-1))
 
 
 @functools.lru_cache(maxsize=1024)
 def _tables(config, p_index, r_index, seed):
-    """(policy, r_G, pi_0, its parameters, r_RM) of a cell: shared by its kl_coef values, so
-    cached."""
+    """The problem of a cell at kl_coef = 0 (validated once for all its kl_coef values), r_G and
+    pi_0 as arrays: shared by the cell's kl_coef values, so cached."""
     pol, rm = config.policies[p_index], config.reward_models[r_index]
     param = config.parameterisation(seed, p_index)
     shape = (config.prompts, config.outputs)
-    r_gt, k_pol, k_rm = _cell_draws(seed, p_index, r_index, shape)
+    r_gt, k_rm, (z_pol, z_rm) = _cell_draws(seed, p_index, r_index, shape)
     r_gt = np.asarray(r_gt)
-    probs = _initial_probs(pol, r_gt, k_pol)
+    probs = _initial_probs(pol, r_gt, np.asarray(z_pol))
     if probs is None:
         params = param.params
-    else:
+    elif config.policy in NEURAL:
         params, _ = start_at(param, probs)
+    else:  # exact: the residual start_at would report is round-off
+        params = param.init_params(probs)
     if config.policy in NEURAL:  # pi_0 is the network's (fitted or initial) policy
         probs = np.exp(np.asarray(_jit_log_probs(param, jnp.asarray(params)))).reshape(shape)
-    r_rm = _reward_model(rm, probs, r_gt, k_rm)
-    tables = (r_gt, probs, np.asarray(params), r_rm)
-    for table in tables:
+    r_rm = _reward_model(rm, probs, r_gt, k_rm, np.asarray(z_rm))
+    problem = Problem(params, r_rm, r_gt, policy=param)
+    for table in (r_gt, probs):
         table.setflags(write=False)  # cached: shared between cells
-    return (param, *tables)
+    return problem, r_gt, probs
+
+
+def _cell(config: SweepConfig, cell: int) -> tuple[Problem, float, dict]:
+    """(the cell's problem at kl_coef = 0, its kl_coef, its row): see :func:`build_cell`."""
+    p_index, r_index, kl_coef, seed = config.cell(cell)
+    problem, r_gt, probs = _tables(config, p_index, r_index, seed)
+    headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
+    row = {
+        "cell": cell,
+        "policy": config.policies[p_index].name,
+        "reward_model": config.reward_models[r_index].name,
+        "kl_coef": kl_coef,
+        "seed": seed,
+        "gamma": config.gamma * headroom,
+    }
+    return problem, kl_coef, row
 
 
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
@@ -619,20 +645,8 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
         (problem, row) with row holding the cell's labels and gamma (absolute, for prompt 0);
         :func:`run_cells` adds the measures.
     """
-    p_index, r_index, kl_coef, seed = config.cell(cell)
-    pol, rm = config.policies[p_index], config.reward_models[r_index]
-    param, r_gt, probs, params, r_rm = _tables(config, p_index, r_index, seed)
-    problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
-    headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
-    row = {
-        "cell": cell,
-        "policy": pol.name,
-        "reward_model": rm.name,
-        "kl_coef": kl_coef,
-        "seed": seed,
-        "gamma": config.gamma * headroom,
-    }
-    return problem, row
+    problem, kl_coef, row = _cell(config, cell)
+    return problem.with_kl_coef(kl_coef), row
 
 
 # ----------------------------------------------------------------------------- running
@@ -677,10 +691,13 @@ def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
 # of its cells needs, so run_cells solves its cells in groups of this many (in grid order, where
 # the seed varies fastest: a group shares its policy family, reward-model family and kl_coef, the
 # main sources of cost), padded to it so that one compiled program serves every group, the
-# groups on one thread per core. Measured on 4,104 mixed cells (Y = 12, bench/run.py
-# sweep-mixed), see README; ordering the cells by an estimate of t_gamma instead was 0.7-0.8x as
-# fast: a cell's cost follows kl_coef and the path to the last horizon more than t_gamma.
-GROUP_SIZE = 16
+# groups on one thread per core. A step of a group costs about 35 us plus 4 us a cell (Y = 12),
+# and a cell's steps vary from 10 to 400 within a family (they grow with log t_gamma), so small
+# groups waste less on their slowest cell. Measured (bench/run.py, Y = 12, 2 cores): on the 128
+# cells of `sweep`, groups of 8 solve in 0.22 s, of 12 in 0.37 s, of 16 in 0.35 s; on the 4,104
+# of `sweep-mixed`, 640, 680-750 and 690 cells/s. Ordering the cells by an estimate of t_gamma
+# was 0.7-0.8x as fast: a cell's cost follows kl_coef and the path to the last horizon as well.
+GROUP_SIZE = 8
 
 
 def _solve_grouped(config: SweepConfig, built: list, devices: list):
@@ -696,9 +713,9 @@ def _solve_grouped(config: SweepConfig, built: list, devices: list):
 
     def solve(group):
         group = group + [group[-1]] * (size - len(group))  # padding, dropped below
-        problems = [built[i][0] for i in group]
-        gammas = np.array([built[i][1]["gamma"] for i in group])
-        batch, gammas = _shard((_stack(problems), jnp.asarray(gammas)), devices)
+        batch = _stack([built[i][0] for i in group], [built[i][1] for i in group])
+        gammas = np.array([built[i][2]["gamma"] for i in group])
+        batch, gammas = _shard((batch, gammas), devices)
         return jax.device_get(
             _run_cells(
                 batch, gammas, save_ts, config.t_max, DEFAULT_RTOL, DEFAULT_ATOL, EXPLICIT_BUDGET
@@ -715,8 +732,12 @@ def _solve_grouped(config: SweepConfig, built: list, devices: list):
     return jax.tree.map(gather, *pieces)
 
 
-def _stack(problems: list[Problem]) -> Problem:
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *problems)
+def _stack(problems: list[Problem], kl_coefs: list[float]) -> Problem:
+    """The problems as one batch (host arrays, placed by :func:`_shard` in one transfer a leaf),
+    with the given kl_coef values."""
+    batch = jax.tree.map(lambda *leaves: np.stack([np.asarray(x) for x in leaves]), *problems)
+    batch.kl_coef = np.asarray(kl_coefs, np.float64)
+    return batch
 
 
 def _shard(batch, devices):
@@ -741,7 +762,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     built, infeasible = [], []
     for c in cells:
         try:
-            built.append(build_cell(config, c))
+            built.append(_cell(config, c))
         except ValueError as err:  # the seed's tables cannot give this reward model
             p_index, r_index, _, seed = config.cell(c)
             where = (
@@ -758,7 +779,8 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     # A cell whose explicit solve stopped early (a stiff tail of a lambda > 0 flow) is solved
     # again on its own, where the implicit continuation and per-prompt certificates apply.
     for i in np.flatnonzero(~np.asarray(ok[: len(built)])):
-        problem, row = built[i]
+        problem, kl_coef, row = built[i]
+        problem = problem.with_kl_coef(kl_coef)
         try:
             times[i] = time_to_gain(problem, row["gamma"], problem.reward_gt, 0, config.t_max)
             traj = gradient_flow(problem, float(save_ts[-1]), np.asarray(save_ts))
@@ -769,7 +791,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
             gains = (table - table[0]).mean(axis=-1)[1:]
             (gain_rm if name == "rm" else gain_gt)[i] = gains
         ok[i] = True
-    for i, (_, base) in enumerate(built):
+    for i, (_, _, base) in enumerate(built):
         for h, horizon in enumerate(config.horizons):
             rows.append(
                 {
