@@ -39,6 +39,7 @@ mean of Var0 over prompts, which with t_gamma scaled by |S| = 2 loosens the boun
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -366,7 +367,7 @@ def _cma_search(claim: str, search: _Search, seed: int, evaluations: int, progre
 # the pointwise bounds (Adam through the exact quantities)
 
 
-def _pointwise_template(size) -> tuple[Problem, Any]:
+def _pointwise_template(size) -> Problem:
     """A valid problem of the size (its policy and parameter shape are what the search uses)."""
     if isinstance(size, int):
         policy, n = Tabular(), size
@@ -374,7 +375,7 @@ def _pointwise_template(size) -> tuple[Problem, Any]:
     else:
         policy, n = Autoregressive(*size), _outputs(size)
         params = policy.init_params(np.full((1, n), 1.0 / n))
-    return Problem(params, np.zeros((1, n)), policy=policy), policy
+    return Problem(params, np.zeros((1, n)), policy=policy)
 
 
 def _pointwise_split(z, shape, n):
@@ -403,8 +404,7 @@ def _pointwise_sides(claim: str, terms, length: int, jacobian):
     return l2, proposition_2_rhs(max_abs, length, jacobian, var)
 
 
-def _pointwise_log_slack(claim: str, template: Problem, policy, z):
-    shape, n = template.params0.shape, template.num_outputs
+def _pointwise_log_slack(claim: str, policy, shape, n, z):
     ref, theta, reward, lam = _pointwise_split(z, shape, n)
     problem = _pointwise_problem(policy, ref, reward, lam)
     terms = jax.tree_util.tree_map(lambda a: a[0], _prompt_gradients(problem, theta[None], 0))
@@ -413,9 +413,35 @@ def _pointwise_log_slack(claim: str, template: Problem, policy, z):
     return jnp.log(rhs) - jnp.log(lhs)
 
 
-def _pointwise_check(claim: str, template: Problem, policy, z, size) -> tuple[Check, dict]:
+@functools.partial(jax.jit, static_argnames=("claim", "shape", "n", "steps"))
+def _descend(claim, policy, shape, n, z0, steps):
+    """``steps`` Adam steps (rate 0.05) on the log slack from each start (the rows of ``z0``):
+    (final points, the slack along each run [starts, steps], the final slacks). Compiled once
+    per claim and size, not per search."""
+    optimiser = optax.adam(0.05)
+
+    def loss(z):
+        return _pointwise_log_slack(claim, policy, shape, n, z)
+
+    def descend(z_start):
+        def step(carry, _):
+            z, state = carry
+            value, grad = jax.value_and_grad(loss)(z)
+            # a start that reaches a point mass (Var = 0: 0/0) stops where it is
+            grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
+            updates, state = optimiser.update(grad, state, z)
+            return (optax.apply_updates(z, updates), state), value
+
+        init = (z_start, optimiser.init(z_start))
+        (z, _), values = jax.lax.scan(step, init, None, length=steps)
+        return z, values, loss(z)
+
+    return jax.vmap(descend)(z0)
+
+
+def _pointwise_check(claim: str, template: Problem, z, size) -> tuple[Check, dict]:
     """The claim's Check at the instance z decodes to, on a validated Problem."""
-    shape, n = template.params0.shape, template.num_outputs
+    shape, n, policy = template.params0.shape, template.num_outputs, template.policy
     ref, theta, reward, lam = (np.asarray(a) for a in _pointwise_split(jnp.asarray(z), shape, n))
     problem = Problem(ref, reward, kl_coef=float(lam), policy=policy)
     terms = tuple(
@@ -448,36 +474,18 @@ def _adam_search(claim, search: _Search, seed, evaluations, progress, steps=200)
     best = (math.inf, None, None)
     by_size, history, used = {}, [], 0
     for k, size in enumerate(search.sizes):
-        template, policy = _pointwise_template(size)
+        template = _pointwise_template(size)
+        policy, shape, n = template.policy, template.params0.shape, template.num_outputs
         # theta_0 and theta (each the policy's parameter count), r_RM and lambda
-        dim = 2 * int(np.prod(template.params0.shape)) + template.num_outputs + 1
-
-        def loss(z, template=template, policy=policy):
-            return _pointwise_log_slack(claim, template, policy, z)
-
-        optimiser = optax.adam(0.05)
-
-        @jax.jit
-        def descend(z0, loss=loss, optimiser=optimiser):
-            def step(carry, _):
-                z, state = carry
-                value, grad = jax.value_and_grad(loss)(z)
-                # a start that reaches a point mass (Var = 0: 0/0) stops where it is
-                grad = jnp.where(jnp.isfinite(grad), grad, 0.0)
-                updates, state = optimiser.update(grad, state, z)
-                return (optax.apply_updates(z, updates), state), value
-
-            (z, _), values = jax.lax.scan(step, (z0, optimiser.init(z0)), None, length=steps)
-            return z, values
-
+        dim = 2 * int(np.prod(shape)) + n + 1
         key = jax.random.fold_in(jax.random.key(seed), k)
         z0 = jax.random.normal(key, (starts, dim), dtype=jnp.float64)
         with _optax_promotion():
-            zs, values = jax.vmap(descend)(z0)
-        finals = np.asarray(jax.vmap(loss)(zs))
+            zs, values, finals = _descend(claim, policy, shape, n, z0, steps)
+        finals = np.asarray(finals)
         finals = np.where(np.isfinite(finals), finals, np.inf)
         i = int(np.argmin(finals))
-        check, inst = _pointwise_check(claim, template, policy, np.asarray(zs[i]), size)
+        check, inst = _pointwise_check(claim, template, np.asarray(zs[i]), size)
         size_slack = slack(check)
         by_size[_size_label(size)] = size_slack
         if size_slack < best[0]:
@@ -514,8 +522,7 @@ def recheck(claim: str, instance: dict) -> Check:
     size, z = _parse_size(instance["size"]), np.asarray(instance["z"], dtype=np.float64)
     search = SEARCHES[claim]
     if search.evaluate is None:
-        template, policy = _pointwise_template(size)
-        return _pointwise_check(claim, template, policy, z, size)[0]
+        return _pointwise_check(claim, _pointwise_template(size), z, size)[0]
     rows = search.evaluate(z, size)[0]
     return min(rows, key=slack)
 
