@@ -40,7 +40,8 @@ from importlib import metadata
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
+
+from theory_sim._device import to_device
 
 __all__ = ["cache_directory", "enable_compilation_cache"]
 
@@ -148,7 +149,7 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
         leaves, treedef = jax.tree.flatten(tuple(bound.arguments.values()))
         if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
             return jitted(*args, **kwargs)
-        leaves = [jnp.asarray(leaf) for leaf in leaves]
+        leaves = [to_device(leaf) for leaf in leaves]
         avals = [(leaf.shape, str(leaf.dtype), leaf.weak_type) for leaf in leaves]
         try:
             described = pickle.dumps(

@@ -231,8 +231,8 @@ def _headroom(problem: Problem, prompt: int, table, t_max: float) -> float:
     129-point log grid of :func:`~theory_sim.flow.default_save_ts` to t_max (the gain is
     continuous in t, so every smaller gain is reached). A value <= 0: the reward does not rise.
     """
-    probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    row = np.asarray(table[prompt])
+    probs0 = np.exp(np.asarray(problem.ref_log_probs)[prompt])
+    row = np.asarray(table)[prompt]
     start = float(_jit_expected_reward(probs0, row))
     if problem.policy.expressive:
         return float(_jit_expected_reward(_limit_policy(problem, prompt), row)) - start

@@ -71,6 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from theory_sim._device import to_device
 from theory_sim._validation import (
     as_float_array,
     check_float_scalar,
@@ -513,7 +514,7 @@ def _stopped_message(problem, what, t_end, t_max, steps, w_end) -> str:
     if float(problem.kl_coef) == 0:
         return f"{head} (kl_coef = 0). Raise `max_steps`, or lower `t_max`."
     frame, _ = _jit_coordinates(problem)
-    kl_all = _kl_to_limit(problem, frame, jnp.asarray(w_end))
+    kl_all = _kl_to_limit(problem, frame, to_device(w_end))
     kl = float(jnp.max(kl_all))
     tv = float(jnp.max(_tv_bound(kl_all, frame.log_limit)))
     size = problem.params0.size
@@ -549,7 +550,23 @@ def _as_batch(problem):
     split = jax.tree.map(
         lambda a: jnp.broadcast_to(a, (x,)) if a.ndim == 0 else a[:, None], problem
     )
-    return split, float(x)
+    return split, _batch_scale(problem)
+
+
+def _batch_scale(problem) -> float:
+    """:func:`_as_batch`'s time scale: X for an expressive policy, else 1."""
+    return float(problem.num_prompts) if problem.policy.expressive else 1.0
+
+
+# Outside a trace, each as one program (op by op they were several, each compiled per shape).
+_jit_as_batch = jax.jit(lambda problem: _as_batch(problem)[0])
+
+
+@jax.jit
+def _jit_assemble(problem, base, ws, save_ts):
+    """:func:`_unbatch` then :func:`_params_at`."""
+    ws, base = _unbatch(problem, ws, base)
+    return _params_at(problem, base, ws, save_ts)
 
 
 def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
@@ -559,17 +576,18 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     ``max_steps``), continued from where they stop until ``max_steps`` steps in all; a stiff tail
     that :func:`_implicit_eligible` admits is handed to the implicit solver instead.
     """
-    batch, scale = _as_batch(problem)
+    batch, scale = _jit_as_batch(problem), _batch_scale(problem)
     eligible = _implicit_eligible(_prompt_problem(problem, 0) if scale > 1 else problem)
-    save_ts, horizon = jnp.asarray(ts) / scale, t_max / scale
+    save_ts, horizon = np.asarray(ts, np.float64) / scale, t_max / scale
     frame, w = _batch_coordinates(batch)
     base = frame.base
     tail = (-1,) + (1,) * (w.ndim - 1)
-    t_end = jnp.zeros(w.shape[0])
+    # the bookkeeping between solves is numpy: as eager JAX it cost a compiled program per shape
+    t_end = np.zeros(w.shape[0])
     stopped = np.ones(w.shape[0], bool)
     ws, status, steps, implicit, implicit_from = None, None, 0, False, math.inf
     while True:
-        start = jnp.where(stopped, t_end, horizon)  # prompts that have ended: an empty solve
+        start = np.where(stopped, t_end, horizon)  # prompts that have ended: an empty solve
         more, t_new, w_new, extra, new_status = _path_segments(
             batch,
             save_ts,
@@ -581,24 +599,25 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
             max_steps if implicit else min(max_steps, EXPLICIT_BUDGET),
             implicit=implicit,
         )
+        more, t_new, w_new, new_status = (np.asarray(a) for a in (more, t_new, w_new, new_status))
         if ws is None:
             ws, t_end, w, status = more, t_new, w_new, new_status
         else:
             later = (save_ts[None, :] > start[:, None]) & stopped[:, None]
-            ws = jnp.where(later.reshape(later.shape + (1,) * (w.ndim - 1)), more, ws)
-            t_end = jnp.where(stopped, t_new, t_end)
-            status = jnp.where(stopped, new_status, status)
-            w = jnp.where(stopped.reshape(tail), w_new, w)
+            ws = np.where(later.reshape(later.shape + (1,) * (w.ndim - 1)), more, ws)
+            t_end = np.where(stopped, t_new, t_end)
+            status = np.where(stopped, new_status, status)
+            w = np.where(stopped.reshape(tail), w_new, w)
         steps += int(np.max(np.asarray(extra)))
-        stopped = np.asarray(status) == _STOPPED
-        if implicit or not stopped.any() or not bool(jnp.all(jnp.isfinite(w))):
+        stopped = status == _STOPPED
+        if implicit or not stopped.any() or not np.all(np.isfinite(w)):
             break
         if eligible:
             implicit = True
             implicit_from = float(np.min(np.asarray(t_end)[stopped])) * scale
         elif steps >= max_steps:
             break
-    status, t_end = np.asarray(status), np.asarray(t_end) * scale
+    t_end = t_end * scale
     if stopped.any():
         i = int(np.argmax(stopped))
         one = jax.tree.map(lambda a: a[i], batch)
@@ -606,8 +625,8 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
             _stopped_message(one, "adaptive solve", float(t_end[i]), t_max, steps, w[i])
         )
     converged_at = float(t_end.max()) if (status == _CONVERGED).all() else math.inf
-    ws, base = _unbatch(problem, ws, base)
-    return _params_at(problem, base, ws, jnp.asarray(ts)), steps, converged_at, implicit_from
+    ts = np.asarray(ts, np.float64)
+    return _jit_assemble(problem, base, ws, ts), steps, converged_at, implicit_from
 
 
 @jax.jit
@@ -715,7 +734,7 @@ def gradient_flow(
         )
     elif method == "euler":
         step = _check_dt(dt, t_max, max_steps)
-        params, num_steps = _euler_path(problem, jnp.asarray(ts), step)
+        params, num_steps = _euler_path(problem, to_device(ts), step)
     else:
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
     if not isinstance(jacobian, bool):
@@ -967,6 +986,12 @@ def _prompt_rows(table, prompt):
     return jax.lax.dynamic_slice_in_dim(table, prompt, 1, axis=0)
 
 
+@jax.jit
+def _jit_prompt_slices(problem, table, prompt):
+    """(:func:`_prompt_problem`, :func:`_prompt_rows` of ``table``) as one program."""
+    return _prompt_problem(problem, prompt), _prompt_rows(table, prompt)
+
+
 def _prompt_problem(problem, prompt):
     """The one-prompt problem of prompt x (expressive policies: prompts evolve independently).
 
@@ -989,7 +1014,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
     scale = 1.0
     if problem.policy.expressive and problem.num_prompts > 1:
         scale = float(problem.num_prompts)
-        problem, table, prompt = _prompt_problem(problem, prompt), _prompt_rows(table, prompt), 0
+        problem, table, prompt = *_jit_prompt_slices(problem, table, prompt), 0
     eligible = _implicit_eligible(problem)
     _, w = _jit_coordinates(problem)
     horizon = t_max / scale
@@ -1027,7 +1052,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
             )
             return float(time) * scale, "reached", steps + int(extra), implicit_from
         t0, w, guard = out["t_end"], out["w_end"], out["guard"]
-        if implicit or int(out["status"]) != _STOPPED or not bool(jnp.all(jnp.isfinite(w))):
+        if implicit or int(out["status"]) != _STOPPED or not np.all(np.isfinite(np.asarray(w))):
             break
         if eligible:
             implicit, implicit_from = True, float(t0) * scale

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import entr, rel_entr
 
+from theory_sim._device import to_device
 from theory_sim._validation import as_float_array, check_int, check_probabilities
 
 __all__ = [
@@ -128,7 +129,7 @@ def _product_accuracy_rows(rm: np.ndarray, gt: np.ndarray, w: np.ndarray | None)
     """:func:`_product_accuracy` of each row of [N, Y] tables (w None: uniform weights)."""
     ones = np.ones(rm.shape[-1])
     out = [_product_accuracy(rm[i], gt[i], ones if w is None else w[i]) for i in range(rm.shape[0])]
-    return jnp.asarray(np.array(out, dtype=np.float64))
+    return to_device(np.array(out, dtype=np.float64))
 
 
 # Rows are processed in batches so the [Y, Y] comparison tables of a batch take at most ~2**24
@@ -207,12 +208,12 @@ def kl_divergence(pi, pi_ref) -> jax.Array:
     ref = check_probabilities("pi_ref", pi_ref)
     if ref.shape != probs.shape:
         raise ValueError(f"`pi_ref` must have shape {probs.shape} like `pi`; got {ref.shape}.")
-    return _jit_kl(jnp.asarray(probs), jnp.asarray(ref))
+    return _jit_kl(to_device(probs), to_device(ref))
 
 
 def entropy(pi) -> jax.Array:
     """Shannon entropy -sum_y pi(y) ln pi(y) per prompt (natural log, 0 ln 0 = 0)."""
-    return _jit_entropy(jnp.asarray(check_probabilities("pi", pi)))
+    return _jit_entropy(to_device(check_probabilities("pi", pi)))
 
 
 def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
@@ -253,14 +254,12 @@ def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
             f"`reward_gt` must have shape {rm.shape} like `reward_rm`; got {gt.shape}."
         )
     lead, num_outputs = rm.shape[:-1], rm.shape[-1]
-    flat_rm = jnp.asarray(rm.reshape(-1, num_outputs))
-    flat_gt = jnp.asarray(gt.reshape(-1, num_outputs))
+    flat_rm = to_device(rm.reshape(-1, num_outputs))
+    flat_gt = to_device(gt.reshape(-1, num_outputs))
     if pair_weights is None:
         return _product_accuracy_rows(np.asarray(flat_rm), np.asarray(flat_gt), None).reshape(lead)
     weights = _check_pair_weights(pair_weights, rm.shape)
-    out = _accuracy_rows(
-        flat_rm, flat_gt, jnp.asarray(weights.reshape(-1, num_outputs, num_outputs))
-    )
+    out = _accuracy_rows(flat_rm, flat_gt, to_device(weights.reshape(-1, num_outputs, num_outputs)))
     return out.reshape(lead)
 
 
@@ -330,7 +329,7 @@ def _probs_and_table(pname, pi, rname, reward) -> tuple[jax.Array, jax.Array]:
         raise ValueError(
             f"`{rname}` must have {probs.shape[-1]} outputs like `{pname}`; got shape {rew.shape}."
         )
-    return jnp.asarray(np.broadcast_to(probs, shape)), jnp.asarray(np.broadcast_to(rew, shape))
+    return to_device(np.broadcast_to(probs, shape)), to_device(np.broadcast_to(rew, shape))
 
 
 _jit_expected_reward = jax.jit(_expected_reward)

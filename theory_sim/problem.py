@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._device import to_device
 from theory_sim._validation import as_float_array, check_fits, check_float_scalar, require_x64
 from theory_sim.policies import Tabular, _jit_log_probs
 
@@ -67,7 +68,7 @@ class Problem:
         rm = _check_reward("reward_rm", reward_rm, expected)
         gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
         lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
-        params0 = jnp.asarray(params)
+        params0 = to_device(params)
         ref = _jit_log_probs(policy, params0)
         if not np.all(np.isfinite(np.asarray(ref))):
             raise ValueError(
@@ -79,8 +80,8 @@ class Problem:
             policy=policy,
             single_prompt=bool(single),
             params0=params0,
-            reward_rm=jnp.asarray(rm.reshape(num_prompts, num_outputs)),
-            reward_gt=jnp.asarray(gt.reshape(num_prompts, num_outputs)),
+            reward_rm=to_device(rm.reshape(num_prompts, num_outputs)),
+            reward_gt=to_device(gt.reshape(num_prompts, num_outputs)),
             kl_coef=jnp.asarray(lam, dtype=jnp.float64),
             # log pi_0 is fixed for the problem's lifetime: computed once, not in every gradient.
             ref=ref,
@@ -155,7 +156,7 @@ class Problem:
         if self.single_prompt and np.shape(reward) == (1, self.num_outputs):
             reward = reward[0]
         arr = _check_reward(name, reward, expected)
-        return jnp.asarray(arr.reshape(self.num_prompts, self.num_outputs))
+        return to_device(arr.reshape(self.num_prompts, self.num_outputs))
 
     def check_params(self, name: str, params: Any) -> jax.Array:
         """Validate user parameters shaped like ``init_logits`` and return the internal layout."""
@@ -165,7 +166,7 @@ class Problem:
                 f"`{name}` must have shape {self.user_params_shape} to match "
                 f"`init_logits`; got {np.shape(params)}."
             )
-        return jnp.asarray(arr)
+        return to_device(arr)
 
     def internal_params(self, params: jax.Array) -> jax.Array:
         """The inverse of :meth:`user_params` (no checks; leading axes such as time are kept)."""

@@ -124,7 +124,8 @@ REWARD_FAMILIES = {
 FAMILIES = {"policy": POLICY_FAMILIES, "reward_model": REWARD_FAMILIES}
 # bench/run.py sweep: 128 cells of one prompt x 12 outputs in 0.28 s with building on 2 cores
 # (2.2 ms a cell, about 9e-5 s per cell x prompt x output x solve, two solves a cell; twice that
-# on one core); 2e-4 keeps the estimate on the slow side. The command line asks for --yes above CONFIRM_SECONDS.
+# on one core); 2e-4 keeps the estimate on the slow side. The command line asks for --yes above
+# CONFIRM_SECONDS.
 SECONDS_PER_UNIT = 2e-4
 # Neural cells, warm caches: a transformer (V = 2, L = 3, width 8, 930 parameters) 2.4 s a cell
 # (1.6e-4 s per unit and parameter), an MLP (Y = 6, width 8, 113 parameters) 0.8 s, mostly

@@ -32,9 +32,9 @@ residual max |log pi_params - log probs|.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._device import to_device
 from theory_sim.policies._common import (
     _jit_log_params as _jit_log_params,
 )
@@ -81,7 +81,7 @@ def start_at(policy, probs) -> tuple[np.ndarray, float]:
     params = policy.init_params(probs)
     arr = _strictly_positive(probs)
     target = np.log(arr.reshape(-1, arr.shape[-1]))
-    fitted = np.asarray(_jit_log_probs(policy, jnp.asarray(params))).reshape(target.shape)
+    fitted = np.asarray(_jit_log_probs(policy, to_device(params))).reshape(target.shape)
     residual = float(np.max(np.abs(fitted - target)))
     if arr.ndim == 1:
         params = np.asarray(policy.squeeze(params))

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from theory_sim._device import to_device
 from theory_sim._validation import as_float_array, check_allocation, check_fits, check_int
 from theory_sim.policies._common import _strictly_positive, _VectorParams
 from theory_sim.policies.autoregressive import Autoregressive
@@ -423,7 +424,7 @@ class Transformer(Neural):
             )
         )  # fmt: skip
         params, static = eqx.partition(model, eqx.is_inexact_array)
-        params = jax.tree.map(lambda a: scale * a, params)
+        params = jax.tree.map(lambda a: to_device(scale * np.asarray(a)), params)
         self.width, self.depth, self.heads, self.init_scale = width, depth, heads, scale
         self._static = static
         self._setup(params, vocab_size, length, num_prompts, None, (width, depth, heads))
@@ -498,7 +499,7 @@ class MLP(Neural):
             _build(eqx.nn.MLP)(arr.shape[-1], "scalar", width, depth, jnp.tanh, key=_key(key))
         )
         params, static = eqx.partition(mlp, eqx.is_inexact_array)
-        params = jax.tree.map(lambda a: scale * a, params)
+        params = jax.tree.map(lambda a: to_device(scale * np.asarray(a)), params)
         self.width, self.depth, self.init_scale = width, depth, scale
         self._static = static
         self.features = jnp.asarray(arr)

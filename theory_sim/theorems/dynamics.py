@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._device import to_device
 from theory_sim._validation import (
     as_float_array,
     check_float_scalar,
@@ -160,7 +161,7 @@ def check_lemma_9(
             t_max = min(t_max, 20.0 * problem.num_prompts / float(problem.kl_coef))
     t_max = check_float_scalar("t_max", t_max, positive=True)
     ts = np.geomspace(1e-6 * t_max, t_max, num_times)
-    log_probs, autodiff, ok = _dense_rates(problem, jnp.asarray(ts), t_max, DEFAULT_MAX_STEPS)
+    log_probs, autodiff, ok = _dense_rates(problem, to_device(ts), t_max, DEFAULT_MAX_STEPS)
     if not bool(ok):
         raise RuntimeError(
             f"{claim}: the dense solve to t_max = {t_max:g} did not finish in "

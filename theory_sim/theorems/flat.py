@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._device import to_device
 from theory_sim._validation import (
     as_float_array,
     check_float_scalar,
@@ -132,7 +133,7 @@ def check_proposition_3_trajectory(
     ts = np.geomspace(horizon * 1e-6, 0.99 * horizon, num_times)
     traj = gradient_flow(problem, ts[-1], ts)
     u = math.sqrt(var0) * ts / (2.0 * problem.num_prompts)
-    logits = np.asarray(problem.internal_params(jnp.asarray(traj.params)))[:, prompt, :]
+    logits = np.asarray(problem.internal_params(to_device(traj.params)))[:, prompt, :]
     log_probs = logits - _logsumexp(logits)
     ref = np.asarray(problem.ref_log_probs[prompt])
     r_kl = np.asarray(problem.reward_rm[prompt]) - float(problem.kl_coef) * (log_probs - ref)
@@ -258,7 +259,7 @@ def jacobian_path(problem: Problem, t_end: float, prompt: int | None = None) -> 
     ts = jacobian_grid(t_end)
     if ts[-1] <= 0:
         return np.array([policy.jacobian_norm(problem.params0, prompt)])
-    params = problem.internal_params(jnp.asarray(gradient_flow(problem, ts[-1], ts).params))
+    params = problem.internal_params(to_device(gradient_flow(problem, ts[-1], ts).params))
     return np.array([policy.jacobian_norm(p, prompt) for p in params])
 
 
@@ -367,7 +368,7 @@ def check_theorem_4_held_out(
     start = float(held_probs[0] @ row)
     ts = np.concatenate([[0.0], np.geomspace(1e-10 * t_max, t_max, HELD_OUT_GRID - 1)])
     time, reached, ok, peak = _held_out_crossing(
-        problem, held_out, jnp.asarray(row), start + gamma, jnp.asarray(ts), DEFAULT_MAX_STEPS
+        problem, held_out, to_device(row), start + gamma, to_device(ts), DEFAULT_MAX_STEPS
     )
     if not bool(ok):
         raise RuntimeError(
@@ -383,7 +384,7 @@ def check_theorem_4_held_out(
     if getattr(problem.policy, "jacobian_moves", False):
         t_end = measured if math.isfinite(measured) else t_max
         thetas = problem.internal_params(
-            jnp.asarray(gradient_flow(problem, t_end, jacobian_grid(t_end)).params)
+            to_device(gradient_flow(problem, t_end, jacobian_grid(t_end)).params)
         )
     jac = max(max(problem.policy.jacobian_norm(p), held_out.jacobian_norm(p)) for p in thetas)
     length, lam = problem.policy.length, float(problem.kl_coef)
@@ -468,7 +469,7 @@ def check_proposition_2(
     check_reward_range("reward_rm", np.asarray(problem.reward_rm), claim)
     save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
     traj = gradient_flow(problem, t_max, save)
-    params = problem.internal_params(jnp.asarray(traj.params))
+    params = problem.internal_params(to_device(traj.params))
     norms, _, variances, max_abs = (
         np.asarray(a) for a in _prompt_gradients(problem, params, prompt)
     )
