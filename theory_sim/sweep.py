@@ -628,15 +628,19 @@ def _cell(config: SweepConfig, cell: int) -> tuple[Problem, float, dict]:
     p_index, r_index, kl_coef, seed = config.cell(cell)
     problem, r_gt, probs = _tables(config, p_index, r_index, seed)
     headroom = float(r_gt[0].max() - probs[0] @ r_gt[0])
-    row = {
+    return problem, kl_coef, _labels(config, cell) | {"gamma": config.gamma * headroom}
+
+
+def _labels(config: SweepConfig, cell: int) -> dict:
+    """The columns that name a cell: its index, policy, reward model, kl_coef and seed."""
+    p_index, r_index, kl_coef, seed = config.cell(cell)
+    return {
         "cell": cell,
         "policy": config.policies[p_index].name,
         "reward_model": config.reward_models[r_index].name,
         "kl_coef": kl_coef,
         "seed": seed,
-        "gamma": config.gamma * headroom,
     }
-    return problem, kl_coef, row
 
 
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
@@ -811,13 +815,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
 
 def _infeasible_rows(config: SweepConfig, cell: int, reason: str) -> list[dict]:
     """The rows of a cell that cannot be built: its labels, NaN measures and the reason."""
-    p_index, r_index, kl_coef, seed = config.cell(cell)
-    labels = {
-        "cell": cell,
-        "policy": config.policies[p_index].name,
-        "reward_model": config.reward_models[r_index].name,
-        "kl_coef": kl_coef,
-        "seed": seed,
+    labels = _labels(config, cell) | {
         "solver_ok": False,
         "status": f"{INFEASIBLE}: {' '.join(reason.split())}",
     }
