@@ -219,6 +219,8 @@ def test_sharded_over_two_devices_gives_the_same_numbers(config, complete, tmp_p
     """Two forced host devices: the batch is split across them and the numbers do not change."""
     script = (
         "import jax, theory_sim, json, sys\n"
+        "from theory_sim.cache import enable_compilation_cache\n"
+        "enable_compilation_cache()  # the tests' cache, as every other process of the suite\n"
         "from theory_sim.sweep import parse_config, run_sweep\n"
         "assert len(jax.local_devices()) == 2, jax.local_devices()\n"
         f"rows = run_sweep(parse_config({SMALL!r}), sys.argv[1])\n"
