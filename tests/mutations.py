@@ -97,6 +97,36 @@ MUTANTS = [
         "Prop 4 constant 4 -> 2",
     ),
     (
+        "theory_sim/theorems/teacher.py",
+        "growth = 4.0 + 2.0 * lam * log_inv",
+        "growth = 2.0 + 2.0 * lam * log_inv",
+        "Prop 4 (Y_bad) Lemma 10's 4 -> 2",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "growth = 4.0 + 2.0 * lam * log_inv",
+        "growth = 4.0 + 1.0 * lam * log_inv",
+        "Prop 4 (Y_bad) Lemma 10's 2 lambda -> lambda",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "kl_part = lam * (log_inv + 1.0 / math.e)",
+        "kl_part = lam * (2.0 * log_inv + 1.0 / math.e)",
+        "Prop 4 (Y_bad) KL term L -> 2L",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "(beta * q * q + kl_part) / p0",
+        "(0.5 * beta * q * q + kl_part) / p0",
+        "Prop 4 (Y_bad) Y_bad's own term / 2",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "(1.0 - rho) * (delta - q * beta) / m",
+        "(1.0 - rho) * (delta - 0.5 * q * beta) / m",
+        "Prop 4 (Y_bad) Y_bad's pull on delta / 2",
+    ),
+    (
         "theory_sim/rewards.py",
         "fast_time_bound=4.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),",
         "fast_time_bound=2.0 * num_prompts * (1.0 - rho) ** -4 * (1.0 / p_g - 1.0 / rho),",

@@ -19,7 +19,9 @@ from theory_sim.theorems import (
     check_proposition_2,
     check_proposition_3,
     check_proposition_3_trajectory,
+    check_proposition_4,
     check_theorem_4,
+    proposition_4_y_bad,
 )
 
 
@@ -116,3 +118,43 @@ def test_lemma_10_rate_recomputed():
         traj = ts.gradient_flow(problem, times[-1], times)
         worst = np.exp(np.log(traj.probs) - np.log(probs) - rate * times[:, None]).max()
         assert check.measured == pytest.approx(worst, rel=1e-9) and check.holds
+
+
+# one good output (r_G = r_RM = 1), one Y_bad output the reward model likes (r_RM = 0.7, r_G = -1)
+# with a small initial mass, and the rest bad
+Y_BAD_PROBS = np.array([0.6, 1e-5, 0.2, 0.2 - 1e-5])
+Y_BAD_GT = np.array([1.0, -1.0, -1.0, -1.0])
+Y_BAD_RM = np.array([1.0, 0.7, -1.0, -1.0])
+
+
+@pytest.mark.parametrize("kl_coef", [0.0, 1e-3])
+def test_proposition_4_with_y_bad_hand_computed(kl_coef):
+    """theory_sim's derived Y_bad condition, recomputed from its formulas: c(q), s(q), Lemma 10's
+    growth 4 + 2 lambda L, the least admissible q and the mass limit. A changed constant anywhere
+    in them moves one of these numbers far outside the tolerances."""
+    probs, gamma = Y_BAD_PROBS, 0.1
+    v_g, v_rm = probs @ Y_BAD_GT, probs @ Y_BAD_RM
+    rho = (v_g + gamma + 1) / 2
+    delta = (1 - rho) * (1 - v_rm)  # |Y+| = 1: no spread
+    beta, log_inv, p0 = 0.7 - v_rm, np.log(1e5), 0.6
+
+    def s(q):
+        c = (1 - rho) * (delta - q * beta) - (beta * q**2 + kl_coef * (log_inv + 1 / np.e)) / p0
+        return (1 / p0 - 1 / rho) / c
+
+    growth = 4 + 2 * kl_coef * log_inv
+    found = proposition_4_y_bad(probs, Y_BAD_GT, Y_BAD_RM, gamma, [0], kl_coef)
+    assert found.mass == 1e-5 and found.reward_gap == pytest.approx(beta, rel=1e-14)
+    # the least q with Q_0 exp(growth s(q)) <= q: equality at the root
+    assert 1e-5 * np.exp(growth * s(found.cap)) == pytest.approx(found.cap, rel=1e-9)
+    assert 1e-5 * np.exp(growth * s(found.cap)) <= found.cap
+    assert found.time_bound == pytest.approx(s(found.cap), rel=1e-12)
+    q_max = found.cap * 1.5
+    while s(q_max) > 0:  # walk to c(q) = 0, where s blows up
+        q_max *= 1.01
+    grid = np.geomspace(1e-9, q_max / 1.01, 400_001)
+    room = grid * np.exp(-growth * np.where(s(grid) > 0, s(grid), np.inf))
+    assert found.mass_limit == pytest.approx(room.max(), rel=1e-6)
+    check = check_proposition_4(probs, Y_BAD_GT, Y_BAD_RM, gamma, [0], kl_coef)
+    assert check.claim == "Proposition 4 (Y_bad)" and check.holds and not check.vacuous
+    assert check.bound == found.time_bound and 0.1 < check.measured / check.bound < 1

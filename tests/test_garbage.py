@@ -207,6 +207,7 @@ CALLS = {
         {"num_prompts": 1, "var0": 0.1, "gamma": 0.1},
     ),
     "proposition_4_conditions": (theorems.proposition_4_conditions, PROPOSITION_4),
+    "proposition_4_y_bad": (theorems.proposition_4_y_bad, {**PROPOSITION_4, "kl_coef": 0.0}),
     "theorem_4_bound": (
         theorems.theorem_4_bound,
         {"length": 2, "jacobian": 1.0, "kl_coef": 0.0, "gamma": 0.1, "mean_var0": 0.1},

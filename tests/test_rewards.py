@@ -254,8 +254,80 @@ def test_proposition_4_quantities_hand_computed():
     assert any("V_G(0) + gamma" in reason for reason in bad.reasons)
     with pytest.raises(ValueError, match="conditions fail"):
         check_proposition_4(probs, r_gt, r_rm, 0.9, [0, 1])
-    with pytest.raises(ValueError, match="Y_bad empty"):
+    # Y_bad = {2} with initial mass 0.4: far above the derived mass limit, so refused
+    with pytest.raises(ValueError, match=r"mass condition fails.*Y_bad = \(2,\)"):
         check_proposition_4(probs, r_gt, np.array([1.0, 1.0, 0.9, -1.0]), 0.2, [0, 1])
+
+
+def test_proposition_4_derived_bound_with_y_bad_empty():
+    """With Y_bad empty the derived bound is m (1/pi_0(Y+) - 1/rho) / ((1 - rho) delta) at
+    lambda = 0, a quarter of the paper's, and at most a third of it up to the paper's lambda
+    limit; both hold."""
+    from theory_sim.theorems import check_proposition_4, proposition_4_conditions
+
+    probs = np.array([0.1, 0.1, 0.4, 0.4])
+    r_gt, r_rm = np.array([1.0, 0.8, -0.5, 0.0]), np.array([1.0, 1.0, -1.0, -1.0])
+    cond = proposition_4_conditions(probs, r_gt, r_rm, 0.2, [0, 1])
+    check = check_proposition_4(probs, r_gt, r_rm, 0.2, [0, 1])
+    derived = 2 * (5 - 1 / cond.rho) / ((1 - cond.rho) * cond.delta)
+    assert check.details["derived_bound"] == pytest.approx(derived, rel=1e-12)
+    assert check.bound == pytest.approx(4 * derived, rel=1e-12)
+    assert check.measured <= derived
+    at_limit = check_proposition_4(probs, r_gt, r_rm, 0.2, [0, 1], cond.kl_limit)
+    assert at_limit.measured <= at_limit.details["derived_bound"] <= at_limit.bound / 3
+
+
+def test_proposition_4_mass_condition_is_needed():
+    """With 30 % of the initial mass on an output the reward model rates above Y+ and the ground
+    truth at -1, the flow never reaches the target (t_gamma = inf), while the bound with Y_bad's
+    mass ignored is finite: the mass condition is what keeps Proposition 4 true. The check
+    refuses the instance, naming the mass and the derived limit."""
+    from theory_sim.theorems import check_proposition_4, proposition_4_conditions
+
+    probs, r_gt, r_rm = np.array([0.5, 0.3, 0.2]), np.array([1.0, -1, -1]), np.array([0.8, 1, -1])
+    ignored = proposition_4_conditions(probs, r_gt, r_rm, 0.1, [0])
+    assert ignored.reasons == () and ignored.y_bad == (1,) and 0 < ignored.time_bound < 20
+    problem = ts.Problem(np.log(probs)[None], r_rm[None], r_gt[None])
+    assert ts.time_to_gain(problem, 0.1, t_max=1e6) == math.inf
+    with pytest.raises(ValueError, match=r"initial mass 0\.3, above the limit"):
+        check_proposition_4(probs, r_gt, r_rm, 0.1, [0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.floats(0.35, 0.8),
+    st.floats(0.5, 1.0),
+    st.floats(0.2, 1.0),
+    st.floats(0.02, 0.5),
+    st.floats(0.01, 1.0),
+    st.floats(0.0, 0.9),
+)
+def test_proposition_4_y_bad_bound_holds(p, a, b, gain_share, mass_share, kl_share):
+    """Random four-output instances (Y+ = {0} with r_RM = a, Y_bad = {1} with r_RM between
+    V_RM(0) and 1) with Y_bad's mass a share of its derived limit and lambda a share of the derived
+    lambda limit: the derived bound holds."""
+    from theory_sim.theorems import check_proposition_4, proposition_4_y_bad
+
+    r_gt = np.array([1.0, -1.0, -0.5, -1.0])
+
+    def instance(mass):
+        probs = np.array([p, mass, (1 - p - mass) / 2, (1 - p - mass) / 2])
+        r_rm = np.array([a, 0.0, -0.5, -1.0])
+        v0 = probs @ r_rm
+        r_rm[1] = v0 + b * (1 - v0) * (1 - 1e-9)  # above V_RM(0): Y_bad = {1}
+        return probs, r_rm, gain_share * float(1 - probs @ r_gt)
+
+    probs, r_rm, gamma = instance(1e-12)
+    found = proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0])
+    lam = kl_share * found.kl_limit
+    probs, r_rm, gamma = instance(
+        mass_share * proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0], lam).mass_limit
+    )
+    found = proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0], lam)
+    if not np.isfinite(found.time_bound):  # the smaller mass raised L: the condition moved
+        return
+    check = check_proposition_4(probs, r_gt, r_rm, gamma, [0], lam)
+    assert check.claim == "Proposition 4 (Y_bad)" and check.holds, check
 
 
 @pytest.mark.parametrize("kl_coef", [0.0, 0.5])

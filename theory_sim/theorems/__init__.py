@@ -72,6 +72,9 @@ from theory_sim.theorems.teacher import (
     Proposition4Conditions as Proposition4Conditions,
 )
 from theory_sim.theorems.teacher import (
+    Proposition4YBad as Proposition4YBad,
+)
+from theory_sim.theorems.teacher import (
     check_lemma_10 as check_lemma_10,
 )
 from theory_sim.theorems.teacher import (
@@ -82,6 +85,9 @@ from theory_sim.theorems.teacher import (
 )
 from theory_sim.theorems.teacher import (
     proposition_4_conditions as proposition_4_conditions,
+)
+from theory_sim.theorems.teacher import (
+    proposition_4_y_bad as proposition_4_y_bad,
 )
 from theory_sim.theorems.tightness import (
     TIGHTNESS_CLAIMS as TIGHTNESS_CLAIMS,
@@ -104,6 +110,7 @@ __all__ = [
     "Check",
     "ExponentFit",
     "Proposition4Conditions",
+    "Proposition4YBad",
     "Tightest",
     "check_lemma_9",
     "check_lemma_10",
@@ -122,6 +129,7 @@ __all__ = [
     "proposition_2_rhs",
     "proposition_3_bound",
     "proposition_4_conditions",
+    "proposition_4_y_bad",
     "recheck",
     "search_tightness",
     "theorem_4_bound",

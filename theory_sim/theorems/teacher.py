@@ -204,7 +204,8 @@ def proposition_4_conditions(
 
     Conditions: every y in Y+ has r_G(y) > V_G(0) + gamma and r_RM(y) > V_RM(0); rho in (0, 1);
     delta > 0; lambda <= ``kl_limit``; and a small enough initial mass on Y_bad (reported as
-    ``y_bad_mass``; the paper's exact limit is not restated here, so only Y_bad = {} is certain).
+    ``y_bad_mass``; the paper's exact limit is not restated here: :func:`proposition_4_y_bad`
+    derives a sufficient one and the bound it gives).
     """
     probs = check_probabilities("init_probs", init_probs)
     r_gt = as_float_array("reward_gt", reward_gt)
@@ -247,6 +248,133 @@ def proposition_4_conditions(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class Proposition4YBad:
+    """theory_sim's derived form of Proposition 4 of arXiv 2503.15477 for any Y_bad (empty or not).
+
+    The paper asks for "a small enough initial mass on Y_bad"; its limit is not restated in this
+    project's specification, so theory_sim derives its own sufficient condition from the flow
+    (proof in :func:`proposition_4_y_bad`).
+
+    Attributes:
+        mass: Q_0 = pi_0(Y_bad).
+        reward_gap: beta = max_{Y_bad} r_RM - V_RM(0) (0 when Y_bad is empty).
+        mass_limit: the largest Q_0 for which the condition can hold, max over q of
+            q exp(-(4 + 2 lambda L) s(q)) (inf when Y_bad is empty: nothing to limit).
+        cap: the q used, the least one with Q_0 exp((4 + 2 lambda L) s(q)) <= q (0 when Y_bad is
+            empty); pi_t(Y_bad) stays below it until the bound.
+        rate: c(q), the rate at which 1/pi_t(Y+) falls in s = t/|S|.
+        kl_limit: the lambda below which c(0) > 0, (1 - rho) delta pi_0(Y+) / (|Y+| (L + 1/e)).
+        time_bound: |S| (1/pi_0(Y+) - 1/rho) / c(q); inf when the conditions fail.
+    """
+
+    mass: float
+    reward_gap: float
+    mass_limit: float
+    cap: float
+    rate: float
+    kl_limit: float
+    time_bound: float
+
+
+def proposition_4_y_bad(
+    init_probs,
+    reward_gt,
+    reward_rm,
+    gamma: float,
+    y_plus,
+    kl_coef: float = 0.0,
+    *,
+    num_prompts: int = 1,
+) -> Proposition4YBad:
+    """Proposition 4 of arXiv 2503.15477 with a non-empty Y_bad: theory_sim's sufficient
+    condition on pi_0(Y_bad) and the time bound it gives (tabular policy, |S| identical prompts).
+
+    Notation: P = pi_t(Y+), Q = pi_t(Y_bad), m = |Y+|, L = ln(1/min pi_0), s = t/|S|,
+    beta = max_{Y_bad} r_RM - V_RM(0), rho and delta as in Proposition 4. For any q >= 0 let
+
+        c(q) = (1 - rho)(delta - q beta)/m - (beta q^2 + lambda (L + 1/e)) / pi_0(Y+),
+        s(q) = (1/pi_0(Y+) - 1/rho) / c(q).
+
+    Claim: if c(q) > 0 and Q_0 exp((4 + 2 lambda L) s(q)) <= q, then
+    t_gamma <= |S| s(q). The function takes the least such q (the tightest bound).
+
+    Proof. With A(y) = r_RM(y) - V - lambda(ln(pi/pi_0)(y) - KL), the flow gives (Lemma 9)
+    dP/ds = (1 - P) sum_{Y+} pi^2 A - P sum_{not Y+} pi^2 A. Because phi is non-decreasing,
+    V(t) >= V_RM(0) + lambda KL >= V_RM(0), so outputs outside Y+ and Y_bad have r_RM - V <= 0,
+    and those in Y_bad have r_RM - V <= beta. Writing V through P and Q, every y in Y+ has
+    r_RM(y) - V >= (1 - P)(max_{Y+} r_RM - V_RM(0)) - Q beta - spread >= delta - Q beta while
+    P <= rho. The KL part of dP/ds is at least -lambda P (1 - P)(L + 1/e) (using
+    ln(pi/pi_0) <= L, x ln x >= -1/e and KL <= L). With sum_{Y+} pi^2 >= P^2/m and
+    sum_{Y_bad} pi^2 <= Q^2: while P <= rho, Q <= q and P >= pi_0(Y+),
+    dP/ds >= c(q) P^2, so P never falls below pi_0(Y+) and 1/P falls at rate c(q), reaching
+    1/rho by s(q). Lemma 10 keeps Q <= Q_0 exp((4 + 2 lambda L) s) <= q until then. Once
+    P >= rho, E r_G >= rho(min_{Y+} r_G + 1) - 1 = V_G(0) + gamma. With Y_bad empty (q = 0) the
+    bound is |S| m (1/pi_0(Y+) - 1/rho) / ((1 - rho) delta - m lambda (L + 1/e) / pi_0(Y+)):
+    at lambda = 0 a quarter of the paper's, and within its lambda limit at most a third.
+
+    Raises:
+        ValueError: if the stated conditions of Proposition 4 on Y+, rho or delta fail.
+    """
+    from scipy import optimize
+
+    cond = proposition_4_conditions(
+        init_probs, reward_gt, reward_rm, gamma, y_plus, num_prompts=num_prompts
+    )
+    if cond.reasons:
+        raise ValueError("Proposition 4's conditions fail: " + "; ".join(cond.reasons) + ".")
+    lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    probs = np.asarray(init_probs, dtype=np.float64)
+    r_rm = np.asarray(reward_rm, dtype=np.float64)
+    members = list(check_indices("y_plus", y_plus, probs.size, "outputs"))
+    m, p0, rho, delta = len(members), float(probs[members].sum()), cond.rho, cond.delta
+    log_inv = math.log(1.0 / float(probs.min()))
+    growth = 4.0 + 2.0 * lam * log_inv  # Lemma 10's rate in s = t/|S|
+    beta = float(r_rm[list(cond.y_bad)].max() - probs @ r_rm) if cond.y_bad else 0.0
+    kl_limit = (1.0 - rho) * delta * p0 / (m * (log_inv + 1.0 / math.e))
+    distance = 1.0 / p0 - 1.0 / rho
+
+    def rate(q):
+        kl_part = lam * (log_inv + 1.0 / math.e)
+        return (1.0 - rho) * (delta - q * beta) / m - (beta * q * q + kl_part) / p0
+
+    def log_room(q):  # ln q - growth s(q): the condition reads ln Q_0 <= log_room(q)
+        return math.log(q) - growth * distance / rate(q)
+
+    def result(mass_limit, cap):
+        c = rate(cap)
+        bound = num_prompts * distance / c if c > 0 else math.inf
+        return Proposition4YBad(
+            cond.y_bad_mass, beta, float(mass_limit), float(cap), float(c), kl_limit, bound
+        )
+
+    if not rate(0.0) > 0:
+        return result(0.0, 0.0)
+    if not cond.y_bad:
+        return result(math.inf, 0.0)
+    # c(q) > 0 on [0, q_max): the positive root of c(q) = 0, a quadratic in q
+    a2, a1, a0 = beta / p0, (1.0 - rho) * beta / m, rate(0.0)
+    q_max = 2.0 * a0 / (a1 + math.sqrt(a1 * a1 + 4.0 * a2 * a0))
+    # log_room is concave (ln q concave; 1/c convex where the concave c is positive): one peak
+    peak = optimize.minimize_scalar(
+        lambda q: -log_room(q),
+        bounds=(q_max * 1e-12, q_max * (1 - 1e-12)),
+        method="bounded",
+        options={"xatol": q_max * 1e-13},
+    ).x
+    mass_limit = math.exp(log_room(peak))
+    mass = cond.y_bad_mass
+    if mass > mass_limit:
+        return dataclasses.replace(result(mass_limit, peak), time_bound=math.inf)
+    # log_room(mass) < ln(mass) <= log_room(peak): the least admissible q lies in between
+    cap = optimize.brentq(
+        lambda q: log_room(q) - math.log(mass), mass, peak, xtol=1e-300, rtol=1e-14
+    )
+    if log_room(cap) < math.log(mass):  # the root to round-off: step to its safe side
+        cap = cap * (1 + 1e-12) if log_room(cap * (1 + 1e-12)) >= math.log(mass) else peak
+    return result(mass_limit, cap)
+
+
 def check_proposition_4(
     init_probs,
     reward_gt,
@@ -261,23 +389,40 @@ def check_proposition_4(
     """Check t_gamma <= 4|S||Y+| / ((1-rho) delta) (1/pi_0(Y+) - 1/rho) (Proposition 4 of
     arXiv 2503.15477) for a tabular policy started at pi_0, on |S| identical prompts.
 
-    Refuses instances whose conditions fail, with the failing ones named; only instances with
-    Y_bad empty are accepted (the paper's Y_bad mass limit is not restated in this project's
-    specification, and an empty Y_bad satisfies it whatever it is).
+    With Y_bad empty the paper's bound is checked (claim "Proposition 4", lambda up to its
+    ``kl_limit``), and theory_sim's derived bound from :func:`proposition_4_y_bad` is reported
+    beside it in the details. With Y_bad non-empty the paper's mass limit is not restated in this
+    project's specification, so the derived condition and bound are checked instead (claim
+    "Proposition 4 (Y_bad)"). Refuses instances whose conditions fail, with the failing ones
+    named: for a non-empty Y_bad, an initial mass above the derived limit or a lambda at which
+    the derived rate is not positive.
     """
-    claim = "Proposition 4"
     cond = proposition_4_conditions(
         init_probs, reward_gt, reward_rm, gamma, y_plus, num_prompts=num_prompts
     )
+    claim = "Proposition 4 (Y_bad)" if cond.y_bad else "Proposition 4"
     if cond.reasons:
         raise ValueError(f"{claim}'s conditions fail: " + "; ".join(cond.reasons) + ".")
+    derived = proposition_4_y_bad(
+        init_probs, reward_gt, reward_rm, gamma, y_plus, kl_coef, num_prompts=num_prompts
+    )
     if cond.y_bad:
-        raise ValueError(
-            f"{claim} is only checked with Y_bad empty; for `y_plus` = {y_plus!r}, Y_bad = "
-            f"{cond.y_bad} with initial mass {cond.y_bad_mass:.4g}."
-        )
-    if not 0 <= kl_coef <= cond.kl_limit:
-        raise ValueError(f"`kl_coef` must be in [0, {cond.kl_limit:.4g}]; got {kl_coef}.")
+        if not derived.rate > 0:
+            raise ValueError(
+                f"`kl_coef` must be below {derived.kl_limit:.4g} for {claim} (the derived rate "
+                f"c(0) is not positive above it); got {kl_coef}."
+            )
+        if not math.isfinite(derived.time_bound):
+            raise ValueError(
+                f"{claim}'s mass condition fails: for `y_plus` = {y_plus!r}, Y_bad = "
+                f"{cond.y_bad} has initial mass {derived.mass:.4g}, above the limit "
+                f"{derived.mass_limit:.4g} of theory_sim's derived condition."
+            )
+        bound = derived.time_bound
+    else:
+        if not 0 <= kl_coef <= cond.kl_limit:
+            raise ValueError(f"`kl_coef` must be in [0, {cond.kl_limit:.4g}]; got {kl_coef}.")
+        bound = cond.time_bound
     probs = np.asarray(init_probs, dtype=np.float64)
     measured = _one_prompt_time(
         probs,
@@ -293,13 +438,16 @@ def check_proposition_4(
         instance
         or f"Y={probs.size} |Y+|={len(check_indices('y_plus', y_plus, probs.size, 'outputs'))}",
         measured,
-        cond.time_bound,
+        bound,
         "<=",
-        bool(measured <= cond.time_bound * (1.0 + TIME_RTOL)),
+        bool(measured <= bound * (1.0 + TIME_RTOL)),
         {
             "rho": cond.rho,
             "delta": cond.delta,
             "kl_coef": float(kl_coef),
-            "kl_limit": cond.kl_limit,
+            "kl_limit": derived.kl_limit if cond.y_bad else cond.kl_limit,
+            "derived_bound": derived.time_bound,
+            "y_bad_mass": derived.mass,
+            "y_bad_mass_limit": derived.mass_limit,
         },
     )
