@@ -58,34 +58,41 @@ class Problem:
         *,
         policy: Any = None,
     ):
-        require_x64()
-        policy = Tabular() if policy is None else policy
-        params, single = policy.check_params("init_logits", init_logits)
-        num_outputs = policy.num_outputs(params)
-        num_prompts = policy.num_prompts(params)
-        check_fits(num_prompts, num_outputs, params.size, "this problem")
-        expected = (num_outputs,) if single else (num_prompts, num_outputs)
-        rm = _check_reward("reward_rm", reward_rm, expected)
-        gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
-        lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+        policy, single, params, rm, gt, lam = _validated(
+            init_logits, reward_rm, reward_gt, kl_coef, policy
+        )
         params0 = to_device(params)
-        ref = _jit_log_probs(policy, params0)
-        if not np.all(np.isfinite(np.asarray(ref))):
-            raise ValueError(
-                "`init_logits` must give every output a positive probability; these logits are so "
-                "far apart that some log-probabilities overflow to -inf (spread "
-                f"{float(np.max(params)) - float(np.min(params)):.3g})."
-            )
         self._set(
             policy=policy,
-            single_prompt=bool(single),
+            single_prompt=single,
             params0=params0,
-            reward_rm=to_device(rm.reshape(num_prompts, num_outputs)),
-            reward_gt=to_device(gt.reshape(num_prompts, num_outputs)),
+            reward_rm=to_device(rm),
+            reward_gt=to_device(gt),
             kl_coef=jnp.asarray(lam, dtype=jnp.float64),
             # log pi_0 is fixed for the problem's lifetime: computed once, not in every gradient.
+            ref=_finite_ref(policy, params0, params),
+        )
+
+    @classmethod
+    def _on_host(cls, init_logits, reward_rm, reward_gt, *, policy) -> Problem:
+        """The same validated problem with numpy leaves (kl_coef 0): for code that stacks many
+        problems on the host and moves the batch in one transfer (the sweep), where putting
+        each problem's arrays on the device first costs more than building it."""
+        policy, single, params, rm, gt, lam = _validated(
+            init_logits, reward_rm, reward_gt, 0.0, policy
+        )
+        obj = object.__new__(cls)
+        ref = np.asarray(_finite_ref(policy, params, params))
+        obj._set(
+            policy=policy,
+            single_prompt=single,
+            params0=params,
+            reward_rm=rm,
+            reward_gt=gt,
+            kl_coef=np.float64(lam),
             ref=ref,
         )
+        return obj
 
     def _set(self, *, policy, single_prompt, params0, reward_rm, reward_gt, kl_coef, ref):
         self.policy = policy
@@ -190,6 +197,35 @@ class Problem:
             f"Problem(policy={self.policy!r}, prompts={self.num_prompts}, "
             f"outputs={self.num_outputs}, kl_coef={float(self.kl_coef):g})"
         )
+
+
+def _validated(init_logits, reward_rm, reward_gt, kl_coef, policy):
+    """The checked inputs of a :class:`Problem`: (policy, single, params, r_RM [X, Y],
+    r_G [X, Y], lambda), host arrays."""
+    require_x64()
+    policy = Tabular() if policy is None else policy
+    params, single = policy.check_params("init_logits", init_logits)
+    num_outputs = policy.num_outputs(params)
+    num_prompts = policy.num_prompts(params)
+    check_fits(num_prompts, num_outputs, params.size, "this problem")
+    expected = (num_outputs,) if single else (num_prompts, num_outputs)
+    rm = _check_reward("reward_rm", reward_rm, expected)
+    gt = rm if reward_gt is None else _check_reward("reward_gt", reward_gt, expected)
+    lam = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    shape = (num_prompts, num_outputs)
+    return policy, bool(single), params, rm.reshape(shape), gt.reshape(shape), lam
+
+
+def _finite_ref(policy, params, host_params) -> jax.Array:
+    """log pi_0 [X, Y] of ``params``, refused when some log-probability overflows to -inf."""
+    ref = _jit_log_probs(policy, params)
+    if not np.all(np.isfinite(np.asarray(ref))):
+        raise ValueError(
+            "`init_logits` must give every output a positive probability; these logits are so "
+            "far apart that some log-probabilities overflow to -inf (spread "
+            f"{float(np.max(host_params)) - float(np.min(host_params)):.3g})."
+        )
+    return ref
 
 
 def _check_reward(name: str, reward: Any, expected: tuple[int, ...]) -> np.ndarray:

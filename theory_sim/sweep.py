@@ -617,7 +617,8 @@ def _tables(config, p_index, r_index, seed):
     if config.policy in NEURAL:  # pi_0 is the network's (fitted or initial) policy
         probs = np.exp(np.asarray(_jit_log_probs(param, jnp.asarray(params)))).reshape(shape)
     r_rm = _reward_model(rm, probs, r_gt, k_rm, np.asarray(z_rm))
-    problem = Problem(params, r_rm, r_gt, policy=param)
+    # host leaves: run_cells stacks the cells' tables and moves each batch in one transfer
+    problem = Problem._on_host(params, r_rm, r_gt, policy=param)
     for table in (r_gt, probs):
         table.setflags(write=False)  # cached: shared between cells
     return problem, r_gt, probs
@@ -651,7 +652,7 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
         :func:`run_cells` adds the measures.
     """
     problem, kl_coef, row = _cell(config, cell)
-    return problem.with_kl_coef(kl_coef), row
+    return jax.device_put(problem).with_kl_coef(kl_coef), row
 
 
 # ----------------------------------------------------------------------------- running
@@ -698,9 +699,10 @@ def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
 # main sources of cost), padded to it so that one compiled program serves every group, the
 # groups on one thread per core. A step of a group costs about 35 us plus 4 us a cell (Y = 12),
 # and a cell's steps vary from 10 to 400 within a family (they grow with log t_gamma), so small
-# groups waste less on their slowest cell. Measured (bench/run.py, Y = 12, 2 cores): on the 128
-# cells of `sweep`, groups of 8 solve in 0.22 s, of 12 in 0.37 s, of 16 in 0.35 s; on the 4,104
-# of `sweep-mixed`, 640, 680-750 and 690 cells/s. Ordering the cells by an estimate of t_gamma
+# groups waste less on their slowest cell. Measured (bench/run.py, Y = 12, 2 cores, AVX2): on the
+# 128 cells of `sweep`, groups of 8 solve in 0.22 s, of 12 in 0.37 s, of 16 in 0.35 s; on the 4,104
+# of `sweep-mixed`, 640, 680-750 and 690 cells/s (on an AVX-512 machine groups of 4, 8, 16 and 32
+# solve the 128 in 0.094, 0.087, 0.16 and 0.23 s). Ordering the cells by an estimate of t_gamma
 # was 0.7-0.8x as fast: a cell's cost follows kl_coef and the path to the last horizon as well.
 GROUP_SIZE = 8
 
@@ -785,7 +787,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     # again on its own, where the implicit continuation and per-prompt certificates apply.
     for i in np.flatnonzero(~np.asarray(ok[: len(built)])):
         problem, kl_coef, row = built[i]
-        problem = problem.with_kl_coef(kl_coef)
+        problem = jax.device_put(problem).with_kl_coef(kl_coef)
         try:
             times[i] = time_to_gain(problem, row["gamma"], problem.reward_gt, 0, config.t_max)
             traj = gradient_flow(problem, float(save_ts[-1]), np.asarray(save_ts))
