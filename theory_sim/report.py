@@ -3,7 +3,9 @@ every figure and table of the notebooks (``theory-sim reproduce``)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import math
 import os
 import time
@@ -76,7 +78,8 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     import matplotlib
 
     matplotlib.use("Agg")
-    from theory_sim import plotting, stories
+    from theory_sim import stories
+    from theory_sim._parallel import threaded_map
     from theory_sim.experiments import estimator_snr_study
     from theory_sim.flow import gradient_flow
     from theory_sim.instances import random_problem
@@ -110,17 +113,45 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
             elif not name.endswith(".pdf"):
                 sections.append(f"- [{name}]({name})")
 
+    # The stories are independent: they run on one thread per core, in this order, while this
+    # thread writes each one's tables and figures as soon as it is done (matplotlib stays here).
+    tasks = [
+        lambda: gradient_flow(random_problem(1, 10, key=jax.random.key(0), logit_std=1.5), 100.0),
+        *(
+            functools.partial(stories.flat_landscape, policy, family, **size("flat_landscape"))
+            for policy in ("tabular", "autoregressive")
+            for family in stories.FLAT_FAMILIES
+        ),
+        functools.partial(stories.theorem_5_story, **size("theorem_5_story")),
+        functools.partial(stories.accuracy_variance_grid, **size("accuracy_variance_grid")),
+        stories.theorem_6_story,
+        functools.partial(stories.teacher_student, **size("teacher_student")),
+        functools.partial(stories.section_4_1, None, **size("section_4_1")),
+        functools.partial(stories.section_4_1, Autoregressive(2, 4), **size("section_4_1")),
+        stories.sequence_teachers,
+        functools.partial(estimator_snr_study, **size("estimator_snr_study")),
+        functools.partial(stories.remark_1, **size("remark_1")),
+    ]
+    with contextlib.closing(threaded_map(lambda task: task(), tasks)) as done:
+        _write_sections(out, done, step, section)
+
+    report = out / "report.md"
+    report.write_text("\n".join(sections) + "\n")
+    step("done")
+    return report
+
+
+def _write_sections(out: Path, done, step, section) -> None:
+    """Write the tables and figures of :func:`reproduce`'s stories, taken from ``done`` in the
+    order its tasks list them, and add their report sections."""
+    from theory_sim import plotting, stories
+
     step("quickstart")
-    problem = random_problem(1, 10, key=jax.random.key(0), logit_std=1.5)
-    files = _save(plotting.plot_reward_curves(gradient_flow(problem, 100.0)), out, "quickstart")
+    files = _save(plotting.plot_reward_curves(next(done)), out, "quickstart")
     section("1. Quickstart: reward against time", "01_quickstart.ipynb", files)
 
     step("flat landscape")
-    lands = [
-        stories.flat_landscape(policy, family, **size("flat_landscape"))
-        for policy in ("tabular", "autoregressive")
-        for family in stories.FLAT_FAMILIES
-    ]
+    lands = [next(done) for _ in range(2 * len(stories.FLAT_FAMILIES))]
     rows = [r for land in lands for r in land.rows()]
     write_csv(out / "flat_landscape.csv", rows)
     files = _save(plotting.plot_flat_landscape(lands), out, "flat_landscape")
@@ -137,10 +168,10 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     )
 
     step("accuracy is not enough")
-    story5 = stories.theorem_5_story(**size("theorem_5_story"))
+    story5 = next(done)
     write_csv(out / "theorem_5.csv", story5.rows)
     files = _save(plotting.plot_theorem_5(story5), out, "theorem_5")
-    grid = stories.accuracy_variance_grid(**size("accuracy_variance_grid"))
+    grid = next(done)
     write_csv(out / "accuracy_variance.csv", grid.rows())
     files += _save(plotting.plot_accuracy_variance(grid), out, "accuracy_variance")
     section(
@@ -151,9 +182,9 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     )
 
     step("the teacher depends on the student")
-    story6 = stories.theorem_6_story()
+    story6 = next(done)
     files = _save(plotting.plot_theorem_6(story6), out, "theorem_6")
-    student = stories.teacher_student(**size("teacher_student"))
+    student = next(done)
     rows6 = [
         {"initial policy": f"policy {p}", "best teacher": best}
         | {m: float(student.gain[p, i]) for i, m in enumerate(student.models)}
@@ -170,12 +201,12 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         markdown_table(flip) + "\n\n" + markdown_table(rows6, digits=3),
     )
 
-    for label, policy, notebook, number in (
-        ("tabular", None, "05_section_4_1.ipynb", "5"),
-        ("autoregressive", Autoregressive(2, 4), "06_autoregressive.ipynb", "6"),
+    for label, notebook, number in (
+        ("tabular", "05_section_4_1.ipynb", "5"),
+        ("autoregressive", "06_autoregressive.ipynb", "6"),
     ):
         step(f"Section 4.1 ({label})")
-        study = stories.section_4_1(policy, **size("section_4_1"))
+        study = next(done)
         name = f"section_4_1_{label}"
         write_csv(out / f"{name}_table_1.csv", study.table_1)
         write_csv(out / f"{name}_table_2.csv", study.table_2)
@@ -206,7 +237,7 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         )
 
     step("sequences")
-    seq = stories.sequence_teachers()
+    seq = next(done)
     rows_seq = [{"teacher": name} | row for name, t in seq.tables.items() for row in t]
     write_csv(out / "sequences.csv", rows_seq)
     section(
@@ -217,13 +248,13 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     )
 
     step("estimators")
-    snr = estimator_snr_study(**size("estimator_snr_study"))
+    snr = next(done)
     write_csv(out / "estimators_snr.csv", snr)
     files = _save(plotting.plot_snr_study(snr), out, "estimators_snr")
     section("7. Sampled estimators", "07_estimators_snr.ipynb", [*files, "estimators_snr.csv"])
 
     step("neural policies (Remark 1)")
-    study = stories.remark_1(**size("remark_1"))
+    study = next(done)
     write_csv(out / "remark_1.csv", study.rows)
     files = _save(plotting.plot_remark_1(study), out, "remark_1")
     section(
@@ -232,8 +263,3 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         [*files, "remark_1.csv"],
         markdown_table(study.fits, digits=3),
     )
-
-    report = out / "report.md"
-    report.write_text("\n".join(sections) + "\n")
-    step("done")
-    return report

@@ -64,7 +64,7 @@ QUICK = {
     "teacher_student": {"num_policies": 3, "num_models": 4},
     "section_4_1": {"num_prompts": 6, "num_outputs": 8, "seeds": (0, 1), "rloo_steps": 50},
     "estimator_snr_study": {"good_masses": (1e-1, 1e-2, 1e-3), "num_estimates": 300},
-    "remark_1": {"models": (("transformer", 8, 1),), "num_points": 3, "decades": 2.0},
+    "remark_1": {"models": (("mlp", 8, 1),), "num_points": 3, "decades": 2.0},
 }
 
 # Table 2 of arXiv 2503.15477 (Pythia-2.8B), the whole of it as theory.md section 5 quotes it:
