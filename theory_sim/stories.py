@@ -9,6 +9,7 @@ README's quoted numbers use. :data:`QUICK` holds the small sizes of ``reproduce 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -16,6 +17,7 @@ import jax
 import numpy as np
 
 from theory_sim import bradley_terry, rewards
+from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_float_scalar, check_int
 from theory_sim.flow import Trajectory, gradient_flow, time_to_gain
 from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
@@ -733,8 +735,8 @@ def section_4_1(
     if learning_rate is None:
         learning_rate = horizon / rloo_steps
     times = np.concatenate([[0.0], np.geomspace(horizon * 1e-3, horizon, 40)])
-    per_seed, curves = [], {}
-    for seed in seeds:
+
+    def one_seed(seed):  # the rows of one seed's reward models, and their r_G increase curves
         key = jax.random.key(seed)
         k_gt, k_pi, k_rm, k_rl = jax.random.split(key, 4)
         shape = (num_prompts, num_outputs)
@@ -750,7 +752,7 @@ def section_4_1(
             )
         params, _ = start_at(param, probs)
         models = _section_4_1_models(probs, r_gt, pairs_per_prompt * num_prompts, beta, k_rm)
-        rows = {}
+        rows, gt_curves = {}, {}
         for i, (name, r_rm) in enumerate(models.items()):
             problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)
             traj = gradient_flow(problem, horizon, save_ts=times)
@@ -762,18 +764,25 @@ def section_4_1(
                 num_samples=num_samples,
                 save_every=rloo_steps,
             )
-            gt_curve = _mean_increase(traj.expected_gt)
-            curves.setdefault(name, []).append(gt_curve)
+            gt_curves[name] = _mean_increase(traj.expected_gt)
             rows[name] = {
                 "variance": float(np.mean(reward_variance(probs, r_rm))),
                 "on-policy accuracy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
                 "off-policy accuracy": float(np.mean(accuracy(r_rm, r_gt))),
                 "proxy increase": float(_mean_increase(traj.expected_rm)[-1]),
-                "ground-truth increase": float(gt_curve[-1]),
+                "ground-truth increase": float(gt_curves[name][-1]),
                 "proxy increase (RLOO)": float(_mean_increase(run.expected_rm)[-1]),
                 "ground-truth increase (RLOO)": float(_mean_increase(run.expected_gt)[-1]),
             }
-        per_seed.append(rows)
+        return rows, gt_curves
+
+    # seeds are independent: one thread per core, results in seed order
+    per_seed, curves = [], {}
+    with contextlib.closing(threaded_map(one_seed, seeds)) as done:
+        for rows, gt_curves in done:
+            per_seed.append(rows)
+            for name, curve in gt_curves.items():
+                curves.setdefault(name, []).append(curve)
     names = list(per_seed[0])
     columns = list(per_seed[0][names[0]])
     table_1 = []
