@@ -168,13 +168,16 @@ def check_indices(name: str, value: Any, size: int, what: str) -> tuple[int, ...
 PROBABILITY_SUM_TOLERANCE = 1e-6
 
 
-def check_probabilities(name: str, value: Any) -> np.ndarray:
-    """Return ``value`` as a float64 table whose last axis is a probability vector."""
+def check_probabilities(name: str, value: Any, *, positive: bool = False) -> np.ndarray:
+    """Return ``value`` as a float64 table whose last axis is a probability vector (every entry
+    strictly positive with ``positive``: claims with ln(1/min pi_0) in their constants)."""
     arr = as_float_array(name, value)
     if arr.ndim < 1:
         raise ValueError(f"`{name}` must have an output axis; got a scalar.")
     if np.any(arr < 0):
         raise ValueError(f"`{name}` must be non-negative; its minimum is {arr.min()}.")
+    if positive and np.any(arr <= 0):
+        raise ValueError(f"`{name}` must be strictly positive; its minimum is {arr.min()}.")
     worst = float(np.max(np.abs(arr.sum(axis=-1) - 1.0)))
     if worst > PROBABILITY_SUM_TOLERANCE:
         raise ValueError(

@@ -43,11 +43,9 @@ __all__ = [
 
 
 def _one_prompt_inputs(init_probs, reward_gt, gamma, claim):
-    probs = check_probabilities("init_probs", init_probs)
+    probs = check_probabilities("init_probs", init_probs, positive=True)
     if probs.ndim != 1:
         raise ValueError(f"`init_probs` must be 1-D (one prompt); got shape {probs.shape}.")
-    if np.any(probs <= 0):
-        raise ValueError(f"`init_probs` must be strictly positive; its minimum is {probs.min()}.")
     r_gt = as_float_array("reward_gt", reward_gt)
     if r_gt.shape != probs.shape:
         raise ValueError(

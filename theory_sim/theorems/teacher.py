@@ -207,7 +207,7 @@ def proposition_4_conditions(
     ``y_bad_mass``; the paper's exact limit is not restated here: :func:`proposition_4_y_bad`
     derives a sufficient one and the bound it gives).
     """
-    probs = check_probabilities("init_probs", init_probs)
+    probs = check_probabilities("init_probs", init_probs, positive=True)
     r_gt = as_float_array("reward_gt", reward_gt)
     r_rm = as_float_array("reward_rm", reward_rm)
     if probs.ndim != 1 or r_gt.shape != probs.shape or r_rm.shape != probs.shape:
