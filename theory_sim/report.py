@@ -9,6 +9,7 @@ import functools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -55,14 +56,20 @@ def write_csv(path, rows: Sequence[dict], columns: Sequence[str] | None = None) 
 
 def _save(fig, out: Path, name: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
     """Write ``fig`` as out/name.png (and .pdf). The layout is solved once, for the first file:
-    later files reuse its positions instead of solving it again (half of the time saving took)."""
+    later files reuse its positions instead of solving it again (half of the time saving took).
+
+    Matplotlib warns when placing a legend at loc="best" takes over a second of wall time; here
+    the figures are drawn while the next stories compute on every core, so that warning is about
+    the machine's load, not the figure, and is not shown."""
     import matplotlib.pyplot as plt
 
     names = []
-    for suffix in formats:
-        fig.savefig(out / f"{name}.{suffix}", dpi=150)
-        fig.set_layout_engine("none")
-        names.append(f"{name}.{suffix}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message='Creating legend with loc="best" can be slow')
+        for suffix in formats:
+            fig.savefig(out / f"{name}.{suffix}", dpi=150)
+            fig.set_layout_engine("none")
+            names.append(f"{name}.{suffix}")
     plt.close(fig)
     return names
 
