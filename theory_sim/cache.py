@@ -36,6 +36,7 @@ import os
 import pickle
 import re
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 
@@ -147,7 +148,7 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
         static = {k: bound.arguments.pop(k) for k in static_argnames}
         names = tuple(bound.arguments)
         leaves, treedef = jax.tree.flatten(tuple(bound.arguments.values()))
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        if any(isinstance(leaf, jax.core.Tracer) or _spread(leaf) for leaf in leaves):
             return jitted(*args, **kwargs)
         leaves = [to_device(leaf) for leaf in leaves]
         avals = [(leaf.shape, str(leaf.dtype), leaf.weak_type) for leaf in leaves]
@@ -182,6 +183,14 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
     return call
 
 
+def _spread(leaf) -> bool:
+    """Whether ``leaf`` is an array placed across several devices (a sweep over forced host
+    devices). The key holds shapes, not shardings, and a program is exported for one device, so
+    such a call is traced in this process by ``jax.jit``, which partitions it over the devices."""
+    sharding = getattr(leaf, "sharding", None)
+    return sharding is not None and len(sharding.device_set) > 1
+
+
 def _load_or_export(key, fun, static, names, treedef, leaves):
     """The jitted call of the exported program ``key``: read from disk, else traced and saved."""
     from jax import export
@@ -208,7 +217,8 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
         exported = export.export(program, disabled_checks=checks)(*shapes)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            part = path.with_suffix(f".{os.getpid()}.part")
+            # one part file per thread: two threads may export the same program at once
+            part = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.part")
             part.write_bytes(exported.serialize())
             os.replace(part, path)
         except OSError:  # a read-only cache: the program still runs, it is just not kept

@@ -75,6 +75,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from theory_sim import _json
 from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_fits, check_index, check_int
+from theory_sim.cache import traced_once
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -658,10 +659,11 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
 # ----------------------------------------------------------------------------- running
 
 
-@functools.partial(jax.jit, static_argnames=("max_steps",))
+@traced_once(static_argnames=("max_steps",))
 def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
     """For a stacked batch of problems: the measures at pi_0 (means over prompts), t_gamma of
-    prompt 0 and the mean gains at ``save_ts``."""
+    prompt 0 and the mean gains at ``save_ts``. Kept traced across processes (see
+    :func:`theory_sim.cache.traced_once`): tracing it costs seconds, a neural policy's over ten."""
 
     def at_start(problem):
         probs = jnp.exp(problem.ref_log_probs)
