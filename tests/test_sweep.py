@@ -583,3 +583,24 @@ def test_neural_config_errors_name_the_key_and_line(edit, message):
     tabular = SMALL.replace("[[policy]]", '[[policy]]\nfamily = "init"\n\n[[policy]]', 1)
     with pytest.raises(ValueError, match=r"family 'init' .* needs a neural policy"):
         parse_config(tabular, "sweep.toml")
+
+
+def test_the_cell_program_is_kept_traced_across_processes(tmp_path, monkeypatch):
+    """run_cells's vmapped program is exported once (seconds of tracing, over ten for a
+    transformer) and read back by a later process: here the process's own copy is dropped and
+    the same cells give the same rows with no new export written."""
+    from theory_sim import cache, sweep
+
+    monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
+    config, cells = parse_config(SMALL), [0, 5]
+    sweep._run_cells.clear_cache()
+    try:
+        first = sweep.run_cells(config, cells)
+        files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("*")}
+        assert any(name.startswith("run_cells-") for name in files), sorted(files)
+        sweep._run_cells.clear_cache()  # as a new process would start
+        again = sweep.run_cells(config, cells)
+        assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("*")} == files
+        assert_rows_close(again, first)
+    finally:
+        sweep._run_cells.clear_cache()  # the exports above go with tmp_path
