@@ -71,17 +71,23 @@ def _probabilities(policy, params):
 def _ascent(probs, advantage, num_prompts, at_mode=None, anchor=None):
     """The cotangent of phi on log pi: (1/X) pi * (A - E_pi A) per prompt, for the advantage
     A = r_KL (or anything differing from it by a constant per prompt), with A centred first at
-    ``anchor`` [X, 1], by default A at the most probable output(s) (their mean when tied). Any
-    constant is exact; one near A at the mode removes the cancellation near a point mass."""
+    ``anchor`` [X, 1], by default A at the most probable output(s) (the largest of their values
+    when tied: one max-reduction, cheaper than their mean's sum and count). Any constant is
+    exact; one near A at the mode removes the cancellation near a point mass."""
     if anchor is None and at_mode is None:
         centered, mean_c, _ = _centered(probs, advantage)
     else:
         if anchor is None:
-            anchor = jnp.sum(jnp.where(at_mode, advantage, 0.0), axis=-1, keepdims=True)
-            anchor = anchor / jnp.sum(at_mode, axis=-1, keepdims=True, dtype=anchor.dtype)
+            anchor = _at_mode(at_mode, advantage)
         centered = advantage - anchor
         mean_c = jnp.sum(probs * centered, axis=-1)
     return probs * (centered - mean_c[..., None]) / num_prompts
+
+
+def _at_mode(at_mode, values):
+    """The largest of ``values`` [X, Y] over the outputs marked by ``at_mode`` (at least one per
+    prompt): [X, 1]."""
+    return jnp.max(jnp.where(at_mode, values, -jnp.inf), axis=-1, keepdims=True)
 
 
 def _grad(problem: Problem, params: jax.Array) -> jax.Array:
@@ -98,8 +104,7 @@ def _grad(problem: Problem, params: jax.Array) -> jax.Array:
     # A at the mode is fixed + lambda log(sum e) (log pi = -log(sum e) there): the anchor needs
     # no pass over A itself, so it fuses with the softmax's sums
     at_mode, log_norm = mode
-    count = jnp.sum(at_mode, axis=-1, keepdims=True, dtype=fixed.dtype)
-    anchor = jnp.sum(jnp.where(at_mode, fixed, 0.0), axis=-1, keepdims=True) / count
+    anchor = _at_mode(at_mode, fixed)
     return pull_back(_ascent(probs, advantage, problem.num_prompts, anchor=anchor + lam * log_norm))
 
 
