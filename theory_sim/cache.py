@@ -97,7 +97,7 @@ _exports: Path | None = None  # where traced programs are kept; set by enable_co
 def _code_version() -> str:
     """A hash of theory_sim's source and of the libraries whose code a traced program holds."""
     digest = hashlib.sha256()
-    for name in ("jax", "jaxlib", "diffrax", "equinox", "optimistix", "lineax"):
+    for name in ("jax", "jaxlib", "diffrax", "equinox", "optimistix", "lineax", "optax"):
         digest.update(f"{name}={metadata.version(name)};".encode())
     package = Path(__file__).parent
     for path in sorted(package.rglob("*.py")):

@@ -47,6 +47,7 @@ import optax
 
 from theory_sim._device import to_device
 from theory_sim._validation import as_float_array, check_allocation, check_fits, check_int
+from theory_sim.cache import traced_once
 from theory_sim.policies._common import _strictly_positive, _VectorParams
 from theory_sim.policies.autoregressive import Autoregressive
 
@@ -298,7 +299,7 @@ def _jacobian_norms(policy: Neural, theta):
     return jax.lax.map(per_prompt, jnp.arange(policy._num_prompts))
 
 
-@jax.jit
+@traced_once  # tracing L-BFGS through a transformer takes about a second a shape
 def _fit(policy: Neural, theta0, target):
     probs = jnp.exp(target)
 
