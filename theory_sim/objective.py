@@ -101,8 +101,8 @@ def _grad(problem: Problem, params: jax.Array) -> jax.Array:
     advantage = fixed - lam * log_probs
     if mode is None:
         return pull_back(_ascent(probs, advantage, problem.num_prompts))
-    # A at the mode is fixed + lambda log(sum e) (log pi = -log(sum e) there): the anchor needs
-    # no pass over A itself, so it fuses with the softmax's sums
+    # A at the mode is fixed + lambda log(sum e) (log pi = -log(sum e) there): the anchor is one
+    # max-reduction over the loop-invariant table `fixed`, not a pass over A itself
     at_mode, log_norm = mode
     anchor = _at_mode(at_mode, fixed)
     return pull_back(_ascent(probs, advantage, problem.num_prompts, anchor=anchor + lam * log_norm))
