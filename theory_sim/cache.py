@@ -135,7 +135,8 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
     if fun is None:
         return functools.partial(traced_once, static_argnames=static_argnames)
     jitted = jax.jit(fun, static_argnames=static_argnames)
-    loaded: dict[str, object] = {}  # key -> jitted call of the exported program, this process
+    loaded: dict[str, object] = {}  # key -> the exported program compiled, in this process
+    loading = threading.Lock()  # two threads asking for one new program load and compile it once
     signature = inspect.signature(fun)
     name = f"{fun.__module__}.{fun.__qualname__}"
 
@@ -169,8 +170,12 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
         key = f"{fun.__name__.strip('_')}-{hashlib.sha256(described).hexdigest()[:40]}"
         runner = loaded.get(key)
         if runner is None:
-            runner = _load_or_export(key, fun, static, names, treedef, leaves)
-            loaded[key] = runner
+            with loading:
+                runner = loaded.get(key)
+                if runner is None:
+                    exported = _load_or_export(key, fun, static, names, treedef, leaves)
+                    runner = jax.jit(exported.call).lower(*leaves).compile()
+                    loaded[key] = runner
         return runner(*leaves)
 
     def clear_cache():
@@ -192,7 +197,7 @@ def _spread(leaf) -> bool:
 
 
 def _load_or_export(key, fun, static, names, treedef, leaves):
-    """The jitted call of the exported program ``key``: read from disk, else traced and saved."""
+    """The exported program ``key``: read from disk, else traced and saved."""
     from jax import export
 
     path = _exports / f"{key}.stablehlo"
@@ -223,4 +228,4 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
             os.replace(part, path)
         except OSError:  # a read-only cache: the program still runs, it is just not kept
             pass
-    return jax.jit(exported.call)
+    return exported

@@ -1,0 +1,143 @@
+"""Figures drawn and written on a process of their own, for :func:`theory_sim.report.reproduce`.
+
+Matplotlib's drawing and saving is seconds of Python (about 5 s for ``reproduce``'s ten figures
+in PNG and PDF), and Python's global lock lets one thread run Python at a time: drawn next to the
+stories' threads, the figures hold up the stories' own Python (tracing, loading programs), which
+is most of a quick run. A child process draws them on the other core instead. It is started as
+``python -m theory_sim._figures`` rather than through :mod:`multiprocessing`, whose ``spawn``
+runs the caller's main script again in the child (a script calling ``reproduce`` without an
+``if __name__ == "__main__"`` guard would run twice). The parent sends each figure's plotting
+function name, result (pickled) and file name down the child's stdin; the child answers each
+with None or the error's traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from theory_sim._parallel import num_workers
+
+FORMATS = ("png", "pdf")
+
+
+def save(fig, out: Path, name: str, formats: tuple[str, ...] = FORMATS) -> list[str]:
+    """Write ``fig`` as out/name.png (and .pdf) and close it; return the files' names. The layout
+    is solved once, for the first file: later files reuse its positions instead of solving it
+    again (half of the time saving took).
+
+    Matplotlib warns when placing a legend at loc="best" takes over a second of wall time; the
+    figures are drawn while the stories compute on every core, so that warning is about the
+    machine's load, not the figure, and is not shown."""
+    import matplotlib.pyplot as plt
+
+    names = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message='Creating legend with loc="best" can be slow')
+        for suffix in formats:
+            fig.savefig(out / f"{name}.{suffix}", dpi=150)
+            fig.set_layout_engine("none")
+            names.append(f"{name}.{suffix}")
+    plt.close(fig)
+    return names
+
+
+def draw(plot: str, result, out: Path, name: str) -> list[str]:
+    """Draw ``theory_sim.plotting.<plot>(result)`` and :func:`save` it as out/name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from theory_sim import plotting
+
+    return save(getattr(plotting, plot)(result), Path(out), name)
+
+
+class Figures:
+    """Draws figures on a child process (with more than one core) or here (with one), so that
+    ``figures(plot, result, name)`` returns at once with the names of the files it will write.
+    Leaving its ``with`` block waits for every figure asked for, also after Ctrl-C (the child
+    ignores it and finishes), then raises a RuntimeError naming the first figure that failed,
+    unless the block is already raising."""
+
+    def __init__(self, out: Path):
+        self.out, self.asked, self.child = Path(out), [], None
+        if num_workers() > 1:
+            package_root = str(Path(__file__).resolve().parent.parent)
+            env = dict(os.environ)  # the child finds this theory_sim, installed or not
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "theory_sim._figures"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+            )
+
+    def __call__(self, plot: str, result, name: str) -> list[str]:
+        if self.child is None:
+            return draw(plot, result, self.out, name)
+        self.asked.append(name)
+        try:
+            pickle.dump((plot, result, self.out, name), self.child.stdin)
+            self.child.stdin.flush()
+        except BrokenPipeError:
+            pass  # the child has died; leaving the block says so
+        return [f"{name}.{suffix}" for suffix in FORMATS]
+
+    def __enter__(self) -> Figures:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        failures = self._wait()
+        if failures and kind is None:
+            name, why = failures[0]
+            raise RuntimeError(f"figure {name!r} was not written:\n{why}")
+
+    def _wait(self) -> list[tuple[str, str]]:
+        """Wait for the child to draw every figure asked for; return those that failed."""
+        if self.child is None:
+            return []
+        failures = []
+        with self.child:  # closes the pipes and waits for the child
+            try:
+                self.child.stdin.close()
+            except BrokenPipeError:
+                pass
+            for name in self.asked:
+                try:
+                    error = pickle.load(self.child.stdout)
+                except EOFError:
+                    code = self.child.wait()
+                    failures.append((name, f"the figure process ended (exit code {code}) first"))
+                    break
+                if error is not None:
+                    failures.append((name, error))
+        return failures
+
+
+def _serve() -> None:
+    """The child: draw each figure read from stdin, answer each on stdout, until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    source, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything else printed goes to stderr, not into the replies
+    while True:
+        try:
+            task = pickle.load(source)
+        except EOFError:
+            return
+        try:
+            draw(*task)
+            error = None
+        except Exception:
+            error = traceback.format_exc()
+        pickle.dump(error, replies)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    _serve()
