@@ -5,6 +5,7 @@ import pytest
 
 import theory_sim as ts
 from theory_sim import cli, stories
+from theory_sim._figures import Figures
 from theory_sim.report import markdown_table
 
 
@@ -163,6 +164,21 @@ def test_ctrl_c_in_reproduce_keeps_what_is_written(tmp_path, capsys, monkeypatch
     )
     assert all(line.startswith("reproduce: ") for line in err[:-1])  # progress, no traceback
     assert (tmp_path / "quickstart.png").stat().st_size > 0
+
+
+def test_a_figure_that_fails_on_the_figure_process_is_named(tmp_path):
+    with pytest.raises(RuntimeError, match=r"figure 'broken' was not written:(.|\n)*Error"):
+        with Figures(tmp_path) as figures:
+            assert figures.child is not None  # two cores: drawn on a process of their own
+            assert figures("plot_snr_study", [{"not": "a study"}], "broken") == [
+                "broken.png",
+                "broken.pdf",
+            ]
+    with pytest.raises(KeyboardInterrupt):  # an error already on its way is not replaced
+        with Figures(tmp_path) as figures:
+            figures("plot_snr_study", [{"not": "a study"}], "broken")
+            raise KeyboardInterrupt
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import functools
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -54,26 +53,6 @@ def write_csv(path, rows: Sequence[dict], columns: Sequence[str] | None = None) 
     os.replace(tmp, path)
 
 
-def _save(fig, out: Path, name: str, formats: tuple[str, ...] = ("png", "pdf")) -> list[str]:
-    """Write ``fig`` as out/name.png (and .pdf). The layout is solved once, for the first file:
-    later files reuse its positions instead of solving it again (half of the time saving took).
-
-    Matplotlib warns when placing a legend at loc="best" takes over a second of wall time; here
-    the figures are drawn while the next stories compute on every core, so that warning is about
-    the machine's load, not the figure, and is not shown."""
-    import matplotlib.pyplot as plt
-
-    names = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message='Creating legend with loc="best" can be slow')
-        for suffix in formats:
-            fig.savefig(out / f"{name}.{suffix}", dpi=150)
-            fig.set_layout_engine("none")
-            names.append(f"{name}.{suffix}")
-    plt.close(fig)
-    return names
-
-
 def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | None = None) -> Path:
     """Run every story of the notebooks and write its figures (PNG, PDF), tables (CSV) and a
     markdown report linking them, ``out/report.md``. ``quick`` uses :data:`stories.QUICK` sizes.
@@ -82,10 +61,9 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         The path of the report.
     """
     import jax
-    import matplotlib
 
-    matplotlib.use("Agg")
     from theory_sim import stories
+    from theory_sim._figures import Figures
     from theory_sim._parallel import threaded_map
     from theory_sim.experiments import estimator_snr_study
     from theory_sim.flow import gradient_flow
@@ -121,7 +99,8 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
                 sections.append(f"- [{name}]({name})")
 
     # The stories are independent: they run on one thread per core, in this order, while this
-    # thread writes each one's tables and figures as soon as it is done (matplotlib stays here).
+    # thread writes each one's tables as soon as it is done and asks for its figures, which a
+    # process of their own draws (see theory_sim._figures).
     tasks = [
         lambda: gradient_flow(random_problem(1, 10, key=jax.random.key(0), logit_std=1.5), 100.0),
         *(
@@ -139,8 +118,8 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
         functools.partial(estimator_snr_study, **size("estimator_snr_study")),
         functools.partial(stories.remark_1, **size("remark_1")),
     ]
-    with contextlib.closing(threaded_map(lambda task: task(), tasks)) as done:
-        _write_sections(out, done, step, section)
+    with Figures(out) as figures, contextlib.closing(threaded_map(lambda t: t(), tasks)) as done:
+        _write_sections(out, done, step, section, figures)
 
     report = out / "report.md"
     report.write_text("\n".join(sections) + "\n")
@@ -148,20 +127,20 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     return report
 
 
-def _write_sections(out: Path, done, step, section) -> None:
-    """Write the tables and figures of :func:`reproduce`'s stories, taken from ``done`` in the
-    order its tasks list them, and add their report sections."""
-    from theory_sim import plotting, stories
+def _write_sections(out: Path, done, step, section, figure) -> None:
+    """Write the tables of :func:`reproduce`'s stories, taken from ``done`` in the order its tasks
+    list them, ask ``figure`` for their figures, and add their report sections."""
+    from theory_sim import stories
 
     step("quickstart")
-    files = _save(plotting.plot_reward_curves(next(done)), out, "quickstart")
+    files = figure("plot_reward_curves", next(done), "quickstart")
     section("1. Quickstart: reward against time", "01_quickstart.ipynb", files)
 
     step("flat landscape")
     lands = [next(done) for _ in range(2 * len(stories.FLAT_FAMILIES))]
     rows = [r for land in lands for r in land.rows()]
     write_csv(out / "flat_landscape.csv", rows)
-    files = _save(plotting.plot_flat_landscape(lands), out, "flat_landscape")
+    files = figure("plot_flat_landscape", lands, "flat_landscape")
     fits = [
         {"policy": x.policy, "family": x.family, "slope": x.fit.slope, "stderr": x.fit.stderr}
         for x in lands
@@ -177,10 +156,10 @@ def _write_sections(out: Path, done, step, section) -> None:
     step("accuracy is not enough")
     story5 = next(done)
     write_csv(out / "theorem_5.csv", story5.rows)
-    files = _save(plotting.plot_theorem_5(story5), out, "theorem_5")
+    files = figure("plot_theorem_5", story5, "theorem_5")
     grid = next(done)
     write_csv(out / "accuracy_variance.csv", grid.rows())
-    files += _save(plotting.plot_accuracy_variance(grid), out, "accuracy_variance")
+    files += figure("plot_accuracy_variance", grid, "accuracy_variance")
     section(
         "3. Accuracy is not enough (Theorem 5)",
         "03_accuracy_is_not_enough.ipynb",
@@ -190,7 +169,7 @@ def _write_sections(out: Path, done, step, section) -> None:
 
     step("the teacher depends on the student")
     story6 = next(done)
-    files = _save(plotting.plot_theorem_6(story6), out, "theorem_6")
+    files = figure("plot_theorem_6", story6, "theorem_6")
     student = next(done)
     rows6 = [
         {"initial policy": f"policy {p}", "best teacher": best}
@@ -198,7 +177,7 @@ def _write_sections(out: Path, done, step, section) -> None:
         for p, best in enumerate(student.best)
     ]
     write_csv(out / "teacher_student.csv", rows6)
-    files += _save(plotting.plot_teacher_student(student), out, "teacher_student")
+    files += figure("plot_teacher_student", student, "teacher_student")
     flip = [{"from": f, "t(r_RM)": t[0], "t(r'_RM)": t[1]} for f, t in zip(
         ("Pi", "Pi'"), story6.times, strict=True)]  # fmt: skip
     section(
@@ -217,7 +196,7 @@ def _write_sections(out: Path, done, step, section) -> None:
         name = f"section_4_1_{label}"
         write_csv(out / f"{name}_table_1.csv", study.table_1)
         write_csv(out / f"{name}_table_2.csv", study.table_2)
-        files = _save(plotting.plot_section_4_1(study), out, name)
+        files = figure("plot_section_4_1", study, name)
         columns_1 = [c for c in study.table_1[0] if not c.endswith(" sd")]
         columns_2 = [
             "models",
@@ -257,13 +236,13 @@ def _write_sections(out: Path, done, step, section) -> None:
     step("estimators")
     snr = next(done)
     write_csv(out / "estimators_snr.csv", snr)
-    files = _save(plotting.plot_snr_study(snr), out, "estimators_snr")
+    files = figure("plot_snr_study", snr, "estimators_snr")
     section("7. Sampled estimators", "07_estimators_snr.ipynb", [*files, "estimators_snr.csv"])
 
     step("neural policies (Remark 1)")
     study = next(done)
     write_csv(out / "remark_1.csv", study.rows)
-    files = _save(plotting.plot_remark_1(study), out, "remark_1")
+    files = figure("plot_remark_1", study, "remark_1")
     section(
         "8. Neural policies: does the Jacobian grow enough? (Remark 1)",
         "08_neural_policies.ipynb",
