@@ -165,3 +165,43 @@ def test_traced_once_keys_on_static_arguments_and_structure(tmp_path, monkeypatc
     assert len(list((tmp_path / "exports").iterdir())) == 3
     monkeypatch.setattr(cache, "_exports", None)
     np.testing.assert_array_equal(np.asarray(traced(x, Power(3), n=1.0)), np.asarray(x**3))
+
+
+def test_two_threads_asking_for_one_new_program_load_it_once(tmp_path, monkeypatch):
+    """The first call of a shape loads (or traces) and compiles its program once, however many
+    threads make it at the same time; a second shape has its own program."""
+    import threading
+    import time
+
+    import jax.numpy as jnp
+
+    from theory_sim import cache
+
+    traced = cache.traced_once(_scaled_power, static_argnames=("n",))
+    monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
+    loads = []
+    load = cache._load_or_export
+
+    def slow_load(key, *args):
+        loads.append(key)
+        time.sleep(0.2)  # every thread has asked by now
+        return load(key, *args)
+
+    monkeypatch.setattr(cache, "_load_or_export", slow_load)
+    x = jnp.arange(1.0, 4.0)
+    results = [None] * 4
+    start = threading.Barrier(4)
+
+    def ask(i):
+        start.wait()
+        results[i] = traced(x if i < 3 else x[:2], Power(2), n=1.0)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(loads) == 2 and len(set(loads)) == 2  # one load per shape
+    for result in results[:3]:
+        np.testing.assert_array_equal(np.asarray(result), np.asarray(x**2))
+    np.testing.assert_array_equal(np.asarray(results[3]), np.asarray(x[:2] ** 2))

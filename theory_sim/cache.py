@@ -136,7 +136,7 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
         return functools.partial(traced_once, static_argnames=static_argnames)
     jitted = jax.jit(fun, static_argnames=static_argnames)
     loaded: dict[str, object] = {}  # key -> the exported program compiled, in this process
-    loading = threading.Lock()  # two threads asking for one new program load and compile it once
+    loading: dict[str, threading.Lock] = {}  # two threads asking for one new program load it once
     signature = inspect.signature(fun)
     name = f"{fun.__module__}.{fun.__qualname__}"
 
@@ -170,7 +170,7 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
         key = f"{fun.__name__.strip('_')}-{hashlib.sha256(described).hexdigest()[:40]}"
         runner = loaded.get(key)
         if runner is None:
-            with loading:
+            with loading.setdefault(key, threading.Lock()):  # setdefault is atomic
                 runner = loaded.get(key)
                 if runner is None:
                     exported = _load_or_export(key, fun, static, names, treedef, leaves)
