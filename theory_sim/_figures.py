@@ -3,9 +3,9 @@
 Matplotlib's drawing and saving is seconds of Python (about 5 s for ``reproduce``'s ten figures
 in PNG and PDF), and Python's global lock lets one thread run Python at a time: drawn next to the
 stories' threads, the figures hold up the stories' own Python (tracing, loading programs), which
-is most of a quick run. A child process draws them on the other core instead. It is started as
-``python -m theory_sim._figures`` rather than through :mod:`multiprocessing`, whose ``spawn``
-runs the caller's main script again in the child (a script calling ``reproduce`` without an
+is most of a quick run. A child process draws them on the other core instead. It is a plain
+``python -c`` running :func:`_serve`, not a :mod:`multiprocessing` process, whose ``spawn`` runs
+the caller's main script again in the child (a script calling ``reproduce`` without an
 ``if __name__ == "__main__"`` guard would run twice). The parent sends each figure's plotting
 function name, result (pickled) and file name down the child's stdin; the child answers each
 with None or the error's traceback.
@@ -68,14 +68,13 @@ class Figures:
     def __init__(self, out: Path):
         self.out, self.asked, self.child = Path(out), [], None
         if num_workers() > 1:
-            package_root = str(Path(__file__).resolve().parent.parent)
-            env = dict(os.environ)  # the child finds this theory_sim, installed or not
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, (package_root, env.get("PYTHONPATH"))))
+            root = str(Path(__file__).resolve().parent.parent)  # this theory_sim, installed or not
+            serve = (
+                f"import sys\nif {root!r} not in sys.path: sys.path.insert(0, {root!r})\n"
+                "from theory_sim._figures import _serve\n_serve()"
+            )
             self.child = subprocess.Popen(
-                [sys.executable, "-m", "theory_sim._figures"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
+                [sys.executable, "-c", serve], stdin=subprocess.PIPE, stdout=subprocess.PIPE
             )
 
     def __call__(self, plot: str, result, name: str) -> list[str]:
@@ -137,7 +136,3 @@ def _serve() -> None:
             error = traceback.format_exc()
         pickle.dump(error, replies)
         replies.flush()
-
-
-if __name__ == "__main__":
-    _serve()
