@@ -4,6 +4,7 @@ Profiles: "ci" (default) is deterministic (derandomized, no example database, no
 green run stays green; "thorough" runs many more examples: HYPOTHESIS_PROFILE=thorough pytest.
 """
 
+import itertools
 import os
 
 import jax
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import theory_sim  # noqa: F401  (turns on float64)
-from theory_sim.cache import enable_compilation_cache
+from theory_sim.cache import enable_compilation_cache, release_programs
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
@@ -35,6 +36,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_tests_run = itertools.count(1)
+
+
+def pytest_runtest_teardown(item):
+    """Every 25 tests, a worker past half its memory-map limit drops the compiled programs it
+    holds (see theory_sim.cache.release_programs): traced_once checks only when it loads a
+    program, and a worker also holds hundreds compiled by plain jax.jit."""
+    if next(_tests_run) % 25 == 0:
+        release_programs()
 
 
 @pytest.fixture

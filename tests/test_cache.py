@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 
+from theory_sim import cache as cache_module
 from theory_sim.cache import ENV_VAR, cache_directory, enable_compilation_cache
 
 
@@ -205,3 +207,42 @@ def test_two_threads_asking_for_one_new_program_load_it_once(tmp_path, monkeypat
     for result in results[:3]:
         np.testing.assert_array_equal(np.asarray(result), np.asarray(x**2))
     np.testing.assert_array_equal(np.asarray(results[3]), np.asarray(x[:2] ** 2))
+
+
+@pytest.mark.skipif(cache_module._memory_maps() is None, reason="no /proc memory maps here")
+def test_releasing_programs_unmaps_their_linked_code():
+    """Each compiled CPU program holds memory maps (its linked sections); a process holding too
+    many is aborted by LLVM when the kernel refuses the next one. Releasing the programs gives
+    the maps back."""
+    import jax.numpy as jnp
+
+    before = cache_module._memory_maps()[0]
+    programs = [jax.jit(lambda x, k=k: jnp.sin(x * k) + jnp.cumsum(x) ** k) for k in range(40)]
+    for program in programs:
+        program(jnp.ones(5)).block_until_ready()
+    held = cache_module._memory_maps()[0] - before
+    assert held > 40  # several maps a program
+    assert cache_module.release_programs(force=True)
+    assert cache_module._memory_maps()[0] - before < held / 2
+
+
+def test_traced_once_drops_its_programs_past_the_maps_threshold(tmp_path, monkeypatch):
+    """Past MAPS_FRACTION of the limit a new program's load first drops the programs held (they
+    are read back when needed, with the same numbers); below it they are kept."""
+    import jax.numpy as jnp
+
+    traced = cache_module.traced_once(_scaled_power, static_argnames=("n",))
+    monkeypatch.setattr(cache_module, "_exports", tmp_path / "exports")
+    monkeypatch.setattr(cache_module, "MAPS_CHECK_EVERY", 1)
+    monkeypatch.setattr(cache_module, "_memory_maps", lambda: (600, 1000))
+    x = jnp.arange(1.0, 4.0)
+    for fraction, kept in ((0.7, 2), (0.5, 1)):  # 600 maps of 1000: kept, then dropped
+        monkeypatch.setattr(cache_module, "MAPS_FRACTION", fraction)
+        traced.clear_cache()
+        first = traced(x, Power(2), n=1.0)
+        second = traced(x[:2], Power(2), n=1.0)
+        assert traced._cache_size() == kept
+        np.testing.assert_array_equal(np.asarray(first), np.asarray(x**2))
+        np.testing.assert_array_equal(np.asarray(second), np.asarray(x[:2] ** 2))
+        again = traced(x, Power(2), n=1.0)  # read back when dropped
+        np.testing.assert_array_equal(np.asarray(again), np.asarray(first))

@@ -25,6 +25,12 @@ with the same key loads the program instead of tracing it; any change to theory_
 new keys. Both caches are on exactly when :func:`enable_compilation_cache` has been called.
 
 Deleting the directory is always safe: the next run traces and compiles again.
+
+Programs held in memory cost memory maps (the sections of their linked code); Linux refuses a
+process more maps than ``vm.max_map_count`` (65,530 by default), and LLVM aborts the process when
+its next section is refused. A process that loads programs for hours would reach it (a test worker did), so
+:func:`traced_once` drops every program the process holds when it passes half that limit
+(:func:`release_programs`); the cache reads back those needed again.
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
 import os
 import pickle
 import re
 import sys
 import threading
+import weakref
 from importlib import metadata
 from pathlib import Path
 
@@ -44,7 +52,7 @@ import jax
 
 from theory_sim._device import to_device
 
-__all__ = ["cache_directory", "enable_compilation_cache"]
+__all__ = ["cache_directory", "enable_compilation_cache", "release_programs"]
 
 ENV_VAR = "THEORY_SIM_CACHE"
 _OFF = {"off", "0", "false", "no", ""}
@@ -91,6 +99,45 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
 # ------------------------------------------------------------------------ traced programs
 
 _exports: Path | None = None  # where traced programs are kept; set by enable_compilation_cache
+_clearers: weakref.WeakSet = weakref.WeakSet()  # every traced_once function's clear_cache
+_loads = itertools.count()  # programs loaded by traced_once in this process
+
+
+# A compiled CPU program is linked into memory section by section, and each section is a memory
+# map of its own: the quick run of `theory-sim reproduce` leaves about 9,500 maps (about 65 per
+# program). Linux refuses a process more than vm.max_map_count maps (65,530 by default), and when
+# the linker's next section is refused LLVM aborts the process ("Unable to allocate section
+# memory"). That was the native crash of long-lived test workers (a core dump held 65,532 maps).
+# So every MAPS_CHECK_EVERY new programs, a process past MAPS_FRACTION of the limit drops every
+# compiled program it holds; those it needs again are read back from the persistent cache.
+MAPS_FRACTION = 0.5
+MAPS_CHECK_EVERY = 16
+
+
+def _memory_maps() -> tuple[int, int] | None:
+    """(memory maps this process holds, the kernel's limit), or None where /proc does not say."""
+    try:
+        with open("/proc/sys/vm/max_map_count", "rb") as f:
+            limit = int(f.read())
+        with open("/proc/self/maps", "rb") as f:  # about 1 ms per thousand maps
+            return f.read().count(b"\n"), limit
+    except (OSError, ValueError):
+        return None
+
+
+def release_programs(force: bool = False) -> bool:
+    """Drop every compiled program this process holds (``jax.clear_caches()`` and the programs
+    :func:`traced_once` loaded) when its memory maps pass :data:`MAPS_FRACTION` of the kernel's
+    limit, or always with ``force``. Returns whether it did. :func:`traced_once` calls it every
+    :data:`MAPS_CHECK_EVERY` programs it loads, so a long session does not reach the limit."""
+    if not force:
+        maps = _memory_maps()
+        if maps is None or maps[0] < MAPS_FRACTION * maps[1]:
+            return False
+    for clear in list(_clearers):
+        clear()
+    jax.clear_caches()
+    return True
 
 
 @functools.cache
@@ -173,6 +220,8 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
             with loading.setdefault(key, threading.Lock()):  # setdefault is atomic
                 runner = loaded.get(key)
                 if runner is None:
+                    if next(_loads) % MAPS_CHECK_EVERY == MAPS_CHECK_EVERY - 1:
+                        release_programs()
                     exported = _load_or_export(key, fun, static, names, treedef, leaves)
                     runner = jax.jit(exported.call).lower(*leaves).compile()
                     loaded[key] = runner
@@ -181,6 +230,8 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
     def clear_cache():
         jitted.clear_cache()
         loaded.clear()
+
+    _clearers.add(clear_cache)
 
     # jax.jit's introspection, counting the programs this process holds either way
     call.lower, call.clear_cache = jitted.lower, clear_cache
