@@ -28,8 +28,8 @@ Deleting the directory is always safe: the next run traces and compiles again.
 
 Programs held in memory cost memory maps (the sections of their linked code); Linux refuses a
 process more maps than ``vm.max_map_count`` (65,530 by default), and LLVM aborts the process when
-its next section is refused. A process that loads programs for hours would reach it (a test worker did), so
-:func:`traced_once` drops every program the process holds when it passes half that limit
+its next section is refused. A process that loads programs for hours would reach it (test workers
+did), so :func:`traced_once` drops every program the process holds when it passes half that limit
 (:func:`release_programs`); the cache reads back those needed again.
 """
 
@@ -106,8 +106,8 @@ _loads = itertools.count()  # programs loaded by traced_once in this process
 # A compiled CPU program is linked into memory section by section, and each section is a memory
 # map of its own: the quick run of `theory-sim reproduce` leaves about 9,500 maps (about 65 per
 # program). Linux refuses a process more than vm.max_map_count maps (65,530 by default), and when
-# the linker's next section is refused LLVM aborts the process ("Unable to allocate section
-# memory"). That was the native crash of long-lived test workers (a core dump held 65,532 maps).
+# the linker's next section is refused LLVM aborts the process (a fatal error in RuntimeDyld's
+# emitSection). That was the native crash of long-lived test workers: a core dump held 65,532.
 # So every MAPS_CHECK_EVERY new programs, a process past MAPS_FRACTION of the limit drops every
 # compiled program it holds; those it needs again are read back from the persistent cache.
 MAPS_FRACTION = 0.5
