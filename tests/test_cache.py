@@ -246,3 +246,27 @@ def test_traced_once_drops_its_programs_past_the_maps_threshold(tmp_path, monkey
         np.testing.assert_array_equal(np.asarray(second), np.asarray(x[:2] ** 2))
         again = traced(x, Power(2), n=1.0)  # read back when dropped
         np.testing.assert_array_equal(np.asarray(again), np.asarray(first))
+
+
+def test_with_the_cache_off_compiled_programs_count_towards_the_maps_check(monkeypatch):
+    """With the cache off traced_once is jax.jit, and a program it compiles counts as a loaded
+    one does: past the threshold the check drops the programs held."""
+    import jax.numpy as jnp
+
+    traced = cache_module.traced_once(_scaled_power, static_argnames=("n",))
+    monkeypatch.setattr(cache_module, "_exports", None)
+    monkeypatch.setattr(cache_module, "MAPS_CHECK_EVERY", 1)
+    monkeypatch.setattr(cache_module, "_memory_maps", lambda: (600, 1000))
+    x = jnp.arange(1.0, 4.0)
+    for fraction, held in ((0.7, 2), (0.5, 0)):  # 600 maps of 1000: kept, then dropped
+        monkeypatch.setattr(cache_module, "MAPS_FRACTION", fraction)
+        traced.clear_cache()
+        np.testing.assert_array_equal(np.asarray(traced(x, Power(2), n=1.0)), np.asarray(x**2))
+        second = traced(x[:2], Power(2), n=1.0)
+        np.testing.assert_array_equal(np.asarray(second), np.asarray(x[:2] ** 2))
+        assert traced._cache_size() == held
+    checks = []
+    monkeypatch.setattr(cache_module, "release_programs", lambda force=False: checks.append(1))
+    inside = jax.jit(lambda y: traced(y, Power(3), n=1.0))(x)  # part of an enclosing program
+    np.testing.assert_array_equal(np.asarray(inside), np.asarray(x**3))
+    assert not checks  # nothing compiled on its own, so nothing counted

@@ -100,7 +100,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
 
 _exports: Path | None = None  # where traced programs are kept; set by enable_compilation_cache
 _clearers: weakref.WeakSet = weakref.WeakSet()  # every traced_once function's clear_cache
-_loads = itertools.count()  # programs loaded by traced_once in this process
+_loads = itertools.count()  # programs traced_once loaded or compiled in this process
 
 
 # A compiled CPU program is linked into memory section by section, and each section is a memory
@@ -129,7 +129,8 @@ def release_programs(force: bool = False) -> bool:
     """Drop every compiled program this process holds (``jax.clear_caches()`` and the programs
     :func:`traced_once` loaded) when its memory maps pass :data:`MAPS_FRACTION` of the kernel's
     limit, or always with ``force``. Returns whether it did. :func:`traced_once` calls it every
-    :data:`MAPS_CHECK_EVERY` programs it loads, so a long session does not reach the limit."""
+    :data:`MAPS_CHECK_EVERY` programs it loads or compiles (with the cache off too), so a long
+    session does not reach the limit."""
     if not force:
         maps = _memory_maps()
         if maps is None or maps[0] < MAPS_FRACTION * maps[1]:
@@ -138,6 +139,13 @@ def release_programs(force: bool = False) -> bool:
         clear()
     jax.clear_caches()
     return True
+
+
+def _count_program() -> None:
+    """Count a program about to be loaded or just compiled; every :data:`MAPS_CHECK_EVERY`-th
+    one checks the memory maps (:func:`release_programs`)."""
+    if next(_loads) % MAPS_CHECK_EVERY == MAPS_CHECK_EVERY - 1:
+        release_programs()
 
 
 @functools.cache
@@ -187,17 +195,29 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
     signature = inspect.signature(fun)
     name = f"{fun.__module__}.{fun.__qualname__}"
 
+    def compiled_here(*args, **kwargs):
+        """``jitted``'s call; a program it compiles counts towards the next memory-map check, as
+        a loaded one does (a call inside an enclosing trace compiles nothing of its own: jit's
+        cache of compiled calls does not grow, and nothing is counted)."""
+        held = jitted._cache_size()
+        out = jitted(*args, **kwargs)
+        if jitted._cache_size() > held:
+            _count_program()
+        return out
+
     @functools.wraps(fun)
     def call(*args, **kwargs):
         if _exports is None:
-            return jitted(*args, **kwargs)
+            return compiled_here(*args, **kwargs)
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         static = {k: bound.arguments.pop(k) for k in static_argnames}
         names = tuple(bound.arguments)
         leaves, treedef = jax.tree.flatten(tuple(bound.arguments.values()))
-        if any(isinstance(leaf, jax.core.Tracer) or _spread(leaf) for leaf in leaves):
-            return jitted(*args, **kwargs)
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+            return jitted(*args, **kwargs)  # part of an enclosing program
+        if any(_spread(leaf) for leaf in leaves):
+            return compiled_here(*args, **kwargs)
         leaves = [to_device(leaf) for leaf in leaves]
         avals = [(leaf.shape, str(leaf.dtype), leaf.weak_type) for leaf in leaves]
         try:
@@ -213,15 +233,14 @@ def traced_once(fun=None, *, static_argnames: tuple[str, ...] = ()):
                 ),
             )  # _structure may raise TypeError too (see there)
         except (pickle.PicklingError, TypeError, AttributeError):
-            return jitted(*args, **kwargs)
+            return compiled_here(*args, **kwargs)
         key = f"{fun.__name__.strip('_')}-{hashlib.sha256(described).hexdigest()[:40]}"
         runner = loaded.get(key)
         if runner is None:
             with loading.setdefault(key, threading.Lock()):  # setdefault is atomic
                 runner = loaded.get(key)
                 if runner is None:
-                    if next(_loads) % MAPS_CHECK_EVERY == MAPS_CHECK_EVERY - 1:
-                        release_programs()
+                    _count_program()
                     exported = _load_or_export(key, fun, static, names, treedef, leaves)
                     runner = jax.jit(exported.call).lower(*leaves).compile()
                     loaded[key] = runner
