@@ -226,47 +226,46 @@ def test_releasing_programs_unmaps_their_linked_code():
     assert cache_module._memory_maps()[0] - before < held / 2
 
 
-def test_traced_once_drops_its_programs_past_the_maps_threshold(tmp_path, monkeypatch):
-    """Past MAPS_FRACTION of the limit a new program's load first drops the programs held (they
-    are read back when needed, with the same numbers); below it they are kept."""
-    import jax.numpy as jnp
-
-    traced = cache_module.traced_once(_scaled_power, static_argnames=("n",))
-    monkeypatch.setattr(cache_module, "_exports", tmp_path / "exports")
+@pytest.fixture
+def crowded(monkeypatch):
+    """A traced_once function in a process holding 600 memory maps of 1000, checked at every
+    new program."""
     monkeypatch.setattr(cache_module, "MAPS_CHECK_EVERY", 1)
     monkeypatch.setattr(cache_module, "_memory_maps", lambda: (600, 1000))
+    return cache_module.traced_once(_scaled_power, static_argnames=("n",))
+
+
+@pytest.mark.parametrize("cache_on", [True, False])
+def test_traced_once_drops_its_programs_past_the_maps_threshold(
+    crowded, cache_on, tmp_path, monkeypatch
+):
+    """Past MAPS_FRACTION of the limit a new program (loaded, or compiled with the cache off)
+    makes the check drop the programs held; below it they are kept. Dropped programs are read
+    back, or compiled again, with the same numbers."""
+    import jax.numpy as jnp
+
+    monkeypatch.setattr(cache_module, "_exports", tmp_path / "exports" if cache_on else None)
     x = jnp.arange(1.0, 4.0)
-    for fraction, kept in ((0.7, 2), (0.5, 1)):  # 600 maps of 1000: kept, then dropped
+    # 600 maps of 1000: kept, then dropped (a load checks before it, a compilation after it)
+    for fraction, held in ((0.7, 2), (0.5, 1 if cache_on else 0)):
         monkeypatch.setattr(cache_module, "MAPS_FRACTION", fraction)
-        traced.clear_cache()
-        first = traced(x, Power(2), n=1.0)
-        second = traced(x[:2], Power(2), n=1.0)
-        assert traced._cache_size() == kept
+        crowded.clear_cache()
+        first = crowded(x, Power(2), n=1.0)
+        second = crowded(x[:2], Power(2), n=1.0)
+        assert crowded._cache_size() == held
         np.testing.assert_array_equal(np.asarray(first), np.asarray(x**2))
         np.testing.assert_array_equal(np.asarray(second), np.asarray(x[:2] ** 2))
-        again = traced(x, Power(2), n=1.0)  # read back when dropped
-        np.testing.assert_array_equal(np.asarray(again), np.asarray(first))
+        np.testing.assert_array_equal(np.asarray(crowded(x, Power(2), n=1.0)), np.asarray(first))
 
 
-def test_with_the_cache_off_compiled_programs_count_towards_the_maps_check(monkeypatch):
-    """With the cache off traced_once is jax.jit, and a program it compiles counts as a loaded
-    one does: past the threshold the check drops the programs held."""
+def test_a_call_inside_another_trace_counts_nothing(crowded, monkeypatch):
+    """Inside an enclosing trace a traced_once function compiles nothing of its own."""
     import jax.numpy as jnp
 
-    traced = cache_module.traced_once(_scaled_power, static_argnames=("n",))
-    monkeypatch.setattr(cache_module, "_exports", None)
-    monkeypatch.setattr(cache_module, "MAPS_CHECK_EVERY", 1)
-    monkeypatch.setattr(cache_module, "_memory_maps", lambda: (600, 1000))
     x = jnp.arange(1.0, 4.0)
-    for fraction, held in ((0.7, 2), (0.5, 0)):  # 600 maps of 1000: kept, then dropped
-        monkeypatch.setattr(cache_module, "MAPS_FRACTION", fraction)
-        traced.clear_cache()
-        np.testing.assert_array_equal(np.asarray(traced(x, Power(2), n=1.0)), np.asarray(x**2))
-        second = traced(x[:2], Power(2), n=1.0)
-        np.testing.assert_array_equal(np.asarray(second), np.asarray(x[:2] ** 2))
-        assert traced._cache_size() == held
+    monkeypatch.setattr(cache_module, "_exports", None)
     checks = []
     monkeypatch.setattr(cache_module, "release_programs", lambda force=False: checks.append(1))
-    inside = jax.jit(lambda y: traced(y, Power(3), n=1.0))(x)  # part of an enclosing program
+    inside = jax.jit(lambda y: crowded(y, Power(3), n=1.0))(x)  # part of an enclosing program
     np.testing.assert_array_equal(np.asarray(inside), np.asarray(x**3))
     assert not checks  # nothing compiled on its own, so nothing counted
