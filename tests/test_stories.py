@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import theory_sim as ts
+from theory_sim import _figures as figures_module
 from theory_sim import cli, stories
 from theory_sim._figures import Figures
 from theory_sim.report import markdown_table
@@ -166,10 +167,11 @@ def test_ctrl_c_in_reproduce_keeps_what_is_written(tmp_path, capsys, monkeypatch
     assert (tmp_path / "quickstart.png").stat().st_size > 0
 
 
-def test_a_figure_that_fails_on_the_figure_process_is_named(tmp_path):
+def test_a_figure_that_fails_on_the_figure_process_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures_module, "num_workers", lambda: 2)  # the child, even on one core
     with pytest.raises(RuntimeError, match=r"figure 'broken' was not written:(.|\n)*Error"):
         with Figures(tmp_path) as figures:
-            assert figures.child is not None  # two cores: drawn on a process of their own
+            assert figures.child is not None  # drawn on a process of their own
             assert figures("plot_snr_study", [{"not": "a study"}], "broken") == [
                 "broken.png",
                 "broken.pdf",
