@@ -103,13 +103,9 @@ _clearers: weakref.WeakSet = weakref.WeakSet()  # every traced_once function's c
 _loads = itertools.count()  # programs traced_once loaded or compiled in this process
 
 
-# A compiled CPU program is linked into memory section by section, and each section is a memory
-# map of its own: the quick run of `theory-sim reproduce` leaves about 9,500 maps (about 65 per
-# program). Linux refuses a process more than vm.max_map_count maps (65,530 by default), and when
-# the linker's next section is refused LLVM aborts the process (a fatal error in RuntimeDyld's
-# emitSection). That was the native crash of long-lived test workers: a core dump held 65,532.
-# So every MAPS_CHECK_EVERY new programs, a process past MAPS_FRACTION of the limit drops every
-# compiled program it holds; those it needs again are read back from the persistent cache.
+# The memory-map check of the module docstring. Each section of a program's linked code is a map
+# of its own: the quick run of `theory-sim reproduce` leaves about 9,500 (about 65 a program); a
+# crashed test worker's core dump held 65,532, and LLVM had aborted in RuntimeDyld's emitSection.
 MAPS_FRACTION = 0.5
 MAPS_CHECK_EVERY = 16
 
