@@ -96,16 +96,21 @@ def _grad(problem: Problem, params: jax.Array) -> jax.Array:
     derivative of phi(log pi) = mean_x sum_y pi (r - lambda (log pi - log pi_0)), which is
     pi (r_KL - lambda), up to a multiple of pi per prompt, which every pull-back annihilates
     (sum_y pi d log pi = 0). Autodiff of :func:`_objective` is the test oracle."""
-    log_probs, probs, pull_back, mode = _probabilities(problem.policy, params)
     lam, fixed = problem.kl_coef, problem.reward_rm + problem.kl_coef * problem.ref_log_probs
-    advantage = fixed - lam * log_probs
-    if mode is None:
-        return pull_back(_ascent(probs, advantage, problem.num_prompts))
-    # A at the mode is fixed + lambda log(sum e) (log pi = -log(sum e) there): the anchor is one
-    # max-reduction over the loop-invariant table `fixed`, not a pass over A itself
-    at_mode, log_norm = mode
-    anchor = _at_mode(at_mode, fixed)
-    return pull_back(_ascent(probs, advantage, problem.num_prompts, anchor=anchor + lam * log_norm))
+    if not isinstance(problem.policy, Tabular):
+        log_probs, probs, pull_back, _ = _probabilities(problem.policy, params)
+        return pull_back(_ascent(probs, fixed - lam * log_probs, problem.num_prompts))
+    # Tabular (pull-back the identity), in two passes over the table: with z = theta - max theta,
+    # e = exp z and A = r_KL - (lambda log sum e, a constant per prompt) = fixed - lambda z,
+    # centred at the mode (where z = 0, so A = fixed there) against cancellation near a point
+    # mass: grad = e (C - sum(e C) / sum e) / (X sum e), C = A - A_mode. No log and no log pi
+    # table: as fast as a hand-written closed-form loop (bench/run.py batched).
+    shifted = params - jnp.max(params, axis=-1, keepdims=True)
+    e = jnp.exp(shifted)
+    total = jnp.sum(e, axis=-1, keepdims=True)
+    centered = fixed - lam * shifted - _at_mode(shifted == 0, fixed)
+    mean_c = jnp.sum(e * centered, axis=-1, keepdims=True) / total
+    return e * (centered - mean_c) / (total * problem.num_prompts)
 
 
 _autodiff_grad = jax.grad(_objective, argnums=1)
