@@ -108,3 +108,32 @@ def test_bad_arguments_exit_with_usage_error():
     with pytest.raises(SystemExit) as err:
         cli.main(["check", "--instances", "0"])
     assert err.value.code == 2
+
+
+def test_console_script_flushes_its_output_and_exits_with_the_code():
+    """The console script (cli.run) ends the process with os._exit after main: what main wrote
+    to a pipe arrives whole, and its exit code, argparse's included, is the process's."""
+    import os
+    import subprocess
+    import sys
+
+    # output to a pipe is block-buffered, unless PYTHONUNBUFFERED says otherwise
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+    def console(*args):
+        script = "from theory_sim.cli import run\nrun()"
+        return subprocess.run(
+            [sys.executable, "-c", script, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+
+    done = console("check", "--instances", "1", "--no-exponents", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _strict_json(done.stdout)["checks"]  # the whole document, flushed before the exit
+    done = console("check", "--instances", "0")
+    assert done.returncode == 2 and "--instances must be >= 1" in done.stderr
+    done = console("--version")
+    assert done.returncode == 0 and done.stdout.startswith("theory-sim ")

@@ -127,8 +127,8 @@ def _serve() -> None:
     while True:
         try:
             task = pickle.load(source)
-        except EOFError:
-            return
+        except EOFError:  # every answer is flushed: end without tearing matplotlib down (0.4 s)
+            os._exit(0)
         try:
             draw(*task)
             error = None
