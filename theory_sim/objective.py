@@ -68,18 +68,16 @@ def _probabilities(policy, params):
     return log_probs, jnp.exp(log_probs), lambda g: vjp(g)[0], None
 
 
-def _ascent(probs, advantage, num_prompts, at_mode=None, anchor=None):
+def _ascent(probs, advantage, num_prompts, at_mode=None):
     """The cotangent of phi on log pi: (1/X) pi * (A - E_pi A) per prompt, for the advantage
-    A = r_KL (or anything differing from it by a constant per prompt), with A centred first at
-    ``anchor`` [X, 1], by default A at the most probable output(s) (the largest of their values
-    when tied: one max-reduction, cheaper than their mean's sum and count). Any constant is
-    exact; one near A at the mode removes the cancellation near a point mass."""
-    if anchor is None and at_mode is None:
+    A = r_KL (or anything differing from it by a constant per prompt). With ``at_mode`` (a mask
+    of the most probable outputs) A is centred first at its value there (the largest of them
+    when tied: one max-reduction, cheaper than their mean's sum and count): any constant is
+    exact, and that one removes the cancellation near a point mass."""
+    if at_mode is None:
         centered, mean_c, _ = _centered(probs, advantage)
     else:
-        if anchor is None:
-            anchor = _at_mode(at_mode, advantage)
-        centered = advantage - anchor
+        centered = advantage - _at_mode(at_mode, advantage)
         mean_c = jnp.sum(probs * centered, axis=-1)
     return probs * (centered - mean_c[..., None]) / num_prompts
 
