@@ -47,6 +47,14 @@ def _objective(problem: Problem, params: jax.Array) -> jax.Array:
     return jnp.mean(per_prompt)
 
 
+def _exp_shifted(params):
+    """(z, e, sum e) with z = theta - max theta per row and e = exp z [X, Y] ([X, 1] for the sum):
+    one exp per element, no overflow, and z = 0 exactly at the mode(s)."""
+    shifted = params - jnp.max(params, axis=-1, keepdims=True)
+    e = jnp.exp(shifted)
+    return shifted, e, jnp.sum(e, axis=-1, keepdims=True)
+
+
 def _probabilities(policy, params):
     """(log pi, pi, pull_back, mode) at ``params``: pull_back maps a cotangent on the [X, Y]
     table of log-probabilities to one on the parameters (the parameterisation's VJP); mode is
@@ -59,9 +67,7 @@ def _probabilities(policy, params):
     cotangent used here sums to zero per prompt.
     """
     if isinstance(policy, Tabular):
-        shifted = params - jnp.max(params, axis=-1, keepdims=True)
-        e = jnp.exp(shifted)
-        total = jnp.sum(e, axis=-1, keepdims=True)
+        shifted, e, total = _exp_shifted(params)
         log_norm = jnp.log(total)
         return shifted - log_norm, e / total, lambda g: g, (shifted == 0, log_norm)
     log_probs, vjp = jax.vjp(policy.log_probs, params)
@@ -103,9 +109,7 @@ def _grad(problem: Problem, params: jax.Array) -> jax.Array:
     # centred at the mode (where z = 0, so A = fixed there) against cancellation near a point
     # mass: grad = e (C - sum(e C) / sum e) / (X sum e), C = A - A_mode. No log and no log pi
     # table: as fast as a hand-written closed-form loop (bench/run.py batched).
-    shifted = params - jnp.max(params, axis=-1, keepdims=True)
-    e = jnp.exp(shifted)
-    total = jnp.sum(e, axis=-1, keepdims=True)
+    shifted, e, total = _exp_shifted(params)
     centered = fixed - lam * shifted - _at_mode(shifted == 0, fixed)
     mean_c = jnp.sum(e * centered, axis=-1, keepdims=True) / total
     return e * (centered - mean_c) / (total * problem.num_prompts)
