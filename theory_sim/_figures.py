@@ -120,7 +120,8 @@ class Figures:
 
 
 def _serve() -> None:
-    """The child: draw each figure read from stdin, answer each on stdout, until stdin closes."""
+    """The child: draw each figure read from stdin and answer each on stdout; when stdin closes,
+    end the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     source, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the replies
