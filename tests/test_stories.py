@@ -1,7 +1,11 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as scipy_stats
 
 import theory_sim as ts
 from theory_sim import _figures as figures_module
@@ -211,6 +215,27 @@ def test_section_4_1_combined_measures_hand_computed():
     np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [-1.0, 1.0])
     rows["b"]["on-policy accuracy"] = 0.3  # now accuracy (0.6, 0.4) opposes variance
     np.testing.assert_allclose(_measure(rows, names, "variance and accuracy"), [0.0, 0.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(2, 12).flatmap(
+        lambda n: st.tuples(*(st.lists(st.integers(-3, 3), min_size=n, max_size=n),) * 2)
+    )
+)
+def test_correlations_are_scipys(pair):
+    # small integers: ties are common, which is where rank correlations differ in their details
+    # (average ranks for Spearman, tau-b rather than tau-a for Kendall)
+    x, y = (np.array(v, np.float64) for v in pair)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy warns on constant input, and gives nan
+        expected = (
+            scipy_stats.pearsonr(x, y).statistic,
+            scipy_stats.spearmanr(x, y).statistic,
+            scipy_stats.kendalltau(x, y).statistic,
+        )
+    found = (stories._pearson(x, y), stories._spearman(x, y), stories._kendall(x, y))
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
 
 
 def test_remark_1_refuses_unknown_models_before_computing():

@@ -586,8 +586,6 @@ def teacher_student(
     N(0, s^2) logits with s spread over [0.5, 4], so some are near-uniform and some peaked on
     different outputs. lambda = 0; every pair runs the exact flow for ``horizon``.
     """
-    from scipy import stats
-
     num_policies = check_int("num_policies", num_policies, 2)
     num_models = check_int("num_models", num_models, 2)
     num_outputs = check_int("num_outputs", num_outputs, 2)
@@ -614,12 +612,9 @@ def teacher_student(
             on_pol[p, m] = float(on_policy_accuracy(probs, r_rm, r_gt))
             traj = gradient_flow(Problem(row, r_rm, r_gt), horizon, save_ts=[0.0, horizon])
             gain[p, m] = traj.expected_gt[-1] - traj.expected_gt[0]
-    rho_var = np.array([stats.spearmanr(var[p], gain[p]).statistic for p in range(num_policies)])
-    rho_acc = np.array([stats.spearmanr(acc, gain[p]).statistic for p in range(num_policies)])
-    kendall = np.array(
-        [[stats.kendalltau(gain[a], gain[b]).statistic for b in range(num_policies)]
-         for a in range(num_policies)]
-    )  # fmt: skip
+    rho_var = np.array([_spearman(var[p], gain[p]) for p in range(num_policies)])
+    rho_acc = np.array([_spearman(acc, gain[p]) for p in range(num_policies)])
+    kendall = np.array([[_kendall(a, b) for b in gain] for a in gain])
     return TeacherStudent(names, acc, var, on_pol, gain, rho_var, rho_acc, kendall, horizon)
 
 
@@ -838,13 +833,45 @@ def _measure(seed_rows: dict, names: list[str], measure: str) -> np.ndarray:
     return column(measure)
 
 
+# The three correlations of the tables, on a handful of reward models or policies each. They are
+# scipy.stats' pearsonr, spearmanr and kendalltau (tau-b) to round-off (tests/test_stories.py
+# checks it, ties included), written here because importing scipy.stats costs 0.5 s of CPU, a
+# twentieth of `reproduce --quick`. Constant input gives nan, as in scipy.
+
+
+def _pearson(x, y) -> float:
+    """Pearson's r: the cosine of the centred x and y."""
+    x, y = (np.asarray(v, np.float64) - np.mean(v) for v in (x, y))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(np.clip(x @ y / np.sqrt((x @ x) * (y @ y)), -1.0, 1.0))
+
+
+def _ranks(x) -> np.ndarray:
+    """Ranks from 1, ties sharing their mean rank: #{x_j < x_i} + (#{x_j = x_i} + 1) / 2."""
+    x = np.asarray(x, np.float64)
+    return np.sum(x[None, :] < x[:, None], axis=1) + (np.sum(x[None, :] == x[:, None], 1) + 1) / 2
+
+
+def _spearman(x, y) -> float:
+    """Spearman's rho: Pearson's r of the ranks."""
+    return _pearson(_ranks(x), _ranks(y))
+
+
+def _kendall(x, y) -> float:
+    """Kendall's tau-b: sum s_x s_y / sqrt(sum s_x^2 sum s_y^2) over pairs i < j, with
+    s_x = sign(x_i - x_j) (ties give 0 and leave the denominator)."""
+    x, y = (np.asarray(v, np.float64) for v in (x, y))
+    i, j = np.triu_indices(len(x), 1)
+    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(sx @ sy / np.sqrt((sx @ sx) * (sy @ sy)))
+
+
 def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
     """Table 2 rows: per (models, measure, increase, method), Pearson and Spearman correlation
     across the reward models, their mean and standard deviation over seeds and the number of
     seeds where each is positive and negative; with every proxy model, and without the
     hand-built one."""
-    from scipy import stats  # imported here: scipy.stats alone takes most of a second
-
     rows = []
     model_sets = {"all": names, _WITHOUT_HAND_BUILT: [n for n in names if n != HAND_BUILT]}
     for models, chosen in model_sets.items():
@@ -858,8 +885,8 @@ def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
                     for seed_rows in per_seed:
                         x = _measure(seed_rows, chosen, measure)
                         y = np.array([seed_rows[n][col] for n in chosen])
-                        found["pearson"].append(stats.pearsonr(x, y).statistic)
-                        found["spearman"].append(stats.spearmanr(x, y).statistic)
+                        found["pearson"].append(_pearson(x, y))
+                        found["spearman"].append(_spearman(x, y))
                     row = {"models": models, "measure": measure, "increase": increase}
                     row["method"] = method
                     for kind, values in found.items():
