@@ -48,14 +48,14 @@ def save(fig, out: Path, name: str, formats: tuple[str, ...] = FORMATS) -> list[
     return names
 
 
-def draw(plot: str, result, out: Path, name: str) -> list[str]:
+def draw(plot: str, result, out: Path, name: str, formats: tuple[str, ...] = FORMATS) -> list[str]:
     """Draw ``theory_sim.plotting.<plot>(result)`` and :func:`save` it as out/name."""
     import matplotlib
 
     matplotlib.use("Agg")
     from theory_sim import plotting
 
-    return save(getattr(plotting, plot)(result), Path(out), name)
+    return save(getattr(plotting, plot)(result), Path(out), name, formats)
 
 
 class Figures:
@@ -63,10 +63,10 @@ class Figures:
     ``figures(plot, result, name)`` returns at once with the names of the files it will write.
     Leaving its ``with`` block waits for every figure asked for, also after Ctrl-C (the child
     ignores it and finishes), then raises a RuntimeError naming the first figure that failed,
-    unless the block is already raising."""
+    unless the block is already raising. ``formats``: the files written per figure."""
 
-    def __init__(self, out: Path):
-        self.out, self.asked, self.child = Path(out), [], None
+    def __init__(self, out: Path, formats: tuple[str, ...] = FORMATS):
+        self.out, self.formats, self.asked, self.child = Path(out), formats, [], None
         if num_workers() > 1:
             root = str(Path(__file__).resolve().parent.parent)  # this theory_sim, installed or not
             serve = (
@@ -79,14 +79,14 @@ class Figures:
 
     def __call__(self, plot: str, result, name: str) -> list[str]:
         if self.child is None:
-            return draw(plot, result, self.out, name)
+            return draw(plot, result, self.out, name, self.formats)
         self.asked.append(name)
         try:
-            pickle.dump((plot, result, self.out, name), self.child.stdin)
+            pickle.dump((plot, result, self.out, name, self.formats), self.child.stdin)
             self.child.stdin.flush()
         except BrokenPipeError:
             pass  # the child has died; leaving the block says so
-        return [f"{name}.{suffix}" for suffix in FORMATS]
+        return [f"{name}.{suffix}" for suffix in self.formats]
 
     def __enter__(self) -> Figures:
         return self
@@ -119,12 +119,35 @@ class Figures:
         return failures
 
 
+def _warm_up() -> None:
+    """Import matplotlib and theory_sim.plotting and draw one small figure with a math label
+    into memory, once, while the parent is still computing its first result: the first real
+    figure then no longer carries the imports, the fonts and the mathtext parser's setup."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import theory_sim.plotting  # noqa: F401
+
+    fig, ax = plt.subplots(figsize=(1, 1), layout="constrained")
+    ax.loglog([1.0, 10.0], [1.0, 10.0], label=r"$t_\gamma$")
+    ax.set_xlabel(r"$\mathrm{Var}_{\pi_0} r$")
+    ax.legend()
+    for suffix in FORMATS:
+        fig.savefig(io.BytesIO(), format=suffix, dpi=150)
+    plt.close(fig)
+
+
 def _serve() -> None:
     """The child: draw each figure read from stdin and answer each on stdout; when stdin closes,
     end the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     source, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the replies
+    _warm_up()
     while True:
         try:
             task = pickle.load(source)
