@@ -423,8 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     repro.add_argument(
         "--quick",
         action="store_true",
-        help="smoke sizes, figures as PNG only (about 8.5 s with warm caches on two cores; "
-        "26 s in full)",
+        help="smoke sizes, figures as PNG only (about 8 s with warm caches on two cores; "
+        "25 s in full)",
     )
     sweep = sub.add_parser(
         "sweep",
