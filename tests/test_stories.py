@@ -246,6 +246,8 @@ def test_correlations_are_scipys(pair):
         )
     found = (stories._pearson(x, y), stories._spearman(x, y), stories._kendall(x, y))
     np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
+    x[0] = np.nan  # nan in, nan out, as in scipy
+    assert np.isnan([stories._pearson(x, y), stories._spearman(x, y), stories._kendall(x, y)]).all()
 
 
 def test_remark_1_refuses_unknown_models_before_computing():

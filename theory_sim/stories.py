@@ -847,9 +847,11 @@ def _pearson(x, y) -> float:
 
 
 def _ranks(x) -> np.ndarray:
-    """Ranks from 1, ties sharing their mean rank: #{x_j < x_i} + (#{x_j = x_i} + 1) / 2."""
+    """Ranks from 1, ties sharing their mean rank: #{x_j < x_i} + (#{x_j = x_i} + 1) / 2; all nan
+    if any x is nan, so that rho is nan (scipy's default)."""
     x = np.asarray(x, np.float64)
-    return np.sum(x[None, :] < x[:, None], axis=1) + (np.sum(x[None, :] == x[:, None], 1) + 1) / 2
+    ranks = np.sum(x[None, :] < x[:, None], axis=1) + (np.sum(x[None, :] == x[:, None], 1) + 1) / 2
+    return ranks if not np.isnan(x).any() else np.full(len(x), np.nan)
 
 
 def _spearman(x, y) -> float:
