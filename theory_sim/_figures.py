@@ -71,7 +71,7 @@ class Figures:
             root = str(Path(__file__).resolve().parent.parent)  # this theory_sim, installed or not
             serve = (
                 f"import sys\nif {root!r} not in sys.path: sys.path.insert(0, {root!r})\n"
-                "from theory_sim._figures import _serve\n_serve()"
+                f"from theory_sim._figures import _serve\n_serve({formats!r})"
             )
             self.child = subprocess.Popen(
                 [sys.executable, "-c", serve], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -82,7 +82,7 @@ class Figures:
             return draw(plot, result, self.out, name, self.formats)
         self.asked.append(name)
         try:
-            pickle.dump((plot, result, self.out, name, self.formats), self.child.stdin)
+            pickle.dump((plot, result, self.out, name), self.child.stdin)
             self.child.stdin.flush()
         except BrokenPipeError:
             pass  # the child has died; leaving the block says so
@@ -119,7 +119,7 @@ class Figures:
         return failures
 
 
-def _warm_up() -> None:
+def _warm_up(formats: tuple[str, ...]) -> None:
     """Import matplotlib and theory_sim.plotting and draw one small figure with a math label
     into memory, once, while the parent is still computing its first result: the first real
     figure then no longer carries the imports, the fonts and the mathtext parser's setup."""
@@ -136,25 +136,25 @@ def _warm_up() -> None:
     ax.loglog([1.0, 10.0], [1.0, 10.0], label=r"$t_\gamma$")
     ax.set_xlabel(r"$\mathrm{Var}_{\pi_0} r$")
     ax.legend()
-    for suffix in FORMATS:
+    for suffix in formats:
         fig.savefig(io.BytesIO(), format=suffix, dpi=150)
     plt.close(fig)
 
 
-def _serve() -> None:
-    """The child: draw each figure read from stdin and answer each on stdout; when stdin closes,
-    end the process."""
+def _serve(formats: tuple[str, ...] = FORMATS) -> None:
+    """The child: draw each figure read from stdin (in ``formats``, warmed up first) and answer
+    each on stdout; when stdin closes, end the process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     source, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the replies
-    _warm_up()
+    _warm_up(formats)
     while True:
         try:
             task = pickle.load(source)
         except EOFError:  # every answer is flushed: end without tearing matplotlib down (0.4 s)
             os._exit(0)
         try:
-            draw(*task)
+            draw(*task, formats)
             error = None
         except Exception:
             error = traceback.format_exc()
