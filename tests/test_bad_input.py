@@ -142,6 +142,13 @@ LOGITS = np.log(PROBS / PROBS.sum())
          "`num_pairs`"),
         (lambda: rewards.attainable_accuracies(np.arange(10.0**6)), "`reward_gt` with 1000000"),
         (lambda: ts.optimize(PROBLEM, optax.sgd(0.1), 10**11), "`num_steps` / `save_every`"),
+        # a trajectory's saved states: 58 GiB at Y = 10^7 with the default 129 times; 447 GiB
+        # for 10^7 times at Y = 1000, by Euler as by the adaptive solver
+        (lambda: ts.gradient_flow(ts.Problem(np.zeros(10**7), np.ones(10**7)), 1.0),
+         "the default save_ts (129 times, each saving 1 prompt(s) x 10000000 outputs)"),
+        (lambda: ts.gradient_flow(ts.Problem(np.zeros(1000), np.ones(1000)), 1.0,
+                                  np.linspace(0.0, 1.0, 10**7), method="euler", dt=0.1),
+         "`save_ts` (10000000 times"),
     ],
 )  # fmt: skip
 def test_sizes_are_refused_before_anything_is_allocated(call, message):

@@ -74,6 +74,7 @@ import optimistix as optx
 from theory_sim._device import to_device
 from theory_sim._validation import (
     as_float_array,
+    check_allocation,
     check_float_scalar,
     check_index,
     check_int,
@@ -670,6 +671,28 @@ def _path_metrics(problem, params):
     return jax.vmap(one)(params)
 
 
+# A trajectory's memory per save time, in float64 copies of the parameters and of the [X, Y]
+# probability table: the saved states, their merge across continued solves, theta = base + w and
+# the caller's layout (parameters); the probabilities and the metrics' log-probabilities (tables).
+# Measured peaks: 5.2 copies of [T, X, Y] per save time for tabular policies (Y = 2e5 with
+# T = 129 and 257; X = 4, Y = 5e4), where this counts 6.
+_SAVED_PARAM_COPIES = 3
+_SAVED_TABLE_COPIES = 3
+
+
+def _check_saved_size(problem, ts, what: str) -> None:
+    """Refuse, before solving, a trajectory whose saved states would not fit in memory."""
+    per_save = (
+        _SAVED_PARAM_COPIES * problem.params0.size
+        + _SAVED_TABLE_COPIES * problem.num_prompts * problem.num_outputs
+    )
+    check_allocation(
+        f"{what} ({len(ts)} times, each saving {problem.num_prompts} prompt(s) x "
+        f"{problem.num_outputs} outputs)",
+        8.0 * len(ts) * per_save,
+    )
+
+
 def gradient_flow(
     problem: Problem,
     t_max: float,
@@ -690,7 +713,11 @@ def gradient_flow(
         problem: the :class:`~theory_sim.Problem`.
         t_max: final time, > 0.
         save_ts: [T] non-decreasing times in [0, t_max]; default :func:`default_save_ts`
-            (0 and 128 log-spaced times, so plots on log-time axes are well sampled).
+            (0 and 128 log-spaced times, so plots on log-time axes are well sampled). A
+            trajectory keeps about six float64 copies of the probability table per save time;
+            one that would exceed half of physical memory is refused with a ValueError before
+            the solve starts (for one prompt and Y = 10^7 outputs, 129 save times need 58 GiB:
+            ask for fewer times).
         method: "adaptive" (Tsit5 + PID controller) or "euler" (gradient ascent with step ``dt``).
         dt: Euler step size (required for "euler").
         rtol, atol: adaptive tolerances on theta (on w = theta - theta* relative to the limit, see
@@ -726,6 +753,7 @@ def gradient_flow(
             raise ValueError(
                 f"`save_ts` must lie in [0, t_max] = [0, {t_max:g}]; got [{ts[0]:g}, {ts[-1]:g}]."
             )
+    _check_saved_size(problem, ts, "the default save_ts" if save_ts is None else "`save_ts`")
     converged_at = implicit_from = math.inf
     if method == "adaptive":
         rtol, atol = _check_tolerances(rtol, atol)
