@@ -197,3 +197,34 @@ def test_max_steps_exhaustion_is_reported():
     problem, gamma = two_output_case(-4.0, 3.0, 1e9)
     with pytest.raises(RuntimeError, match="max_steps"):
         ts.time_to_gain(problem, gamma, max_steps=5)
+
+
+@pytest.mark.parametrize("case", ["tabular", "tabular kl", "autoregressive"])
+def test_gains_below_float64_resolution_are_refused_and_those_above_are_accurate(case):
+    # The gain E_t r - E_0 r is resolved to delta = eps max|r| (1 + max|w_0|); time_to_gain
+    # refuses gamma < 1e6 delta and is accurate to 1e-6 above it. The reference is t/gamma
+    # fitted by a quadratic in gamma on [1e-5, 4e-5] (where the solver is accurate to about
+    # 1e-9) and extrapolated down. At gamma = 1e-20 the target E_0 r + gamma is E_0 r in float64
+    # and t_gamma came out 0; at 1e-15 it was 5% off.
+    from theory_sim import flow
+
+    rng = np.random.default_rng(1)
+    reward = rng.uniform(-1.0, 1.0, 8)
+    if case == "autoregressive":
+        policy = ts.Autoregressive(2, 3)
+        problem = ts.Problem(2.0 * rng.normal(size=(7, 2)), reward, policy=policy)
+    else:
+        problem = ts.Problem(rng.normal(size=8), reward, kl_coef=0.05 if "kl" in case else 0.0)
+    _, w0 = flow._jit_coordinates(problem)
+    delta = np.finfo(np.float64).eps * np.abs(reward).max() * (1 + np.abs(np.asarray(w0)).max())
+    threshold = flow.GAIN_RESOLUTION * delta
+    assert 1e-10 < threshold < 1e-8  # lambda = 0.05 puts the frame at pi*, 20 logits away
+    euler = {"method": "euler", "dt": 0.01, "t_max": 1.0}
+    for gamma, method in ((0.5 * threshold, {}), (1e-20, euler)):
+        with pytest.raises(ValueError, match=r"`gamma` = .* is below what float64 resolves"):
+            ts.time_to_gain(problem, gamma, **method)
+    gammas = np.array([4e-5, 2e-5, 1e-5])
+    fit = np.polyfit(gammas, [ts.time_to_gain(problem, g) / g for g in gammas], 2)
+    gamma = 2.0 * threshold
+    expected = gamma * np.polyval(fit, gamma)
+    assert ts.time_to_gain(problem, gamma) == pytest.approx(expected, rel=1e-6)

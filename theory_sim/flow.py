@@ -112,6 +112,9 @@ _CERTIFIED_TV = 1e-10
 EXPLICIT_BUDGET = 2**13
 # The implicit solver forms a dense Jacobian: 2048 parameters is 32 MiB and a fast LU.
 IMPLICIT_MAX_PARAMS = 2048
+# The smallest gain time_to_gain answers, in units of the gain's own round-off (see
+# _check_resolvable): a gain 1e6 times its round-off gives t_gamma to about 1e-6.
+GAIN_RESOLUTION = 1e6
 # Local maxima of the gain below the target after which a time-to-gain solve gives up.
 _MAX_SEGMENTS = 256
 # The base follows log pi* down to log pi_0 - LIMIT_DEPTH: |w| stays near 1e4 at most, a
@@ -1036,6 +1039,32 @@ _ENDED = {
 }
 
 
+def _check_resolvable(gamma: float, row, state) -> None:
+    """Refuse a gain below what float64 resolves along the flow.
+
+    The gain E_t r - E_0 r is a difference of two expected rewards of size up to
+    m = max_y |r(x, y)|, each rounded to about eps m, and the state it is computed from moves
+    from a state of size up to s = max |state| (theta_0, or w_0 = theta_0 - base in the
+    adaptive solver's frame), so a change of theta below eps s is lost. The gain is therefore
+    resolved to about delta = eps m (1 + s); measured errors in t_gamma times gamma (the gain's
+    error at the crossing) were 1e-17 to 1e-14 on tabular and autoregressive instances with
+    lambda in {0, 1e-3, 0.05} and logits of scale 1 to 8, below delta by 10 to 100 times. A
+    gamma below GAIN_RESOLUTION delta would give t_gamma to worse than about 1e-6 relative (at
+    gamma = 1e-20 on such an instance, E_0 r + gamma rounds to E_0 r and t_gamma came out 0).
+    """
+    m = float(np.max(np.abs(np.asarray(row))))
+    s = float(np.max(np.abs(np.asarray(state))))
+    delta = np.finfo(np.float64).eps * m * (1.0 + s)
+    if gamma < GAIN_RESOLUTION * delta:
+        raise ValueError(
+            f"`gamma` = {gamma:.3g} is below what float64 resolves here: the gain "
+            f"E_t r - E_0 r is known to about eps max|r(x, .)| (1 + max|state|) = {delta:.2g} "
+            f"(max|r(x, .)| = {m:.3g}, max|state| = {s:.3g}), and t_gamma needs gamma >= "
+            f"{GAIN_RESOLUTION:g} times that, {GAIN_RESOLUTION * delta:.2g}, to be accurate to "
+            "about 1e-6. Ask for a larger gain."
+        )
+
+
 def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_steps):
     """(time, ended, num_steps, implicit_from) for :func:`time_to_gain_details`; solves are
     continued as in :func:`_adaptive_trajectory`."""
@@ -1045,6 +1074,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
         problem, table, prompt = *_jit_prompt_slices(problem, table, prompt), 0
     eligible = _implicit_eligible(problem)
     _, w = _jit_coordinates(problem)
+    _check_resolvable(gamma, table[prompt], w)
     horizon = t_max / scale
     t0, guard, steps, implicit, implicit_from = 0.0, -1.0, 0, False, math.inf
     while True:
@@ -1212,6 +1242,7 @@ def _solve_gain(
         )
     elif method == "euler":
         step = _check_dt(dt, t_max, max_steps)
+        _check_resolvable(gamma, table[prompt], problem.params0)
         time, _, steps = _euler_gain(problem, table, prompt, gamma, t_max, step)
         time, steps = float(time), int(steps)
         ended = "reached" if math.isfinite(time) else "t_max"
@@ -1245,7 +1276,11 @@ def time_to_gain(
 
     Args:
         problem: the :class:`~theory_sim.Problem`; the flow optimises its ``reward_rm``.
-        gamma: the gain, > 0.
+        gamma: the gain, > 0, and at least GAIN_RESOLUTION = 1e6 times the float64 round-off
+            of the gain, about eps max|r(x, .)| (1 + the largest |parameter| of the solver's
+            state): smaller gains are refused with a ValueError saying the limit (for rewards
+            in [-1, 1] and unit logits it is about 1e-9; 1e-7 with lambda = 1e-3, whose frame
+            sits at pi*, a thousand logits away).
         reward: the evaluated reward: a table shaped like ``reward_rm``; default ``reward_gt``.
         prompt: index of the prompt x.
         t_max: horizon, > 0; inf is returned when the target is not reached by then.
