@@ -451,6 +451,31 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
     assert cli.main(["sweep", str(config), "--out", str(out), "--keep-going"]) == 0
 
 
+def test_a_cell_refused_when_solved_on_its_own_is_failed_with_the_reason(tmp_path, monkeypatch):
+    # A cell whose batched solve stopped is solved again by time_to_gain, which refuses a gain
+    # below float64's resolution with a ValueError: the sweep goes on and the row says why.
+    from theory_sim import sweep
+
+    config = sweep.parse_config(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
+    run = sweep._run_cells
+
+    def first_fails(*args, **kwargs):
+        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
+        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
+
+    def refused(*args, **kwargs):
+        raise ValueError("`gamma` = 1e-20 is below what float64 resolves here:\n ...")
+
+    monkeypatch.setattr(sweep, "_run_cells", first_fails)
+    monkeypatch.setattr(sweep, "time_to_gain", refused)
+    rows = sweep.run_cells(config, [0, 1])
+    assert {r["status"] for r in rows if r["cell"] == 0} == {
+        "solver failed: `gamma` = 1e-20 is below what float64 resolves here: ..."
+    }
+    assert all(math.isnan(r["t_gamma"]) for r in rows if r["cell"] == 0)
+    assert {r["status"] for r in rows if r["cell"] == 1} == {"ok"}
+
+
 def test_filesystem_errors_are_one_line_and_bad_configs_create_nothing(tmp_path, capsys):
     config = tmp_path / "sweep.toml"
     config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))

@@ -151,7 +151,9 @@ COLUMNS = (
     "solver_ok",
     "status",
 )
-# status: "ok"; "solver failed" (the solve stopped early: t_gamma and gains are NaN); or
+# status: "ok"; "solver failed" (the solve stopped early: t_gamma and gains are NaN; "solver
+# failed: REASON" when solving the cell again on its own was refused, e.g. a gain below float64's
+# resolution); or
 # "infeasible: REASON" (the cell's reward model cannot be built for its seed, e.g. a variance
 # above what a monotone map of that seed's r_G reaches: every measure is NaN).
 OK, FAILED, INFEASIBLE = "ok", "solver failed", "infeasible"
@@ -787,6 +789,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     times, gain_rm, gain_gt, ok = (np.array(a) for a in (times, gain_rm, gain_gt, ok))
     # A cell whose explicit solve stopped early (a stiff tail of a lambda > 0 flow) is solved
     # again on its own, where the implicit continuation and per-prompt certificates apply.
+    reasons = {}  # why a cell solved again on its own was refused
     for i in np.flatnonzero(~np.asarray(ok[: len(built)])):
         problem, kl_coef, row = built[i]
         problem = jax.device_put(problem).with_kl_coef(kl_coef)
@@ -795,12 +798,16 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
             traj = gradient_flow(problem, float(save_ts[-1]), np.asarray(save_ts))
         except RuntimeError:
             continue
+        except ValueError as err:  # a gain below float64's resolution (see time_to_gain)
+            reasons[i] = " ".join(str(err).split())
+            continue
         for name, table in (("rm", traj.expected_rm), ("gt", traj.expected_gt)):
             table = table.reshape(len(save_ts), -1)
             gains = (table - table[0]).mean(axis=-1)[1:]
             (gain_rm if name == "rm" else gain_gt)[i] = gains
         ok[i] = True
     for i, (_, _, base) in enumerate(built):
+        status = OK if ok[i] else f"{FAILED}: {reasons[i]}" if i in reasons else FAILED
         for h, horizon in enumerate(config.horizons):
             rows.append(
                 {
@@ -811,7 +818,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
                     "gain_rm": float(gain_rm[i, h]) if ok[i] else math.nan,
                     "gain_gt": float(gain_gt[i, h]) if ok[i] else math.nan,
                     "solver_ok": bool(ok[i]),
-                    "status": OK if ok[i] else FAILED,
+                    "status": status,
                 }
             )
     return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
