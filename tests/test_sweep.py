@@ -411,27 +411,34 @@ def test_damaged_parts_are_recomputed_and_said_so(config, complete, tmp_path):
     assert not again  # the recomputed parts carry valid checksums
 
 
+def _first_cell_stops(run):
+    """``sweep._run_cells`` with the batched solve of each group's first cell marked as stopped,
+    so that the cell is solved again on its own."""
+
+    def first_fails(*args, **kwargs):
+        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
+        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
+
+    return first_fails
+
+
 def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys, monkeypatch):
     from theory_sim import sweep
 
     config = tmp_path / "sweep.toml"
     config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
-    build, run = sweep._cell, sweep._run_cells
+    build = sweep._cell
 
     def build_or_refuse(cfg, cell):
         if cell == 2:
             raise ValueError("`variance` must be below 0.197607; got 0.2.")
         return build(cfg, cell)
 
-    def first_fails(*args, **kwargs):  # the batched solve of each chunk's first cell stops
-        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
-        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
-
     def stopped(*args, **kwargs):
         raise RuntimeError("stopped")
 
     monkeypatch.setattr(sweep, "_cell", build_or_refuse)
-    monkeypatch.setattr(sweep, "_run_cells", first_fails)
+    monkeypatch.setattr(sweep, "_run_cells", _first_cell_stops(sweep._run_cells))
     monkeypatch.setattr(sweep, "time_to_gain", stopped)
     out = tmp_path / "run"
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
@@ -457,16 +464,11 @@ def test_a_cell_refused_when_solved_on_its_own_is_failed_with_the_reason(tmp_pat
     from theory_sim import sweep
 
     config = sweep.parse_config(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
-    run = sweep._run_cells
-
-    def first_fails(*args, **kwargs):
-        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
-        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
 
     def refused(*args, **kwargs):
         raise ValueError("`gamma` = 1e-20 is below what float64 resolves here:\n ...")
 
-    monkeypatch.setattr(sweep, "_run_cells", first_fails)
+    monkeypatch.setattr(sweep, "_run_cells", _first_cell_stops(sweep._run_cells))
     monkeypatch.setattr(sweep, "time_to_gain", refused)
     rows = sweep.run_cells(config, [0, 1])
     assert {r["status"] for r in rows if r["cell"] == 0} == {
