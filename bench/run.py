@@ -17,8 +17,9 @@ estimators: RLOO gradient estimates for 1000 seeds (k = 8 samples each, one prom
          grad log pi(y) = e_y - pi; samples per second.
 long:    gradient_flow(problem, 1e12) with lambda = 0.1, X = 4, Y = 1000: gradient evaluations and
          wall time, against the evaluations fixed-step Euler needs at its largest stable step.
-sweep:   128 sweep cells as one vmapped call (theory_sim.sweep.run_cells) against the same cells
-         solved one at a time with time_to_gain and gradient_flow.
+sweep:   128 sweep cells in one theory_sim.sweep.run_cells call (vmapped groups of cells of like
+         estimated cost, on every core) against the same cells solved one at a time with
+         time_to_gain and gradient_flow.
 neural:  exact gradients per second for a transformer (V = 4, L = 6, width 32, depth 2) against
          the same gradient with every sequence run through the model on its own, beside the
          tabular autoregressive policy of the same V, L; time per gradient against V^L; the
@@ -330,9 +331,11 @@ def _sweep_config(num_cells, chunk=16):
 
 
 def bench_sweep(num_cells=128):
-    """128 sweep cells through run_cells (vmapped groups of GROUP_SIZE on one thread per core,
-    building the cells included) against the same cells prebuilt and solved one at a time
-    (time_to_gain plus gradient_flow per cell); both compiled before timing. Target 5x."""
+    """128 sweep cells through run_cells (t_gamma in vmapped groups of GROUP_SIZE cells of like
+    estimated t_gamma, the paths in groups of PATH_GROUP_SIZE, on one thread per core, building
+    the cells included) against the same cells prebuilt and solved one at a time (time_to_gain
+    plus gradient_flow per cell); both compiled before timing, each the best of three. Target
+    5x."""
     from theory_sim.sweep import build_cell, run_cells
 
     config = _sweep_config(num_cells)
@@ -355,8 +358,8 @@ def bench_sweep(num_cells=128):
 
     batched()  # compile
     one_at_a_time()
-    t_batch, rows = _best_of(batched, repeats=2)
-    t_loop, ref = _best_of(one_at_a_time, repeats=1)
+    t_batch, rows = _best_of(batched)
+    t_loop, ref = _best_of(one_at_a_time)
     times = np.array([r["t_gamma"] for r in rows[:: len(config.horizons)]])
     ref_times = np.array([t for t, _ in ref])
     finite = np.isfinite(ref_times)
@@ -364,8 +367,8 @@ def bench_sweep(num_cells=128):
     worst = float(np.max(np.abs(times[finite] - ref_times[finite]) / ref_times[finite]))
     print(
         f"[sweep] {num_cells} cells (Y=12, t_gamma + 3 horizons) on {len(jax.local_devices())} "
-        f"device(s): run_cells {t_batch:.2f} s (building the cells included), the same cells "
-        f"prebuilt and solved one at a time {t_loop:.2f} s: {t_loop / t_batch:.1f}x; t_gamma "
+        f"device(s): run_cells {t_batch:.3f} s (building the cells included), the same cells "
+        f"prebuilt and solved one at a time {t_loop:.3f} s: {t_loop / t_batch:.1f}x; t_gamma "
         f"agree to {worst:.1e} ({int((~finite).sum())} never reached in both)"
     )
 
@@ -373,9 +376,9 @@ def bench_sweep(num_cells=128):
 def bench_sweep_mixed(seeds=342):
     """4,104 cells of mixed difficulty (Y = 12; pi_0 random or with mass 1e-4 on the best
     output; r_RM = r_G or scaled by 1e-2 or 1e-4; lambda in {0, 0.05}; t_gamma from about 2 to
-    5e6 or beyond t_max = 1e9): run_cells' cells per second (groups of GROUP_SIZE on one thread
-    per core) against the same cells as one vmapped batch, which waits for its slowest cell,
-    in one process."""
+    5e6 or beyond t_max = 1e9): run_cells' cells per second (groups of GROUP_SIZE and
+    PATH_GROUP_SIZE on one thread per core) against the same cells as one vmapped batch, which
+    waits for its slowest cell, in one process."""
     from theory_sim import sweep
     from theory_sim.sweep import parse_config, run_cells
 
@@ -406,13 +409,13 @@ def bench_sweep_mixed(seeds=342):
     cells = list(range(config.num_cells))
     run_cells(config, cells[:64])  # compile
     t_grouped, rows = _best_of(lambda: run_cells(config, cells), repeats=1)
-    group_size = sweep.GROUP_SIZE
-    sweep.GROUP_SIZE = len(cells)
+    sizes = sweep.GROUP_SIZE, sweep.PATH_GROUP_SIZE
+    sweep.GROUP_SIZE = sweep.PATH_GROUP_SIZE = len(cells)
     try:
-        run_cells(config, cells[:64])  # compile the one-batch program on a small batch first
+        run_cells(config, cells[:64])  # compile the one-batch programs on a small batch first
         t_batch, rows_batch = _best_of(lambda: run_cells(config, cells), repeats=1)
     finally:
-        sweep.GROUP_SIZE = group_size
+        sweep.GROUP_SIZE, sweep.PATH_GROUP_SIZE = sizes
     times = np.array([r["t_gamma"] for r in rows[::3]])
     other = np.array([r["t_gamma"] for r in rows_batch[::3]])
     both = np.isfinite(times) & np.isfinite(other)
@@ -422,7 +425,8 @@ def bench_sweep_mixed(seeds=342):
     print(
         f"[sweep-mixed] {len(cells)} cells (Y=12, t_gamma from {finite.min():.2g} to "
         f"{finite.max():.2g}, {int((~np.isfinite(times)).sum())} beyond t_max=1e9): groups of "
-        f"{group_size} on threads {len(cells) / t_grouped:.0f} cells/s ({t_grouped:.1f} s), one "
+        f"{sizes[0]} and {sizes[1]} on threads {len(cells) / t_grouped:.0f} cells/s "
+        f"({t_grouped:.1f} s), one "
         f"vmapped batch {len(cells) / t_batch:.0f} cells/s: {t_batch / t_grouped:.1f}x; "
         f"t_gamma agree to {worst:.1e} (the same cells reached: {agree})"
     )

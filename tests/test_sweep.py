@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -411,15 +412,19 @@ def test_damaged_parts_are_recomputed_and_said_so(config, complete, tmp_path):
     assert not again  # the recomputed parts carry valid checksums
 
 
-def _first_cell_stops(run):
-    """``sweep._run_cells`` with the batched solve of each group's first cell marked as stopped,
-    so that the cell is solved again on its own."""
+def _first_cell_stops(monkeypatch):
+    """Make the batched t_gamma solve of each group's first cell stop early, so that the cell is
+    solved again on its own; the groups are taken in grid order (not by estimated t_gamma)."""
+    from theory_sim import sweep
+
+    run = sweep._run_gains
 
     def first_fails(*args, **kwargs):
-        start, times, gain_rm, gain_gt, ok = run(*args, **kwargs)
-        return start, times, gain_rm, gain_gt, ok.at[0].set(False)
+        times, ok = run(*args, **kwargs)
+        return times, ok.at[0].set(False)
 
-    return first_fails
+    monkeypatch.setattr(sweep, "_run_gains", first_fails)
+    monkeypatch.setattr(sweep, "_hardest_first", lambda built, t_max: np.arange(len(built)))
 
 
 def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys, monkeypatch):
@@ -438,7 +443,7 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
         raise RuntimeError("stopped")
 
     monkeypatch.setattr(sweep, "_cell", build_or_refuse)
-    monkeypatch.setattr(sweep, "_run_cells", _first_cell_stops(sweep._run_cells))
+    _first_cell_stops(monkeypatch)
     monkeypatch.setattr(sweep, "time_to_gain", stopped)
     out = tmp_path / "run"
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
@@ -468,7 +473,7 @@ def test_a_cell_refused_when_solved_on_its_own_is_failed_with_the_reason(tmp_pat
     def refused(*args, **kwargs):
         raise ValueError("`gamma` = 1e-20 is below what float64 resolves here:\n ...")
 
-    monkeypatch.setattr(sweep, "_run_cells", _first_cell_stops(sweep._run_cells))
+    _first_cell_stops(monkeypatch)
     monkeypatch.setattr(sweep, "time_to_gain", refused)
     rows = sweep.run_cells(config, [0, 1])
     assert {r["status"] for r in rows if r["cell"] == 0} == {
@@ -529,13 +534,81 @@ def test_group_size_changes_no_number(monkeypatch):
     config = parse_config(SMALL)
     cells = list(range(NUM_CELLS))
     monkeypatch.setattr(sweep, "GROUP_SIZE", 2)
+    monkeypatch.setattr(sweep, "PATH_GROUP_SIZE", 2)
     small = sweep.run_cells(config, cells)
     monkeypatch.setattr(sweep, "GROUP_SIZE", NUM_CELLS)
+    monkeypatch.setattr(sweep, "PATH_GROUP_SIZE", NUM_CELLS)
     whole = sweep.run_cells(config, cells)
     assert [r["cell"] for r in small] == [r["cell"] for r in whole]
     for a, b in zip(small, whole, strict=True):
         for key in ("t_gamma", "gain_rm", "gain_gt", "var_rm", "accuracy"):
             assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-300, nan_ok=True), key
+
+
+def test_tables_drawn_in_blocks_have_the_bits_of_one_cell_at_a_time(monkeypatch):
+    """run_cells draws its cells' random numbers in blocks of seeds (sweep._prefetch): every
+    table (pi_0 of the random and rare_best families, r_G, the Bradley-Terry fit from the reward
+    model's key, the problem's log pi_0) is bit for bit the table drawn for its cell alone, also
+    across a padded last block."""
+    from theory_sim import sweep
+
+    monkeypatch.setattr(sweep, "_DRAW_BLOCK", 3)  # seeds 0-4: a full block and a padded one
+    config = parse_config(SMALL.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4]"))
+    cells = list(range(config.num_cells))
+
+    def tables():
+        keys = [config.cell(c) for c in cells]  # (p_index, r_index, kl_coef, seed)
+        return [sweep._tables(config, p, r, seed) for p, r, _, seed in keys]
+
+    sweep._tables.cache_clear()
+    alone = tables()
+    sweep._tables.cache_clear()
+    keys = sweep._prefetch(config, cells)
+    assert len(keys) == len(set(keys)) == 2 * 3 * 5
+    drawn = tables()
+    assert not sweep._prefetched  # every prefetched draw was taken
+    sweep._tables.cache_clear()
+    for (p_a, gt_a, probs_a), (p_b, gt_b, probs_b) in zip(alone, drawn, strict=True):
+        leaves = zip(jax.tree.leaves(p_a), jax.tree.leaves(p_b), strict=True)
+        for a, b in [(gt_a, gt_b), (probs_a, probs_b), *leaves]:
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize(("d0", "d1"), [(-15.5, 2.0), (-5.0, 0.0), (-2.0, 3.0), (-10.0, -3.0)])
+def test_estimated_t_gamma_is_within_a_factor_two_of_the_closed_form(d0, d1):
+    """run_cells groups cells by sweep._estimated_times, a coarse flow in log-time: on two
+    outputs with rewards (1, -1) it lands within a factor 2 of the closed form
+    t = ((d1 + sinh d1) - (d0 + sinh d0)) / 2 from logit gap d0 to d1 (theory.md section 2),
+    including a late take-over (d0 = -15.5: pi_0(best) = 2e-7, t ~ 1.3e6) that fixed steps in
+    log-time jump over."""
+    from theory_sim import Problem, sweep
+
+    t_star = ((d1 + math.sinh(d1)) - (d0 + math.sinh(d0))) / 2.0
+    gamma = 2.0 * (1 / (1 + math.exp(-d1)) - 1 / (1 + math.exp(-d0)))
+    problem = Problem(np.array([d0, 0.0]), np.array([1.0, -1.0]), np.array([1.0, -1.0]))
+    (estimate,) = sweep._estimated_times([(problem, 0.0, {"gamma": gamma})], 1e12)
+    assert 0.5 < estimate / t_star < 2.0, (estimate, t_star)
+    # a target beyond the reach of t_max is estimated at inf
+    (estimate,) = sweep._estimated_times([(problem, 0.0, {"gamma": gamma})], t_star / 10)
+    assert estimate == math.inf
+
+
+def test_cells_are_grouped_by_estimated_t_gamma(config):
+    """The cells' order for grouping puts the slowest estimated first, and the estimates follow
+    the solved t_gamma: Spearman above 0.8 on the SMALL grid's 24 cells."""
+    from theory_sim import sweep
+
+    cells = list(range(NUM_CELLS))
+    built = [sweep._cell(config, c) for c in cells]
+    estimates = sweep._estimated_times(built, config.t_max)
+    order = sweep._hardest_first(built, config.t_max)
+    assert sorted(order) == cells
+    ranked = np.nan_to_num(estimates[order], posinf=1e300)
+    assert np.all(np.diff(ranked) <= 0)
+    rows = sweep.run_cells(config, cells)[:: len(config.horizons)]
+    solved = np.nan_to_num([r["t_gamma"] for r in rows], posinf=1e300)
+    rank = lambda v: np.argsort(np.argsort(v))  # noqa: E731 (no ties here)
+    assert np.corrcoef(rank(np.nan_to_num(estimates, posinf=1e300)), rank(solved))[0, 1] > 0.8
 
 
 NEURAL = """\
@@ -612,22 +685,27 @@ def test_neural_config_errors_name_the_key_and_line(edit, message):
         parse_config(tabular, "sweep.toml")
 
 
-def test_the_cell_program_is_kept_traced_across_processes(tmp_path, monkeypatch):
-    """run_cells's vmapped program is exported once (seconds of tracing, over ten for a
-    transformer) and read back by a later process: here the process's own copy is dropped and
-    the same cells give the same rows with no new export written."""
+def test_the_cell_programs_are_kept_traced_across_processes(tmp_path, monkeypatch):
+    """run_cells's two vmapped programs (t_gamma and the path) are exported once (seconds of
+    tracing, over ten for a transformer) and read back by a later process: here the process's
+    own copies are dropped and the same cells give the same rows with no new export written."""
     from theory_sim import cache, sweep
+
+    def drop():  # as a new process would start
+        sweep._run_gains.clear_cache()
+        sweep._run_paths.clear_cache()
 
     monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
     config, cells = parse_config(SMALL), [0, 5]
-    sweep._run_cells.clear_cache()
+    drop()
     try:
         first = sweep.run_cells(config, cells)
         files = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("*")}
-        assert any(name.startswith("run_cells-") for name in files), sorted(files)
-        sweep._run_cells.clear_cache()  # as a new process would start
+        for name in ("run_gains-", "run_paths-"):
+            assert any(file.startswith(name) for file in files), sorted(files)
+        drop()
         again = sweep.run_cells(config, cells)
         assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "exports").glob("*")} == files
         assert_rows_close(again, first)
     finally:
-        sweep._run_cells.clear_cache()  # the exports above go with tmp_path
+        drop()  # the exports above go with tmp_path

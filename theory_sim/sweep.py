@@ -73,7 +73,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from theory_sim import _json
-from theory_sim._parallel import threaded_map
+from theory_sim._parallel import num_workers, threaded_map
 from theory_sim._validation import check_fits, check_index, check_int
 from theory_sim.cache import traced_once
 from theory_sim.flow import (
@@ -533,14 +533,15 @@ def load_config(path) -> SweepConfig:
 # ----------------------------------------------------------------------------- cells
 
 
-def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, normal: np.ndarray) -> np.ndarray:
+def _initial_probs(spec: FamilySpec, r_gt: np.ndarray, normal: np.ndarray, softmax=None):
     """pi_0 [X, Y] of a policy family (see the module docstring); ``normal`` holds standard
-    normal draws shaped like ``r_gt``."""
+    normal draws shaped like ``r_gt``; ``softmax``, when given, is their softmax at the family's
+    logit_std, computed beforehand (see :func:`_prefetch`)."""
     if spec.family == "uniform":
         return np.full(r_gt.shape, 1.0 / r_gt.shape[-1])
     if spec.family == "init":
         return None  # the network's own initialisation (see _tables)
-    probs = np.array(_softmax(spec.get("logit_std") * normal))
+    probs = np.array(_softmax(spec.get("logit_std") * normal) if softmax is None else softmax)
     if spec.family == "rare_best":
         # the best output under r_G gets exactly `mass`; the rest keep their proportions
         best = np.argmax(r_gt, axis=-1)
@@ -574,6 +575,8 @@ def _reward_model(spec: FamilySpec, probs: np.ndarray, r_gt: np.ndarray, key, no
             rows.append(rewards.with_variance(p, ranking, min(spec.get("variance"), cap)))
         r_rm = np.stack(rows)
     else:  # bradley_terry
+        if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):  # key data (_prefetch)
+            key = jax.random.wrap_key_data(key)
         pairs = bradley_terry.sample_preferences(
             probs, r_gt, int(spec.get("pairs")), spec.get("on_policy"), key=key
         )
@@ -597,8 +600,50 @@ def _cell_draws(seed, p_index, r_index, shape):
     return r_gt, k_rm, normals
 
 
-# jitted on its own, the softmax has the eager call's bits (fused with the draws it has not)
+@functools.partial(jax.jit, static_argnames=("shape",))
+def _many_cell_draws(seeds, p_index, r_index, shape):
+    """:func:`_cell_draws` for many seeds in one call, with the same bits."""
+    return jax.vmap(lambda seed: _cell_draws(seed, p_index, r_index, shape))(seeds)
+
+
+# jitted on its own, the softmax has the eager call's bits (fused with the draws it has not);
+# on a stack of tables it gives each table the same bits as on its own
 _softmax = jax.jit(functools.partial(jax.nn.softmax, axis=-1))
+
+# (config, p_index, r_index, seed) -> a cell's draws, put here by _prefetch for _tables
+_prefetched: dict = {}
+_DRAW_BLOCK = 32  # seeds a call of _many_cell_draws
+
+
+def _prefetch(config: SweepConfig, cells: list[int]) -> list:
+    """Draw the random numbers of the given cells' tables, one compiled call (and one for the
+    softmax of a random pi_0) for each :data:`_DRAW_BLOCK` seeds of a policy and reward model,
+    with the same bits as :func:`_cell_draws`, which takes three calls a cell (0.12 ms);
+    :func:`_tables` takes them from here. Returns the keys put here, for the caller to drop once
+    the tables are built."""
+    wanted: dict = {}
+    for cell in cells:
+        p_index, r_index, _, seed = config.cell(cell)
+        wanted.setdefault((p_index, r_index), set()).add(seed)
+    shape, keys = (config.prompts, config.outputs), []
+    for (p_index, r_index), seeds in wanted.items():
+        seeds, spec, parts = sorted(seeds), config.policies[p_index], []
+        for begin in range(0, len(seeds), _DRAW_BLOCK):  # the last block padded: one program
+            block = np.resize(seeds[begin : begin + _DRAW_BLOCK], _DRAW_BLOCK)
+            r_gt, k_rm, (z_pol, z_rm) = _many_cell_draws(block, p_index, r_index, shape)
+            softmax = z_pol  # not used unless the family is random
+            if spec.family in ("random", "rare_best"):
+                softmax = _softmax(spec.get("logit_std") * np.asarray(z_pol))
+            parts.append((r_gt, jax.random.key_data(k_rm), z_pol, z_rm, softmax))
+        r_gt, k_rm, z_pol, z_rm, softmax = (
+            np.concatenate([np.asarray(x) for x in column]) for column in zip(*parts, strict=True)
+        )
+        random = spec.family in ("random", "rare_best")
+        for i, seed in enumerate(seeds):
+            key = (config, p_index, r_index, seed)
+            _prefetched[key] = (r_gt[i], k_rm[i], z_pol[i], z_rm[i], softmax[i] if random else None)
+            keys.append(key)
+    return keys
 
 
 @functools.lru_cache(maxsize=1024)
@@ -608,9 +653,14 @@ def _tables(config, p_index, r_index, seed):
     pol, rm = config.policies[p_index], config.reward_models[r_index]
     param = config.parameterisation(seed, p_index)
     shape = (config.prompts, config.outputs)
-    r_gt, k_rm, (z_pol, z_rm) = _cell_draws(seed, p_index, r_index, shape)
-    r_gt = np.asarray(r_gt)
-    probs = _initial_probs(pol, r_gt, np.asarray(z_pol))
+    drawn = _prefetched.pop((config, p_index, r_index, seed), None)
+    if drawn is None:
+        r_gt, k_rm, (z_pol, z_rm) = _cell_draws(seed, p_index, r_index, shape)
+        r_gt, softmax = np.asarray(r_gt), None
+    else:
+        r_gt, k_rm, z_pol, z_rm, softmax = drawn
+        r_gt = r_gt.copy()  # its own array: cached and marked read-only below
+    probs = _initial_probs(pol, r_gt, np.asarray(z_pol), softmax)
     if probs is None:
         params = param.params
     elif config.policy in NEURAL:
@@ -662,10 +712,25 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
 
 
 @traced_once(static_argnames=("max_steps",))
-def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
-    """For a stacked batch of problems: the measures at pi_0 (means over prompts), t_gamma of
-    prompt 0 and the mean gains at ``save_ts``. Kept traced across processes (see
-    :func:`theory_sim.cache.traced_once`): tracing it costs seconds, a neural policy's over ten."""
+def _run_gains(batch, gammas, t_max, rtol, atol, max_steps):
+    """For a stacked batch of problems: t_gamma of prompt 0 and whether its solve ended (not
+    stopped early). Kept traced across processes (see :func:`theory_sim.cache.traced_once`):
+    tracing it costs seconds, a neural policy's over ten."""
+
+    def one(problem, gamma):
+        time, _, _, ok = _adaptive_gain(
+            problem, problem.reward_gt, 0, gamma, t_max, rtol, atol, max_steps
+        )
+        return time, ok
+
+    return jax.vmap(one)(batch, gammas)
+
+
+@traced_once(static_argnames=("max_steps",))
+def _run_paths(batch, save_ts, rtol, atol, max_steps):
+    """For a stacked batch of problems: the measures at pi_0 (means over prompts), the mean
+    gains of r_RM and r_G at ``save_ts[1:]`` and whether the solve ended (kept traced, as
+    :func:`_run_gains`)."""
 
     def at_start(problem):
         probs = jnp.exp(problem.ref_log_probs)
@@ -684,63 +749,158 @@ def _run_cells(batch, gammas, save_ts, t_max, rtol, atol, max_steps):
             ),
         }
 
-    def one(problem, gamma):
-        time, _, _, ok_gain = _adaptive_gain(
-            problem, problem.reward_gt, 0, gamma, t_max, rtol, atol, max_steps
-        )
-        params, _, ok_path = _adaptive_path(problem, save_ts, save_ts[-1], rtol, atol, max_steps)
+    def one(problem):
+        params, _, ok = _adaptive_path(problem, save_ts, save_ts[-1], rtol, atol, max_steps)
         _, e_rm, e_gt, *_ = _path_metrics(problem, params)
         gain_rm = jnp.mean(e_rm - e_rm[0], axis=-1)
         gain_gt = jnp.mean(e_gt - e_gt[0], axis=-1)
-        return at_start(problem), time, gain_rm[1:], gain_gt[1:], ok_gain & ok_path
+        return at_start(problem), gain_rm[1:], gain_gt[1:], ok
 
-    return jax.vmap(one)(batch, gammas)
+    return jax.vmap(one)(batch)
 
 
-# Cells solved in one vmapped call. A vmapped adaptive solve takes as many steps as the slowest
-# of its cells needs, so run_cells solves its cells in groups of this many (in grid order, where
-# the seed varies fastest: a group shares its policy family, reward-model family and kl_coef, the
-# main sources of cost), padded to it so that one compiled program serves every group, the
-# groups on one thread per core. A step of a group costs about 35 us plus 4 us a cell (Y = 12),
-# and a cell's steps vary from 10 to 400 within a family (they grow with log t_gamma), so small
-# groups waste less on their slowest cell. Measured (bench/run.py, Y = 12, 2 cores, AVX2): on the
-# 128 cells of `sweep`, groups of 8 solve in 0.22 s, of 12 in 0.37 s, of 16 in 0.35 s; on the 4,104
-# of `sweep-mixed`, 640, 680-750 and 690 cells/s (on an AVX-512 machine groups of 4, 8, 16 and 32
-# solve the 128 in 0.094, 0.087, 0.16 and 0.23 s). Ordering the cells by an estimate of t_gamma
-# was 0.7-0.8x as fast: a cell's cost follows kl_coef and the path to the last horizon as well.
-GROUP_SIZE = 8
+# A vmapped adaptive solve takes as many steps as the slowest of its cells needs, so run_cells
+# solves each cell's t_gamma and its path to the last horizon in separate vmapped groups: the
+# t_gamma solves in groups of GROUP_SIZE cells of like estimated t_gamma (a cell's steps there
+# vary from 10 to 400: they grow with log t_gamma; see _estimated_times), the paths, whose steps
+# vary less (13 to 170 on the benchmark), in larger groups of PATH_GROUP_SIZE, since a step of a
+# group costs about 20 us plus 3 us a cell (Y = 12). Each group is padded to its size so that one
+# compiled program serves all, and the groups run on one thread per core, the hardest first so
+# that the threads finish together. Measured on the 128 cells of bench/run.py sweep (Y = 12,
+# 2 cores, AVX-512; the solves only, medians): one program for both solves in grid-order groups
+# of 8, 0.085 s; in estimated order, groups of 8 and 12, 0.067 and 0.059 s; separate programs
+# with groups of 12 and 32, 0.050 s (of 8 and 32, 0.061 s; of 12 and 64, 0.054 s).
+GROUP_SIZE = 12
+PATH_GROUP_SIZE = 32
+
+# _estimated_times' largest step in s = log(1 + t), largest move of a logit in a step, and
+# most steps.
+_ESTIMATE_STEP = 1.0
+_ESTIMATE_MOVE = 1.0
+_ESTIMATE_MAX_STEPS = 256
+
+
+def _estimated_times(built: list, t_max: float) -> np.ndarray:
+    """A coarse estimate of each built cell's t_gamma, to group cells of like cost: inf when the
+    estimate does not reach the target by t_max. Never a result, only an order.
+
+    It integrates the tabular flow of prompt 0 from pi_0's table (whatever the policy),
+    dtheta/dt = (1/X) pi (a - E_pi a) with a = r_RM - lambda (log pi - log pi_0), in log-time
+    s = log(1 + t), where the right-hand side v = (1 + t) dtheta/dt stays O(1) once pi
+    concentrates (1 - pi_best ~ 1 / t for lambda = 0). Each cell takes linearly implicit midpoint
+    steps, theta += h v / (1 + h d) with d = (1 + t) lambda pi / X the diagonal of v's decay
+    (stable where lambda pulls pi to pi* faster than a step), of h = :data:`_ESTIMATE_STEP` or
+    less, so that no logit moves by more than :data:`_ESTIMATE_MOVE` (a late transition, such as
+    a rare best output taking over at t ~ 1e6, happens within a small range of s). All cells
+    advance together, in numpy (about 2 ms for 128 cells of 12 outputs); a cell still short of
+    its target after :data:`_ESTIMATE_MAX_STEPS` steps is estimated at inf.
+    """
+    first = [problem for problem, _, _ in built]
+    log_p0 = np.stack([np.asarray(p.ref_log_probs)[0] for p in first])
+    r_rm = np.stack([np.asarray(p.reward_rm)[0] for p in first])
+    r_gt = np.stack([np.asarray(p.reward_gt)[0] for p in first])
+    lam = np.array([kl for _, kl, _ in built], np.float64)[:, None]
+    per_prompt = 1.0 / np.array([p.num_prompts for p in first], np.float64)[:, None]  # 1 / X
+    target = np.sum(np.exp(log_p0) * r_gt, axis=1) + [row["gamma"] for _, _, row in built]
+    times = np.full(len(built), np.inf)
+    cells = np.arange(len(built))  # the cells still on their way, whose rows the arrays hold
+    theta, s, s_max = log_p0.copy(), np.zeros(len(built)), math.log1p(t_max)
+
+    def rates(theta, s):  # v and d at (theta, s)
+        scale = np.exp(s)[:, None] * per_prompt  # (1 + t) / X
+        z = theta - theta.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+        p = np.exp(log_p)
+        a = r_rm - lam * (log_p - log_p0)
+        return scale * p * (a - np.sum(p * a, axis=1, keepdims=True)), scale * lam * p
+
+    for _ in range(_ESTIMATE_MAX_STEPS):
+        v, d = rates(theta, s)
+        move = np.max(np.abs(v) / (1.0 + _ESTIMATE_STEP * d), axis=1)
+        h = np.minimum(_ESTIMATE_STEP, _ESTIMATE_MOVE / np.maximum(move, 1e-300))
+        h = np.minimum(h, s_max - s)[:, None]
+        half = theta + 0.5 * h * v / (1.0 + 0.5 * h * d)
+        v, d = rates(half, s + 0.5 * h[:, 0])
+        theta = theta + h * v / (1.0 + h * d)
+        s = s + h[:, 0]
+        z = theta - theta.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        reached = np.sum(p * r_gt, axis=1) >= target * np.sum(p, axis=1)
+        times[cells[reached]] = np.expm1(s[reached])
+        going = ~reached & (s < s_max)
+        if not going.all():
+            if not going.any():
+                break
+            cells, theta, s, log_p0, r_rm, r_gt, lam, per_prompt, target = (
+                x[going] for x in (cells, theta, s, log_p0, r_rm, r_gt, lam, per_prompt, target)
+            )
+    return times
+
+
+def _hardest_first(built: list, t_max: float) -> np.ndarray:
+    """The cells' indices ordered by :func:`_estimated_times`, the latest first (ties and inf
+    in their given order)."""
+    times = np.nan_to_num(_estimated_times(built, t_max), posinf=np.finfo(np.float64).max)
+    return np.argsort(-times, kind="stable")
+
+
+def _group_size(target: int, num_cells: int, devices: list) -> int:
+    """``target`` cells a group (at most num_cells), at least one per device and a multiple of
+    the number of devices, so that every device holds the same number of cells."""
+    size = max(min(target, num_cells), len(devices))
+    return size + (-size) % len(devices)
 
 
 def _solve_grouped(config: SweepConfig, built: list, devices: list):
-    """:func:`_run_cells` over ``built`` in groups of :data:`GROUP_SIZE` cells, solved on one
-    thread per core; the results in the order of ``built``."""
-    size = max(min(GROUP_SIZE, len(built)), len(devices))
-    size += (-size) % len(devices)  # every device holds the same number of cells
+    """:func:`_run_gains` and :func:`_run_paths` over ``built`` in groups (see
+    :data:`GROUP_SIZE`), solved on one thread per core. Returns (start, times, gain_rm,
+    gain_gt, ok) in the order of ``built``."""
     save_ts = jnp.asarray((0.0, *config.horizons))
-    groups = [
-        list(range(begin, min(begin + size, len(built)))) for begin in range(0, len(built), size)
-    ]
-    counts = [len(group) for group in groups]
+    default = jax.devices()[0] if jax.config.jax_default_device is None else None
+    on_default = len(devices) == 1 and devices[0] == default
 
-    def solve(group):
+    def groups(order, target):
+        size = _group_size(target, len(built), devices)
+        return [(list(order[i : i + size]), size) for i in range(0, len(built), size)]
+
+    gain_groups = groups(_hardest_first(built, config.t_max), GROUP_SIZE)
+    kl_coefs = np.array([kl for _, kl, _ in built])
+    path_groups = groups(np.argsort(kl_coefs, kind="stable"), PATH_GROUP_SIZE)
+    workers = num_workers()
+    jobs = [("gain", *g) for g in gain_groups[:workers]] + [("path", *g) for g in path_groups]
+    jobs += [("gain", *g) for g in gain_groups[workers:]]
+
+    def solve(job):
+        kind, group, size = job
         group = group + [group[-1]] * (size - len(group))  # padding, dropped below
         batch = _stack([built[i][0] for i in group], [built[i][1] for i in group])
         gammas = np.array([built[i][2]["gamma"] for i in group])
-        batch, gammas = _shard((batch, gammas), devices)
-        return jax.device_get(
-            _run_cells(
-                batch, gammas, save_ts, config.t_max, DEFAULT_RTOL, DEFAULT_ATOL, EXPLICIT_BUDGET
-            )
-        )
+        if not on_default:  # on the default device alone the call places the batch: 0.4 ms less
+            batch, gammas = _shard((batch, gammas), devices)
+        rtol, atol, budget = DEFAULT_RTOL, DEFAULT_ATOL, EXPLICIT_BUDGET
+        if kind == "gain":
+            out = _run_gains(batch, gammas, config.t_max, rtol, atol, budget)
+        else:
+            out = _run_paths(batch, save_ts, rtol, atol, budget)
+        return jax.device_get(out)
 
     # groups are independent: one thread per core (see theory_sim._parallel)
-    with contextlib.closing(threaded_map(solve, groups)) as solved:
+    with contextlib.closing(threaded_map(solve, jobs)) as solved:
         pieces = list(solved)
 
-    def gather(*leaves):
-        return np.concatenate([leaf[:n] for leaf, n in zip(leaves, counts, strict=True)])
+    def gather(kind):  # the results of one program's groups, in the order of built
+        mine = [(job[1], piece) for job, piece in zip(jobs, pieces, strict=True) if job[0] == kind]
+        cells = np.concatenate([group for group, _ in mine])
 
-    return jax.tree.map(gather, *pieces)
+        def join(*leaves):
+            solved = [leaf[: len(group)] for leaf, (group, _) in zip(leaves, mine, strict=True)]
+            return np.concatenate(solved)[np.argsort(cells)]
+
+        return jax.tree.map(join, *[piece for _, piece in mine])
+
+    times, ok_gain = gather("gain")
+    start, gain_rm, gain_gt, ok_path = gather("path")
+    return start, times, gain_rm, gain_gt, ok_gain & ok_path
 
 
 def _stack(problems: list[Problem], kl_coefs: list[float]) -> Problem:
@@ -760,17 +920,19 @@ def _shard(batch, devices):
 def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]:
     """Run the given cells as vmapped computations sharded over ``devices``.
 
-    The cells are solved in groups of :data:`GROUP_SIZE` (see there), each padded (by repeating
-    its last cell) to that size, a multiple of the number of devices, so that one compiled
-    program serves every group and every device holds the same number of cells; the padding is
-    dropped from the results. The numbers do not depend on the grouping: each cell's solve is
-    its own.
+    Each cell's t_gamma is solved in a group of :data:`GROUP_SIZE` cells of like estimated
+    t_gamma and its path to the last horizon in a group of :data:`PATH_GROUP_SIZE` (see there),
+    each group padded (by repeating its last cell) to that size, a multiple of the number of
+    devices, so that one compiled program serves every group and every device holds the same
+    number of cells; the padding is dropped from the results. The numbers do not depend on the
+    grouping: each cell's solve is its own.
 
     Returns:
         The tidy rows (:data:`COLUMNS`), one per cell and horizon.
     """
     devices = list(jax.local_devices() if devices is None else devices)
     built, infeasible = [], []
+    prefetched = _prefetch(config, cells)
     for c in cells:
         try:
             built.append(_cell(config, c))
@@ -781,6 +943,8 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
                 f"[[policy]] {p_index + 1} ({config.policies[p_index].name}), seed {seed}"
             )
             infeasible.append((c, f"{where}: {err}"))
+    for key in prefetched:  # those of tables built before, still cached
+        _prefetched.pop(key, None)
     rows = [row for c, reason in infeasible for row in _infeasible_rows(config, c, reason)]
     if not built:
         return sorted(rows, key=lambda r: (r["cell"], r["horizon"]))
