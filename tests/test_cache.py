@@ -269,3 +269,56 @@ def test_a_call_inside_another_trace_counts_nothing(crowded, monkeypatch):
     inside = jax.jit(lambda y: crowded(y, Power(3), n=1.0))(x)  # part of an enclosing program
     np.testing.assert_array_equal(np.asarray(inside), np.asarray(x**3))
     assert not checks  # nothing compiled on its own, so nothing counted
+
+
+def test_exports_past_their_limit_lose_the_least_recently_used(tmp_path):
+    """Past the limit, the exports folder loses its least recently used programs (oldest mark
+    first) down to three quarters of the limit; at or under it, nothing goes."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for i in range(8):  # 100 bytes each, used at times 1000, 1001, ... (oldest first)
+        path = folder / f"p{i}.stablehlo"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000.0 + i, 1000.0 + i))
+    (folder / "other.txt").write_bytes(b"y" * 10_000)  # not an export: never counted or deleted
+    cache_module._prune_exports(folder, limit=800)
+    assert len(list(folder.glob("*.stablehlo"))) == 8
+    cache_module._prune_exports(folder, limit=500)  # 800 > 500: down to <= 375, the 3 newest
+    assert sorted(p.name for p in folder.glob("*.stablehlo")) == [
+        "p5.stablehlo",
+        "p6.stablehlo",
+        "p7.stablehlo",
+    ]
+    assert (folder / "other.txt").exists()
+
+
+def test_a_load_marks_its_export_used_and_a_new_export_prunes(tmp_path, monkeypatch):
+    """An export read back more than a day after its mark is marked used again (and within the
+    day it is left alone, so reading changes nothing); writing a new export prunes the folder,
+    the least recently used first."""
+    import jax.numpy as jnp
+
+    from theory_sim import cache
+
+    monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
+    traced = cache.traced_once(_scaled_power, static_argnames=("n",))
+    x = jnp.arange(1.0, 4.0)
+    traced(x, Power(2), n=1.0)
+    (path,) = (tmp_path / "exports").glob("*.stablehlo")
+    size = path.stat().st_size
+    old = path.stat().st_mtime - 2 * 86_400
+    os.utime(path, (old, old))
+    traced.clear_cache()  # as a new process would start: the program is read back
+    traced(x, Power(2), n=1.0)
+    marked = path.stat().st_mtime
+    assert marked > old + 86_400
+    traced.clear_cache()
+    traced(x, Power(2), n=1.0)
+    assert path.stat().st_mtime == marked  # marked within the day: not touched again
+    stale = tmp_path / "exports" / "stale.stablehlo"
+    stale.write_bytes(b"z" * size)
+    os.utime(stale, (old, old))
+    monkeypatch.setattr(cache, "EXPORTS_MAX_BYTES", int(2.85 * size))
+    traced(x, Power(3), n=1.0)  # a new export: 3 files of about `size` > 2.85 size, 2 < 2.14
+    names = {p.name for p in (tmp_path / "exports").glob("*.stablehlo")}
+    assert "stale.stablehlo" not in names and path.name in names and len(names) == 2

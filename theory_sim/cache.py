@@ -24,7 +24,12 @@ versions of JAX and the solver libraries, and a hash of theory_sim's own source.
 with the same key loads the program instead of tracing it; any change to theory_sim's code gives
 new keys. Both caches are on exactly when :func:`enable_compilation_cache` has been called.
 
-Deleting the directory is always safe: the next run traces and compiles again.
+Deleting the directory is always safe: the next run traces and compiles again. Each change to
+theory_sim's code leaves the previous programs unused, so the ``exports`` folder is kept under
+:data:`EXPORTS_MAX_BYTES`: past it, the programs least recently used (to within a day: a load
+marks its file used when the mark is older than that) are deleted down to three quarters of it.
+JAX's own cache grows without bound unless ``jax_compilation_cache_max_size`` is set (JAX then
+needs the ``filelock`` package).
 
 Programs held in memory cost memory maps (the sections of their linked code); Linux refuses a
 process more maps than ``vm.max_map_count`` (65,530 by default), and LLVM aborts the process when
@@ -44,6 +49,7 @@ import pickle
 import re
 import sys
 import threading
+import time
 import weakref
 from importlib import metadata
 from pathlib import Path
@@ -99,6 +105,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
 # ------------------------------------------------------------------------ traced programs
 
 _exports: Path | None = None  # where traced programs are kept; set by enable_compilation_cache
+EXPORTS_MAX_BYTES = 1 << 30  # the exports folder's size before its least used programs go
+_USED_RESOLUTION = 86_400.0  # seconds: a load re-marks its file used when the mark is older
 _clearers: weakref.WeakSet = weakref.WeakSet()  # every traced_once function's clear_cache
 _loads = itertools.count()  # programs traced_once loaded or compiled in this process
 
@@ -271,8 +279,10 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
     if path.exists():
         try:
             exported = export.deserialize(bytearray(path.read_bytes()))
-        except Exception:  # a torn or foreign file: trace again and overwrite it
+        except Exception:  # a torn or foreign file (or one just pruned): trace again, overwrite
             exported = None
+        else:
+            _mark_used(path)
     if exported is None:
 
         def flat(*flat_leaves):
@@ -294,4 +304,42 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
             os.replace(part, path)
         except OSError:  # a read-only cache: the program still runs, it is just not kept
             pass
+        else:
+            _prune_exports(path.parent)
     return exported
+
+
+def _mark_used(path: Path) -> None:
+    """Mark an export read back as used now (its modification time), when the mark is more than
+    :data:`_USED_RESOLUTION` old: the order :func:`_prune_exports` deletes in."""
+    try:
+        if time.time() - path.stat().st_mtime > _USED_RESOLUTION:
+            os.utime(path)
+    except OSError:  # pruned meanwhile, or a read-only cache
+        pass
+
+
+def _prune_exports(folder: Path, limit: int | None = None) -> None:
+    """When the exported programs in ``folder`` exceed ``limit`` bytes (default
+    :data:`EXPORTS_MAX_BYTES`), delete the least recently used (see :func:`_mark_used`) until
+    they hold at most three quarters of it. Files another process deletes meanwhile are skipped,
+    and a process that finds its program gone traces it again."""
+    limit = EXPORTS_MAX_BYTES if limit is None else limit
+    entries = []
+    for path in folder.glob("*.stablehlo"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in entries)
+    if total <= limit:
+        return
+    for _, size, path in sorted(entries):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        if total <= 0.75 * limit:
+            return
