@@ -628,20 +628,19 @@ def _prefetch(config: SweepConfig, cells: list[int]) -> list:
     shape, keys = (config.prompts, config.outputs), []
     for (p_index, r_index), seeds in wanted.items():
         seeds, spec, parts = sorted(seeds), config.policies[p_index], []
+        random = spec.family in ("random", "rare_best")  # pi_0 = softmax(logit_std z_pol)
         for begin in range(0, len(seeds), _DRAW_BLOCK):  # the last block padded: one program
             block = np.resize(seeds[begin : begin + _DRAW_BLOCK], _DRAW_BLOCK)
             r_gt, k_rm, (z_pol, z_rm) = _many_cell_draws(block, p_index, r_index, shape)
-            softmax = z_pol  # not used unless the family is random
-            if spec.family in ("random", "rare_best"):
-                softmax = _softmax(spec.get("logit_std") * np.asarray(z_pol))
-            parts.append((r_gt, jax.random.key_data(k_rm), z_pol, z_rm, softmax))
-        r_gt, k_rm, z_pol, z_rm, softmax = (
-            np.concatenate([np.asarray(x) for x in column]) for column in zip(*parts, strict=True)
-        )
-        random = spec.family in ("random", "rare_best")
+            part = [r_gt, jax.random.key_data(k_rm), z_pol, z_rm]
+            if random:
+                part.append(_softmax(spec.get("logit_std") * np.asarray(z_pol)))
+            parts.append(part)
+        columns = [np.concatenate([np.asarray(x) for x in col]) for col in zip(*parts, strict=True)]
         for i, seed in enumerate(seeds):
             key = (config, p_index, r_index, seed)
-            _prefetched[key] = (r_gt[i], k_rm[i], z_pol[i], z_rm[i], softmax[i] if random else None)
+            row = [column[i] for column in columns]
+            _prefetched[key] = tuple(row) if random else (*row, None)  # (..., softmax)
             keys.append(key)
     return keys
 
