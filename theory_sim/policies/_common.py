@@ -28,24 +28,37 @@ def _relative_log_softmax(w: jax.Array, log_q: jax.Array) -> jax.Array:
     field in coordinates relative to its limit uses it, so that the field vanishes at the limit
     instead of sitting at a round-off floor (see :mod:`theory_sim.flow`).
     """
-    mode = jnp.argmax(log_q + w, axis=-1, keepdims=True)
-    d = w - jnp.take_along_axis(w, mode, axis=-1)
+    return _relative_softmax_parts(w, log_q)[0]
+
+
+def _relative_softmax_parts(w: jax.Array, log_q: jax.Array):
+    """(log softmax(log_q + w) - log_q, shifted, e, total): the relative log-softmax and the
+    softmax itself, pi = e / total, log pi = shifted - log total, from one exp and one expm1 per
+    element.
+
+    With d = w - w_mode (0 at a mode of log_q + w, so log_q + d <= log_q(mode) <= 0 and no exp
+    overflows), shifted = log_q + d - log_q(mode) <= 0 is 0 exactly at the modes, e = exp(shifted)
+    and total = sum e. The log-normaliser log sum_y q_y e^{d_y} is log1p(s) with
+    s = sum_y q_y expm1(d_y) (exact near d = const; outputs with d >= 1 contribute
+    q_y e^{d_y} - q_y = e_y q(mode) - q_y) when |s| < 1/2, else log total + log q(mode).
+    """
+    z = log_q + w
+    w_mode = jnp.max(
+        jnp.where(z == jnp.max(z, axis=-1, keepdims=True), w, -jnp.inf), axis=-1, keepdims=True
+    )
+    d = w - w_mode
+    lifted = log_q + d
+    log_q_mode = jnp.max(lifted, axis=-1, keepdims=True)
+    shifted = lifted - log_q_mode
+    e = jnp.exp(shifted)
+    total = jnp.sum(e, axis=-1, keepdims=True)
     near = d < 1.0
     q = jnp.exp(log_q)
-    # log_q + d <= log_q[mode] <= 0 by the choice of the mode, so exp never overflows
-    excess = jnp.where(
-        near,
-        q * jnp.expm1(jnp.where(near, d, 0.0)),
-        jnp.exp(log_q + jnp.where(near, 0.0, d)) - q,
-    )
+    excess = jnp.where(near, q * jnp.expm1(jnp.where(near, d, 0.0)), e * jnp.exp(log_q_mode) - q)
     s = jnp.sum(excess, axis=-1, keepdims=True)  # sum_y q_y e^{d_y} - 1
     small = jnp.abs(s) < 0.5
-    log_norm = jnp.where(
-        small,
-        jnp.log1p(jnp.where(small, s, 0.0)),
-        jax.nn.logsumexp(log_q + d, axis=-1, keepdims=True),
-    )
-    return d - log_norm
+    log_norm = jnp.where(small, jnp.log1p(jnp.where(small, s, 0.0)), jnp.log(total) + log_q_mode)
+    return d - log_norm, shifted, e, total
 
 
 # One compiled program per policy and shape (a policy is static or a pytree), rather than one
