@@ -21,6 +21,8 @@ from theory_sim.theorems import (
     check_proposition_3_trajectory,
     check_proposition_4,
     check_theorem_4,
+    check_theorem_5,
+    check_theorem_6,
     proposition_4_y_bad,
 )
 
@@ -158,3 +160,38 @@ def test_proposition_4_with_y_bad_hand_computed(kl_coef):
     check = check_proposition_4(probs, Y_BAD_GT, Y_BAD_RM, gamma, [0], kl_coef)
     assert check.claim == "Proposition 4 (Y_bad)" and check.holds and not check.vacuous
     assert check.bound == found.time_bound and 0.1 < check.measured / check.bound < 1
+
+
+R_GT = np.array([-0.8, -0.5, 0.0, 0.3, 0.9, 1.0])
+THEOREM_5 = (np.array([0.3, 0.25, 0.2, 0.15, 0.1]), np.array([-0.6, -0.1, 0.2, 0.5, 0.9]))
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda **kw: check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0, **kw),
+        lambda **kw: check_theorem_6(R_GT, 0.1, 30.0, 0.2, **kw),
+    ],
+    ids=["Theorem 5", "Theorem 6"],
+)
+def test_time_rows_scale_with_the_number_of_prompts(run):
+    # |S| identical prompts: the flow of each runs |S| times slower (the objective averages over
+    # prompts) and every time bound carries the factor |S|, so both sides of a time row triple;
+    # accuracy and Var0 rows do not move. The slack of these bounds (6x and more) hides a bound
+    # built for one prompt beside times measured for three, so only the ratio shows it.
+    default, one, three = run(), run(num_prompts=1), run(num_prompts=3)
+    assert [(c.measured, c.bound) for c in default] == [(c.measured, c.bound) for c in one]
+    for a, b in zip(one, three, strict=True):
+        factor = 3.0 if a.claim.endswith("time") else 1.0
+        assert b.bound == pytest.approx(factor * a.bound, rel=1e-12), a.claim
+        assert b.measured == pytest.approx(factor * a.measured, rel=1e-7), a.claim
+
+
+def test_theorem_6_passes_its_construction_on():
+    # with y_gamma and y_gamma' exchanged, Pi and Pi' exchange roles and so do their rows
+    default = check_theorem_6(R_GT, 0.1, 30.0, 0.2)
+    swapped = check_theorem_6(R_GT, 0.1, 30.0, 0.2, y_gamma=4, y_gamma_prime=5)
+    rows = [(c.measured, c.bound) for c in swapped]
+    assert rows[:3] == [(c.measured, c.bound) for c in default[3:6]]
+    assert rows[3:6] == [(c.measured, c.bound) for c in default[:3]]
+    assert rows[:3] != rows[3:6]
