@@ -11,7 +11,13 @@ import pytest
 
 import theory_sim as ts
 from theory_sim import bradley_terry, cli, rewards, training
-from theory_sim.theorems import check_proposition_1, proposition_3_bound, theorem_4_bound
+from theory_sim.theorems import (
+    check_proposition_1,
+    lemma_9_rate,
+    proposition_3_bound,
+    theorem_4_bound,
+    tightest,
+)
 
 PROBS = np.array([0.4, 0.3, 0.2, 0.1])  # sums to 0.9999999999999999 in float64
 R_GT = np.array([0.0, 1.0, 2.0, 3.0])
@@ -44,6 +50,19 @@ def _pairs(**changes):
         (lambda: theorem_4_bound(2, 1.0, 0.0, float("nan"), 0.01), ValueError, "`gamma`"),
         (lambda: theorem_4_bound(2, 1.0, 0.0, 0.1, -1.0), ValueError, "`mean_var0`"),
         (lambda: check_proposition_1(PROBS, R_GT, {}, 2), ValueError, "`reward_models`"),
+        # Lemma 9's rate is for log-probabilities over at least two outputs
+        (
+            lambda: lemma_9_rate(np.array([0.5, -1.0, -2.0, -3.0]), np.log(PROBS), R_GT, 0.1, 1),
+            ValueError,
+            "`log_probs`",
+        ),
+        (
+            lambda: lemma_9_rate(np.zeros(1), np.zeros(1), np.ones(1), 0.1, 1),
+            ValueError,
+            "`log_probs`",
+        ),
+        (lambda: lemma_9_rate(np.float64(-1.0), -1.0, 1.0, 0.1, 1), ValueError, "`log_probs`"),
+        (lambda: tightest("rows"), TypeError, "`checks` must be a list of Check; got str"),
         (lambda: ts.default_save_ts(10.0, 1), ValueError, "`num`"),
         # negative |S| used to give negative time bounds
         (

@@ -109,7 +109,7 @@ def tightest(checks) -> dict[str, dict[str, Any]]:
     bound ("<="), and for an equality the largest relative deviation |ratio - 1|. Vacuous and
     failing rows do not enter the ratio (a failing row is reported as such).
     """
-    if isinstance(checks, Check) or not isinstance(checks, list | tuple):
+    if not isinstance(checks, list | tuple):
         raise TypeError(f"`checks` must be a list of Check; got {type(checks).__name__}.")
     if not all(isinstance(c, Check) for c in checks):
         raise TypeError("`checks` must be a list of Check; it holds other objects.")
