@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 import theory_sim as ts
+import theory_sim.theorems.accuracy as theorem_5_module
+from theory_sim.rewards import theorem_5_models
 from theory_sim.theorems import (
     check_lemma_10,
     check_proposition_2,
@@ -195,3 +197,47 @@ def test_theorem_6_passes_its_construction_on():
     assert rows[:3] == [(c.measured, c.bound) for c in default[3:6]]
     assert rows[3:6] == [(c.measured, c.bound) for c in default[:3]]
     assert rows[:3] != rows[3:6]
+
+
+def _concordant_share(r_model, r_gt, weights):
+    """Weighted share of unordered pairs that r_model orders like r_gt (ties must be ties)."""
+    hits = total = 0.0
+    for i in range(len(r_gt)):
+        for j in range(i + 1, len(r_gt)):
+            w = weights[i, j] + weights[j, i]
+            hits += w * (np.sign(r_model[i] - r_model[j]) == np.sign(r_gt[i] - r_gt[j]))
+            total += w
+    return hits / total
+
+
+def test_theorem_5_accuracy_rows_hand_computed(rng):
+    # the fast model's accuracy and its bound, 2/|Y| for uniform pairs and D's mass on the pairs
+    # that contain y_gamma under a given D, counted pair by pair; the default lambda is the fast
+    # model's limit (so the fast time row is present)
+    probs, r_gt = THEOREM_5
+    models = theorem_5_models(probs, r_gt, 0.2, 10.0)
+    rows = {c.claim: c for c in check_theorem_5(probs, r_gt, 0.2, 10.0)}
+    fast = rows["Theorem 5: fast model accuracy"]
+    assert fast.bound == 2 / 5
+    assert fast.measured == pytest.approx(_concordant_share(models.fast, r_gt, np.ones((5, 5))))
+    assert fast.details["kl_coef"] == models.fast_kl_limit
+    assert "Theorem 5: fast model time" in rows
+    weights = rng.uniform(size=(5, 5))
+    rows = {c.claim: c for c in check_theorem_5(probs, r_gt, 0.2, 10.0, pair_weights=weights)}
+    fast = rows["Theorem 5: fast model accuracy"]
+    sym = weights + weights.T
+    mass = (sym[models.y_gamma].sum() - sym[models.y_gamma, models.y_gamma]) / np.triu(sym, 1).sum()
+    assert fast.bound == pytest.approx(mass, rel=1e-12)
+    assert fast.measured == pytest.approx(_concordant_share(models.fast, r_gt, weights), rel=1e-12)
+    assert rows["Theorem 5: slow model accuracy"].measured == pytest.approx(1.0, abs=1e-12)
+
+
+def test_theorem_5_accuracy_rows_can_fail(monkeypatch):
+    # models whose accuracy is off the theorem's values must fail both accuracy rows: the rows
+    # compare to within round-off (1e-12), not to within a loose tolerance
+    monkeypatch.setattr(theorem_5_module, "accuracy", lambda *args: 0.5)
+    rows = {c.claim: c for c in check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0)}
+    assert not rows["Theorem 5: slow model accuracy"].holds
+    assert not rows["Theorem 5: fast model accuracy"].holds
+    rows = {c.claim: c for c in check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0, fast_accuracy=0.6)}
+    assert not rows["Theorem 5: fast model accuracy"].holds
