@@ -62,6 +62,16 @@ def _pairs(**changes):
             "`log_probs`",
         ),
         (lambda: lemma_9_rate(np.float64(-1.0), -1.0, 1.0, 0.1, 1), ValueError, "`log_probs`"),
+        (
+            lambda: lemma_9_rate(np.log(PROBS), np.log(PROBS[:3]), R_GT, 0.1, 1),
+            ValueError,
+            "`ref_log_probs` must broadcast",
+        ),
+        (
+            lambda: lemma_9_rate(np.log(PROBS), np.log(PROBS), R_GT[:3], 0.1, 1),
+            ValueError,
+            "`reward_rm` must broadcast",
+        ),
         (lambda: tightest("rows"), TypeError, "`checks` must be a list of Check; got str"),
         (lambda: ts.default_save_ts(10.0, 1), ValueError, "`num`"),
         # negative |S| used to give negative time bounds
