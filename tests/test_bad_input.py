@@ -15,6 +15,7 @@ from theory_sim.theorems import (
     check_proposition_1,
     lemma_9_rate,
     proposition_3_bound,
+    proposition_4_conditions,
     theorem_4_bound,
     tightest,
 )
@@ -73,6 +74,29 @@ def _pairs(**changes):
             "`reward_rm` must broadcast",
         ),
         (lambda: tightest("rows"), TypeError, "`checks` must be a list of Check; got str"),
+        # Proposition 4's conditions: one length, rewards in [-1, 1] (named)
+        (
+            lambda: proposition_4_conditions(PROBS / PROBS.sum(), R_GT / 3, R_GT[:3] / 3, 0.1, [3]),
+            ValueError,
+            "must be 1-D of one length",
+        ),
+        (
+            lambda: proposition_4_conditions(
+                np.full((2, 4), 0.25), np.zeros((2, 4)), np.zeros((2, 4)), 0.1, [3]
+            ),
+            ValueError,
+            "must be 1-D of one length",
+        ),
+        (
+            lambda: proposition_4_conditions(PROBS / PROBS.sum(), R_GT, R_GT / 3, 0.1, [3]),
+            ValueError,
+            "`reward_gt`",
+        ),
+        (
+            lambda: proposition_4_conditions(PROBS / PROBS.sum(), R_GT / 3, R_GT, 0.1, [3]),
+            ValueError,
+            "`reward_rm`",
+        ),
         (lambda: ts.default_save_ts(10.0, 1), ValueError, "`num`"),
         # negative |S| used to give negative time bounds
         (

@@ -15,6 +15,7 @@ import pytest
 
 import theory_sim as ts
 import theory_sim.theorems.accuracy as theorem_5_module
+import theory_sim.theorems.flat as flat
 from theory_sim.rewards import theorem_5_models
 from theory_sim.theorems import (
     check_lemma_10,
@@ -241,3 +242,19 @@ def test_theorem_5_accuracy_rows_can_fail(monkeypatch):
     assert not rows["Theorem 5: fast model accuracy"].holds
     rows = {c.claim: c for c in check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0, fast_accuracy=0.6)}
     assert not rows["Theorem 5: fast model accuracy"].holds
+
+
+def test_proposition_2_rows_can_fail_and_can_be_vacuous(monkeypatch):
+    # its slack is 6 sqrt 2 at best, so a verdict threshold of 2 instead of 1 would pass every
+    # real instance: a right-hand side 20 times too small must fail the row
+    problem = ts.Problem(np.log(np.array([0.5, 0.3, 0.2])), np.array([0.1, -0.4, 0.9]), kl_coef=0.1)
+    row = check_proposition_2(problem)
+    assert row.status == "holds" and row.bound == 1.0 and 0 < row.measured < 1 / (6 * math.sqrt(2))
+    real = flat.proposition_2_rhs
+    monkeypatch.setattr(flat, "proposition_2_rhs", lambda *args: real(*args) / 20)
+    failing = check_proposition_2(problem)
+    assert failing.status == "fails" and failing.measured == pytest.approx(20 * row.measured)
+    monkeypatch.undo()
+    # a constant reward with lambda = 0: no gradient and a right-hand side of 0, nothing compared
+    still = check_proposition_2(ts.Problem(np.log(np.array([0.5, 0.3, 0.2])), np.full(3, 0.4)))
+    assert still.measured == 0.0 and still.status == "vacuous"

@@ -495,6 +495,9 @@ def check_proposition_2(
             "max_M": float(np.maximum(1.0, max_abs).max()),
             "t_max": t_max,
         },
+        vacuous=""
+        if np.any(rhs > 0)
+        else "the right-hand side is 0 at every saved time (the flow does not move): 0 <= 0",
     )
 
 
