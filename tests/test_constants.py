@@ -26,6 +26,7 @@ from theory_sim.theorems import (
     check_theorem_4,
     check_theorem_5,
     check_theorem_6,
+    proposition_4_conditions,
     proposition_4_y_bad,
 )
 
@@ -258,3 +259,34 @@ def test_proposition_2_rows_can_fail_and_can_be_vacuous(monkeypatch):
     # a constant reward with lambda = 0: no gradient and a right-hand side of 0, nothing compared
     still = check_proposition_2(ts.Problem(np.log(np.array([0.5, 0.3, 0.2])), np.full(3, 0.4)))
     assert still.measured == 0.0 and still.status == "vacuous"
+
+
+def test_lemma_10_rate_is_divided_by_the_number_of_prompts():
+    # the objective averages over |S| prompts, so each prompt's flow runs |S| times slower: with
+    # two identical prompts the rate halves (a rate multiplied by |S| would still hold: looser)
+    probs = np.array([1e-4, 0.5, 0.3, 0.2 - 1e-4])
+    reward = np.array([1.0, -1.0, -1.0, -1.0])
+    problem = ts.Problem(np.log(np.stack([probs, probs])), np.stack([reward, reward]), kl_coef=0.3)
+    rate = (4 + 2 * 0.3 * math.log(1 / probs.min())) / 2
+    assert check_lemma_10(problem, num_times=16).details["rate"] == pytest.approx(rate, rel=1e-12)
+
+
+def test_proposition_4_conditions_hand_computed_with_a_spread_in_y_plus():
+    # |Y+| = 2 with different r_RM values, so delta carries the spread term:
+    # rho = (V_G + gamma + 1) / (min_{Y+} r_G + 1), delta = (1 - rho)(max_{Y+} r_RM - V_RM) -
+    # spread, kl_limit = pi_0(Y+)(1 - rho) delta / (8 |Y+| (2 ln(1/min pi_0) + 1/(2e))), and the
+    # time bound 4 |S| |Y+| / ((1 - rho) delta) (1/pi_0(Y+) - 1/rho)
+    probs = np.array([0.1, 0.15, 0.35, 0.4])
+    r_gt = np.array([0.9, 0.8, -0.5, -0.2])
+    r_rm = np.array([0.9, 0.7, -0.6, -0.3])
+    gamma, members = 0.2, [0, 1]
+    v_g, v_rm, mass = probs @ r_gt, probs @ r_rm, probs[members].sum()
+    rho = (v_g + gamma + 1) / (0.8 + 1)
+    delta = (1 - rho) * (0.9 - v_rm) - 0.2
+    scale = 2 * math.log(1 / 0.1) + 1 / (2 * math.e)
+    got = proposition_4_conditions(probs, r_gt, r_rm, gamma, members, num_prompts=3)
+    assert not got.reasons and got.y_bad == ()
+    assert got.rho == pytest.approx(rho, rel=1e-12) and got.delta == pytest.approx(delta, rel=1e-12)
+    assert got.kl_limit == pytest.approx(mass * (1 - rho) * delta / (8 * 2 * scale), rel=1e-12)
+    bound = 4 * 3 * 2 / ((1 - rho) * delta) * (1 / mass - 1 / rho)
+    assert got.time_bound == pytest.approx(bound, rel=1e-12)
