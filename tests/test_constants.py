@@ -18,6 +18,8 @@ import theory_sim.theorems.accuracy as theorem_5_module
 import theory_sim.theorems.flat as flat
 from theory_sim.rewards import theorem_5_models
 from theory_sim.theorems import (
+    RATIO_RTOL,
+    TIME_RTOL,
     check_lemma_10,
     check_proposition_2,
     check_proposition_3,
@@ -29,6 +31,7 @@ from theory_sim.theorems import (
     proposition_4_conditions,
     proposition_4_y_bad,
 )
+from theory_sim.theorems._common import _time_lower_bound_check, _upper_bound_check
 
 
 def _var(p, r):
@@ -290,3 +293,33 @@ def test_proposition_4_conditions_hand_computed_with_a_spread_in_y_plus():
     assert got.kl_limit == pytest.approx(mass * (1 - rho) * delta / (8 * 2 * scale), rel=1e-12)
     bound = 4 * 3 * 2 / ((1 - rho) * delta) * (1 / mass - 1 / rho)
     assert got.time_bound == pytest.approx(bound, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("helper", "rtol", "relation"),
+    [
+        (lambda *a: _upper_bound_check("c", "i", *a, {}), RATIO_RTOL, "<="),
+        (lambda *a: _upper_bound_check("c", "i", *a, {}, TIME_RTOL), TIME_RTOL, "<="),
+        (lambda *a: _time_lower_bound_check("c", "i", *a, {}), TIME_RTOL, ">="),
+    ],
+)
+def test_every_bound_row_holds_exactly_within_its_tolerance(helper, rtol, relation):
+    # every upper- and lower-bound row of the checks is built by these two helpers: a row holds
+    # up to the stated relative tolerance and fails beyond it, on either side of a bound of 3
+    sign = 1.0 if relation == "<=" else -1.0
+    inside, outside = 3.0 * (1 + sign * rtol / 2), 3.0 * (1 + sign * 2 * rtol)
+    assert helper(inside, 3.0).holds and helper(inside, 3.0).relation == relation
+    assert not helper(outside, 3.0).holds
+    assert helper(3.0, 3.0).holds and helper(3.0 * (1 - sign), 3.0).holds
+
+
+def test_theorem_5_and_6_variance_rows_report_the_papers_bounds():
+    # Theorem 5: Var0 of the slow model <= 1/T^2; Theorem 6: Var0 of the mismatched model
+    # <= 8/T^2 (the verdicts follow from the reported bounds by the test above)
+    rows = {c.claim: c for c in check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0)}
+    assert rows["Theorem 5: slow model Var0"].bound == 1 / 10.0**2
+    models = theorem_5_models(*THEOREM_5, 0.2, 10.0)
+    assert rows["Theorem 5: fast model time"].bound == models.fast_time_bound
+    assert rows["Theorem 5: slow model time"].bound == models.slow_time_bound
+    variance_rows = [c for c in check_theorem_6(R_GT, 0.1, 30.0, 0.2) if c.claim.endswith("Var0")]
+    assert len(variance_rows) == 2 and all(c.bound == 8 / 30.0**2 for c in variance_rows)

@@ -176,6 +176,7 @@ def _gain_time(problem: Problem, gamma, reward, prompt, t_max, claim: str):
 
 
 def _time_lower_bound_check(claim, instance, measured, bound, details) -> Check:
+    """A row for t_gamma >= bound: holds within the solver's relative accuracy TIME_RTOL."""
     return Check(
         claim=claim,
         instance=instance,
@@ -183,6 +184,21 @@ def _time_lower_bound_check(claim, instance, measured, bound, details) -> Check:
         bound=bound,
         relation=">=",
         holds=bool(measured >= bound * (1.0 - TIME_RTOL)),
+        details=details,
+    )
+
+
+def _upper_bound_check(claim, instance, measured, bound, details, rtol=RATIO_RTOL) -> Check:
+    """A row for measured <= bound: holds within the relative tolerance ``rtol`` (RATIO_RTOL for
+    quantities exact to round-off, TIME_RTOL for solved times). Every upper-bound row is built
+    here, so each bound's value is written once and its verdict follows from it."""
+    return Check(
+        claim=claim,
+        instance=instance,
+        measured=measured,
+        bound=bound,
+        relation="<=",
+        holds=bool(measured <= bound * (1.0 + rtol)),
         details=details,
     )
 

@@ -15,11 +15,11 @@ from theory_sim._validation import (
 from theory_sim.metrics import _jit_reward_variance, accuracy, best_of_n
 from theory_sim.rewards import theorem_5_models
 from theory_sim.theorems._common import (
-    RATIO_RTOL,
     TIME_RTOL,
     Check,
     _one_prompt_time,
     _time_lower_bound_check,
+    _upper_bound_check,
 )
 
 
@@ -141,14 +141,8 @@ def check_theorem_5(
             abs(acc_slow - slow_target) <= exact,
             details,
         ),
-        Check(
-            claim + ": slow model Var0",
-            label,
-            var_slow,
-            1.0 / float(T) ** 2,
-            "<=",
-            var_slow <= 1.0 / float(T) ** 2 * (1 + RATIO_RTOL),
-            details,
+        _upper_bound_check(
+            claim + ": slow model Var0", label, var_slow, 1.0 / float(T) ** 2, details
         ),
         _time_lower_bound_check(
             claim + ": slow model time", label, t_slow, models.slow_time_bound, details
@@ -157,14 +151,13 @@ def check_theorem_5(
     ]
     if lam <= models.fast_kl_limit:
         rows.append(
-            Check(
+            _upper_bound_check(
                 claim + ": fast model time",
                 label,
                 t_fast,
                 models.fast_time_bound,
-                "<=",
-                bool(t_fast <= models.fast_time_bound * (1.0 + TIME_RTOL)),
                 details,
+                TIME_RTOL,
             )
         )
     return rows

@@ -33,7 +33,6 @@ from theory_sim.metrics import _jit_reward_variance, _reward_variance
 from theory_sim.objective import _prompt_objective
 from theory_sim.problem import Problem
 from theory_sim.theorems._common import (
-    RATIO_RTOL,
     Check,
     _describe,
     _gain_time,
@@ -41,6 +40,7 @@ from theory_sim.theorems._common import (
     _logsumexp,
     _require_tabular,
     _time_lower_bound_check,
+    _upper_bound_check,
 )
 
 
@@ -144,23 +144,11 @@ def check_proposition_3_trajectory(
     label = instance or _describe(problem, prompt)
     details = {"var0": var0, "kl_coef": float(problem.kl_coef), "u_max": float(u[-1])}
     return [
-        Check(
-            claim + ": variance growth",
-            label,
-            float(var_ratio.max()),
-            1.0,
-            "<=",
-            bool(var_ratio.max() <= 1.0 + RATIO_RTOL),
-            details,
+        _upper_bound_check(
+            claim + ": variance growth", label, float(var_ratio.max()), 1.0, details
         ),
-        Check(
-            claim + ": parameter displacement",
-            label,
-            float(shift_ratio.max()),
-            1.0,
-            "<=",
-            bool(shift_ratio.max() <= 1.0 + RATIO_RTOL),
-            details,
+        _upper_bound_check(
+            claim + ": parameter displacement", label, float(shift_ratio.max()), 1.0, details
         ),
     ]
 
@@ -481,24 +469,24 @@ def check_proposition_2(
     # where both sides vanish (a point mass) the bound holds with equality; report ratio 0
     ratio = np.where(rhs > 0, norms / np.where(rhs > 0, rhs, 1.0), np.where(norms > 0, np.inf, 0))
     worst = float(ratio.max())
-    return Check(
-        claim=claim,
-        instance=instance or _describe(problem, prompt),
-        measured=worst,
-        bound=1.0,
-        relation="<=",
-        holds=bool(worst <= 1.0 + RATIO_RTOL),
-        details={
+    row = _upper_bound_check(
+        claim,
+        instance or _describe(problem, prompt),
+        worst,
+        1.0,
+        {
             "kl_coef": float(problem.kl_coef),
             "length": problem.policy.length,
             "jacobian": float(jac.max()),
             "max_M": float(np.maximum(1.0, max_abs).max()),
             "t_max": t_max,
         },
-        vacuous=""
-        if np.any(rhs > 0)
-        else "the right-hand side is 0 at every saved time (the flow does not move): 0 <= 0",
     )
+    if not np.any(rhs > 0):
+        row = dataclasses.replace(
+            row, vacuous="the right-hand side is 0 at every saved time (the flow does not move)"
+        )
+    return row
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,13 +25,13 @@ from theory_sim.metrics import _jit_reward_variance
 from theory_sim.problem import Problem
 from theory_sim.rewards import theorem_6_instance
 from theory_sim.theorems._common import (
-    RATIO_RTOL,
     TIME_RTOL,
     Check,
     _describe,
     _one_prompt_time,
     _require_tabular,
     _time_lower_bound_check,
+    _upper_bound_check,
 )
 
 
@@ -95,23 +95,11 @@ def check_theorem_6(
             "t_mismatched": t_other,
         }
         checks += [
-            Check(
-                f"{claim}: matching model time",
-                label,
-                t_match,
-                fast_bound,
-                "<=",
-                bool(t_match <= fast_bound * (1.0 + TIME_RTOL)),
-                details,
+            _upper_bound_check(
+                f"{claim}: matching model time", label, t_match, fast_bound, details, TIME_RTOL
             ),
-            Check(
-                f"{claim}: mismatched model Var0",
-                label,
-                var_other,
-                8.0 / float(T) ** 2,
-                "<=",
-                var_other <= 8.0 / float(T) ** 2 * (1 + RATIO_RTOL),
-                details,
+            _upper_bound_check(
+                f"{claim}: mismatched model Var0", label, var_other, 8.0 / float(T) ** 2, details
             ),
             _time_lower_bound_check(
                 f"{claim}: mismatched model time", label, t_other, inst.slow_time_bound, details
@@ -163,13 +151,11 @@ def check_lemma_10(
     # both sides of the ratio tend to 1, so the ratio is sharp there whatever the rate; the
     # exponent's fraction is what a wrong rate changes (the tightness search uses it)
     used = float((growth / (rate * ts[:, None])).max())
-    return Check(
+    return _upper_bound_check(
         claim,
         instance or _describe(problem, prompt),
         worst,
         1.0,
-        "<=",
-        worst <= 1.0 + RATIO_RTOL,
         {"kl_coef": lam, "rate": rate, "exponent_fraction": used},
     )
 
@@ -433,14 +419,12 @@ def check_proposition_4(
         num_prompts,
         claim,
     )
-    return Check(
+    return _upper_bound_check(
         claim,
         instance
         or f"Y={probs.size} |Y+|={len(check_indices('y_plus', y_plus, probs.size, 'outputs'))}",
         measured,
         bound,
-        "<=",
-        bool(measured <= bound * (1.0 + TIME_RTOL)),
         {
             "rho": cond.rho,
             "delta": cond.delta,
@@ -450,4 +434,5 @@ def check_proposition_4(
             "y_bad_mass": derived.mass,
             "y_bad_mass_limit": derived.mass_limit,
         },
+        TIME_RTOL,
     )
