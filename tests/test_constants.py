@@ -323,3 +323,16 @@ def test_theorem_5_and_6_variance_rows_report_the_papers_bounds():
     assert rows["Theorem 5: slow model time"].bound == models.slow_time_bound
     variance_rows = [c for c in check_theorem_6(R_GT, 0.1, 30.0, 0.2) if c.claim.endswith("Var0")]
     assert len(variance_rows) == 2 and all(c.bound == 8 / 30.0**2 for c in variance_rows)
+
+
+@pytest.mark.parametrize("check", [check_proposition_3, check_theorem_4])
+def test_time_checks_measure_the_reward_they_are_given(check, two_prompts):
+    # t_gamma of the evaluated reward: r_G by default, r_RM (or any table) when passed
+    gamma = 0.02
+    given = check(two_prompts, gamma, reward=two_prompts.reward_rm)
+    default = check(two_prompts, gamma)
+    assert given.measured == pytest.approx(
+        ts.time_to_gain(two_prompts, gamma, reward=two_prompts.reward_rm), rel=1e-9
+    )
+    assert default.measured == pytest.approx(ts.time_to_gain(two_prompts, gamma), rel=1e-9)
+    assert abs(given.measured / default.measured - 1) > 1e-3
