@@ -30,6 +30,7 @@ from theory_sim.theorems import (
     check_theorem_6,
     proposition_4_conditions,
     proposition_4_y_bad,
+    theorem_4_bound,
 )
 from theory_sim.theorems._common import _time_lower_bound_check, _upper_bound_check
 
@@ -336,3 +337,24 @@ def test_time_checks_measure_the_reward_they_are_given(check, two_prompts):
     )
     assert default.measured == pytest.approx(ts.time_to_gain(two_prompts, gamma), rel=1e-9)
     assert abs(given.measured / default.measured - 1) > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("length", "jacobian", "kl_coef", "gamma", "mean_var0", "factor"),
+    [
+        # min{1 - e^(-gamma/9), 1 - e^(-7/(3 lambda))}: the gain term binds ...
+        (3, 2.5, 0.0, 0.3, 1e-3, -math.expm1(-0.3 / 9)),
+        (3, 2.5, 0.05, 0.3, 1e-3, -math.expm1(-0.3 / 9)),
+        # ... or, for a large lambda, the KL term (7/(3 lambda) = 0.0467 < gamma/9 = 0.2)
+        (2, 0.4, 50.0, 1.8, 0.2, -math.expm1(-7 / (3 * 50.0))),
+    ],
+)
+def test_theorem_4_bound_hand_computed(length, jacobian, kl_coef, gamma, mean_var0, factor):
+    # L, J != 1 and both branches of the minimum, so every constant and exponent shows
+    expected = factor / (8 * length**2 * jacobian**2) / mean_var0 ** (1 / 3)
+    got = theorem_4_bound(length, jacobian, kl_coef, gamma, mean_var0)
+    assert got == pytest.approx(expected, rel=1e-13)
+    assert theorem_4_bound(length, jacobian, kl_coef, gamma, 0.0) == math.inf
+    assert theorem_4_bound(length, jacobian, kl_coef, gamma, 1.0) == pytest.approx(
+        expected * mean_var0 ** (1 / 3), rel=1e-13
+    )
