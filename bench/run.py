@@ -24,6 +24,11 @@ neural:  exact gradients per second for a transformer (V = 4, L = 6, width 32, d
          the same gradient with every sequence run through the model on its own, beside the
          tabular autoregressive policy of the same V, L; time per gradient against V^L; the
          memory estimate and the refusal of a size that does not fit.
+field:   the flow's vector field for tabular policies (pi and log pi - log pi* from one exp and
+         one expm1 per element) in a fused loop of 1000 evaluations, against the general field
+         (softmax, then the relative log-softmax) and against a hand-written plain-softmax field
+         with one exp per element and no limit coordinates (the floor: it is not accurate near
+         pi*); microseconds per evaluation of a batch.
 cores:   a 512-cell sweep (run_sweep, chunks of 64) pinned to one core against the default
          (every core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
@@ -624,6 +629,60 @@ def bench_neural(vocab=4, length=6):
     )
 
 
+def bench_field(loops=1000):
+    """The tabular field against the general one and a plain softmax field (module docstring)."""
+
+    def plain(problem, frame, w):  # one exp per element; r_KL from log pi, as without a limit
+        theta = frame.base + w
+        z = theta - jnp.max(theta, axis=-1, keepdims=True)
+        e = jnp.exp(z)
+        total = jnp.sum(e, axis=-1, keepdims=True)
+        probs = e / total
+        advantage = problem.reward_rm - problem.kl_coef * (z - problem.ref_log_probs)
+        centred = advantage - jnp.sum(probs * advantage, axis=-1, keepdims=True)
+        return probs * centred / problem.num_prompts
+
+    fields = {
+        "tabular": flow._tabular_field,
+        "general": flow._pulled_back_field,
+        "plain softmax": plain,
+    }
+    for num_prompts, num_outputs, batch in [(1, 12, 8), (1, 12, 32), (1, 100, 8), (4, 1000, 1)]:
+        rng = np.random.default_rng(0)
+        problems = [
+            ts.Problem(
+                2 * rng.normal(size=(num_prompts, num_outputs)),
+                rng.uniform(-1, 1, (num_prompts, num_outputs)),
+                kl_coef=0.1,
+            )
+            for _ in range(batch)
+        ]
+        stacked = jax.tree.map(lambda *a: jnp.stack(a), *problems)
+        frames, w0 = jax.vmap(flow._coordinates)(stacked)
+        micros = {}
+        for name, field in fields.items():
+
+            def run(stacked, frames, w, field=field):
+                one = jax.vmap(lambda p, f, w: field(p, f, w))
+                return jax.lax.fori_loop(
+                    0, loops, lambda i, w: w + 1e-3 * one(stacked, frames, w), w
+                )
+
+            args = (stacked, frames, w0)
+            run = jax.jit(run)
+            run(*args).block_until_ready()
+            seconds, _ = _best_of(
+                lambda run=run, args=args: run(*args).block_until_ready(), repeats=5
+            )
+            micros[name] = 1e6 * seconds / loops
+        print(
+            f"[field] X={num_prompts} Y={num_outputs}, {batch} problem(s) per call: "
+            + ", ".join(f"{name} {us:.2f} us" for name, us in micros.items())
+            + f"; tabular {micros['general'] / micros['tabular']:.2f}x the general field, "
+            f"{micros['tabular'] / micros['plain softmax']:.2f}x the plain softmax's time"
+        )
+
+
 BENCHMARKS = {
     "accuracy": bench_accuracy,
     "flat": bench_flat,
@@ -635,6 +694,7 @@ BENCHMARKS = {
     "sweep-mixed": bench_sweep_mixed,
     "cores": bench_cores,
     "neural": bench_neural,
+    "field": bench_field,
 }
 
 if __name__ == "__main__":
