@@ -10,6 +10,7 @@ prompts) changes them by far more.
 
 import math
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -357,4 +358,17 @@ def test_theorem_4_bound_hand_computed(length, jacobian, kl_coef, gamma, mean_va
     assert theorem_4_bound(length, jacobian, kl_coef, gamma, 0.0) == math.inf
     assert theorem_4_bound(length, jacobian, kl_coef, gamma, 1.0) == pytest.approx(
         expected * mean_var0 ** (1 / 3), rel=1e-13
+    )
+
+
+def test_proposition_2_rhs_hand_computed():
+    # 6 M^(1/3) L J Var^(1/3) with M = max(1, max |r_KL|): M below and above 1, L and J != 1,
+    # numpy and JAX inputs
+    assert flat.proposition_2_rhs(0.5, 3, 2.5, 8e-3) == pytest.approx(6 * 3 * 2.5 * 0.2, rel=1e-14)
+    assert flat.proposition_2_rhs(8.0, 2, 0.5, 1e-3) == pytest.approx(
+        6 * 2 * 2 * 0.5 * 0.1, rel=1e-14
+    )
+    got = flat.proposition_2_rhs(jnp.array([0.5, 8.0]), 2, 0.5, jnp.array([8e-3, 1e-3]))
+    np.testing.assert_allclose(
+        np.asarray(got), [6 * 2 * 0.5 * 0.2, 6 * 2 * 2 * 0.5 * 0.1], rtol=1e-14
     )
