@@ -190,8 +190,9 @@ def _time_lower_bound_check(claim, instance, measured, bound, details) -> Check:
 
 def _upper_bound_check(claim, instance, measured, bound, details, rtol=RATIO_RTOL) -> Check:
     """A row for measured <= bound: holds within the relative tolerance ``rtol`` (RATIO_RTOL for
-    quantities exact to round-off, TIME_RTOL for solved times). Every upper-bound row is built
-    here, so each bound's value is written once and its verdict follows from it."""
+    quantities exact to round-off, TIME_RTOL for solved times). Every upper-bound row with a
+    relative tolerance is built here, so each bound's value is written once and its verdict
+    follows from it (a strict comparison, or an absolute tolerance on exact sums, is its own)."""
     return Check(
         claim=claim,
         instance=instance,

@@ -54,7 +54,7 @@ from theory_sim._validation import check_int
 from theory_sim.policies import Autoregressive, Tabular
 from theory_sim.problem import Problem
 from theory_sim.rewards import theorem_5_models
-from theory_sim.theorems._common import RATIO_RTOL, Check
+from theory_sim.theorems._common import Check, _upper_bound_check
 from theory_sim.theorems.accuracy import check_theorem_5
 from theory_sim.theorems.flat import (
     _prompt_gradients,
@@ -232,7 +232,7 @@ def _lemma_10(z, n):
     row = check_lemma_10(_tabular(probs, r_rm, kl_coef=lam))
     # measured on the exponent (see check_lemma_10): the ratio itself is sharp at t -> 0
     used = row.details["exponent_fraction"]
-    return [dataclasses.replace(row, measured=used, holds=used <= 1.0 + RATIO_RTOL)], inst
+    return [_upper_bound_check(row.claim, row.instance, used, row.bound, row.details)], inst
 
 
 @dataclasses.dataclass(frozen=True)
@@ -455,7 +455,7 @@ def _pointwise_check(claim: str, template: Problem, z, size) -> tuple[Check, dic
     lhs, rhs = (float(side) for side in _pointwise_sides(claim, terms, policy.length, jac))
     # both sides vanish at a point mass: the bound holds with equality there (ratio 0)
     ratio = lhs / rhs if rhs > 0 else (math.inf if lhs > 0 else 0.0)
-    check = Check(claim, label, ratio, 1.0, "<=", ratio <= 1.0 + RATIO_RTOL, details)
+    check = _upper_bound_check(claim, label, ratio, 1.0, details)
     inst = {
         "ref_params": ref.tolist(),
         "params": theta.tolist(),
