@@ -23,7 +23,6 @@ __all__ = [
     "check_key",
     "check_optimizer",
     "check_probabilities",
-    "check_problem",
     "check_reward_range",
     "estimate_memory_bytes",
     "memory_limit_bytes",
@@ -105,15 +104,6 @@ def _kind_error(name: str, expected: str, value: Any) -> TypeError:
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return TypeError(f"`{name}` must be {expected}; got {type(value).__name__} {shown}.")
-
-
-def check_problem(value: Any, name: str = "problem"):
-    """Return ``value`` if it is a :class:`~theory_sim.Problem`, else raise a TypeError."""
-    from theory_sim.problem import Problem
-
-    if not isinstance(value, Problem):
-        raise _kind_error(name, "a theory_sim.Problem", value)
-    return value
 
 
 def check_key(value: Any, name: str = "key") -> jax.Array:

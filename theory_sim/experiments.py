@@ -10,17 +10,18 @@ import jax
 import numpy as np
 
 from theory_sim._parallel import threaded_map
-from theory_sim.flow import default_save_ts, gradient_flow
-from theory_sim.instances import random_problem
-from theory_sim.metrics import _jit_expected_reward, reward_variance
-from theory_sim.objective import kl_optimal_policy
+from theory_sim.instances import (
+    counterexample_instance,
+    neural_policy,
+    random_problem,
+    target_gain,
+)
+from theory_sim.metrics import reward_variance
 from theory_sim.policies import Autoregressive, LogLinear, start_at
 from theory_sim.problem import Problem
 from theory_sim.rewards import theorem_5_models
 from theory_sim.stories import (
     FLAT_FAMILIES,
-    _neural_policy,
-    counterexample_instance,
     flat_landscape,
     theorem_6_story,
 )
@@ -75,10 +76,10 @@ def check_suite(
     Tabular instance i uses shape CHECK_SHAPES[i % 4], lambda = KL_COEFS[(i // 4) % 4], a
     reward model scaled by 10^-u with u ~ U[0, 4] (reward variances from about 1e-9 to 1) and a
     random prompt. Each gamma is a random fraction in [0.05, 0.95] of a gain the flow is known to
-    exceed (:func:`_headroom`: the gain in the limit for expressive policies, the largest on a log
-    grid otherwise), so the target is reached and the lower bound is tested; where the reward
-    does not rise (r_G often falls under a random r_RM), of the largest gain the reward allows:
-    t_gamma is then inf and the row is reported vacuous.
+    exceed (:func:`~theory_sim.instances.headroom`: the gain in the limit for expressive
+    policies, the largest on a log grid otherwise), so the target is reached and the lower bound
+    is tested; where the reward does not rise (r_G often falls under a random r_RM), of the
+    largest gain the reward allows: t_gamma is then inf and the row is reported vacuous.
 
     Rows: Proposition 3 for r_G and r_RM on every tabular instance, and its two in-proof bounds
     along the flow of every fourth one. Theorem 4 for r_G and r_RM on the tabular instance
@@ -133,7 +134,7 @@ def _instance_checks(i: int, key) -> list[Check]:
         ("r_G", problem.reward_gt, draws[2]),
         ("r_RM", problem.reward_rm, draws[3]),
     ):
-        gamma = _gamma(problem, prompt, table, 0.05 + 0.9 * float(frac))
+        gamma = target_gain(problem, prompt, table, 0.05 + 0.9 * float(frac))
         label = (
             f"#{i} X={num_prompts} Y={num_outputs} "
             f"lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
@@ -217,43 +218,6 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
         return checks
 
 
-def _limit_policy(problem: Problem, prompt: int) -> np.ndarray:
-    """Where the flow of an expressive policy at ``prompt`` heads: pi* for lambda > 0, else the
-    best r_RM output (a unique argmax for rewards drawn from a continuous distribution)."""
-    if float(problem.kl_coef) > 0:
-        return np.asarray(kl_optimal_policy(problem)).reshape(problem.num_prompts, -1)[prompt]
-    return np.eye(problem.num_outputs)[int(np.argmax(np.asarray(problem.reward_rm[prompt])))]
-
-
-def _headroom(problem: Problem, prompt: int, table, t_max: float) -> float:
-    """A gain of E_{pi_t} table at ``prompt`` that the flow exceeds before t_max, if positive.
-
-    Expressive policies: the gain in the limit (pi_t converges to the limit policy, so every
-    smaller gain is reached). Other policies (no closed-form limit): the largest gain seen on the
-    129-point log grid of :func:`~theory_sim.flow.default_save_ts` to t_max (the gain is
-    continuous in t, so every smaller gain is reached). A value <= 0: the reward does not rise.
-    """
-    probs0 = np.exp(np.asarray(problem.ref_log_probs)[prompt])
-    row = np.asarray(table)[prompt]
-    start = float(_jit_expected_reward(probs0, row))
-    if problem.policy.expressive:
-        return float(_jit_expected_reward(_limit_policy(problem, prompt), row)) - start
-    probs = gradient_flow(problem, t_max, default_save_ts(t_max)).probs
-    series = np.asarray(probs).reshape(probs.shape[0], problem.num_prompts, -1)[:, prompt] @ row
-    return float(series.max()) - start
-
-
-def _gamma(problem, prompt: int, table, frac: float, t_max: float = 1e12) -> float:
-    """``frac`` of :func:`_headroom` (a reachable target), or, if the reward does not rise,
-    ``frac`` of the largest gain the reward allows: t_gamma is then inf and the row vacuous."""
-    headroom = _headroom(problem, prompt, table, t_max)
-    row = np.asarray(table[prompt])
-    if headroom > 1e-9 * float(np.ptp(row)):  # a rise, not round-off on a falling reward
-        return frac * headroom
-    probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    return frac * (float(row.max()) - float(_jit_expected_reward(probs0, row)))
-
-
 def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list[Check]:
     fracs = np.asarray(jax.random.uniform(jax.random.fold_in(key, 4), (2,), dtype=np.float64))
     rows = []
@@ -261,7 +225,7 @@ def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list
         ("r_G", problem.reward_gt, fracs[0]),
         ("r_RM", problem.reward_rm, fracs[1]),
     ):
-        gamma = _gamma(problem, prompt, table, 0.05 + 0.9 * float(frac), t_max)
+        gamma = target_gain(problem, prompt, table, 0.05 + 0.9 * float(frac), t_max)
         text = f"#{i} {label} lambda={float(problem.kl_coef):g} r={name} gamma={gamma:.2g}"
         rows.append(check_theorem_4(problem, gamma, table, prompt, t_max, instance=text))
     return rows
@@ -312,7 +276,7 @@ def _neural_instance(i: int, key) -> tuple[Problem, str]:
     U[-1, 1] scaled by 10^-u, u ~ U[0, 3]; lambda = 0."""
     kind, width, depth = ("transformer", 8, 1) if i % 8 == 1 else ("mlp", 16, 2)
     scale = (0.3, 1.0, 3.0)[(i // 4) % 3]
-    policy = _neural_policy(kind, width, depth, scale, i)
+    policy = neural_policy(kind, width, depth, scale, i)
     k_rm, k_gt, k_scale = jax.random.split(jax.random.fold_in(key, 5), 3)
     factor = 10.0 ** (-3.0 * float(jax.random.uniform(k_scale, dtype=np.float64)))
     r_rm = factor * np.asarray(jax.random.uniform(k_rm, (8,), np.float64, -1.0, 1.0))

@@ -78,14 +78,13 @@ from theory_sim._validation import (
     check_float_scalar,
     check_index,
     check_int,
-    check_problem,
 )
 from theory_sim.cache import traced_once
 from theory_sim.metrics import _expected_reward, _kl_divergence, _reward_variance
 from theory_sim.objective import _ascent, _grad, _probabilities, _prompt_objective
 from theory_sim.policies import Tabular
 from theory_sim.policies._common import _relative_softmax_parts
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 
 __all__ = [
     "GainTime",

@@ -13,10 +13,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from theory_sim._validation import check_problem
 from theory_sim.metrics import _centered
 from theory_sim.policies import Tabular
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 
 __all__ = [
     "kl_optimal_policy",

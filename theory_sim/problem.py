@@ -12,10 +12,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._device import to_device
-from theory_sim._validation import as_float_array, check_fits, check_float_scalar, require_x64
+from theory_sim._validation import (
+    _kind_error,
+    as_float_array,
+    check_fits,
+    check_float_scalar,
+    require_x64,
+)
 from theory_sim.policies import Tabular, _jit_log_probs
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "check_problem"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -235,3 +241,10 @@ def _check_reward(name: str, reward: Any, expected: tuple[int, ...]) -> np.ndarr
             f"`{name}` must have shape {expected} to match `init_logits`; got {arr.shape}."
         )
     return arr
+
+
+def check_problem(value: Any, name: str = "problem") -> Problem:
+    """Return ``value`` if it is a :class:`Problem`, else raise a TypeError naming ``name``."""
+    if not isinstance(value, Problem):
+        raise _kind_error(name, "a theory_sim.Problem", value)
+    return value

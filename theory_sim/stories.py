@@ -20,6 +20,7 @@ from theory_sim import bradley_terry, rewards
 from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_float_scalar, check_int
 from theory_sim.flow import Trajectory, gradient_flow, time_to_gain
+from theory_sim.instances import counterexample_instance, neural_policy
 from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
 from theory_sim.problem import Problem
@@ -257,16 +258,6 @@ class Remark1:
         return {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "model"}
 
 
-def _neural_policy(kind: str, width: int, depth: int, scale: float, seed: int):
-    from theory_sim.policies import MLP, Transformer
-
-    if kind == "transformer":
-        return Transformer(2, 3, width=width, depth=depth, heads=max(width // 4, 1), key=seed,
-                           init_scale=scale)  # fmt: skip
-    features = np.asarray(jax.random.normal(jax.random.key(seed), (8, 4), np.float64))
-    return MLP(features, width=width, depth=depth, key=seed, init_scale=scale)
-
-
 def remark_1(
     models=REMARK_1_MODELS,
     init_scales=REMARK_1_SCALES,
@@ -308,7 +299,7 @@ def remark_1(
     for kind, width, depth in models:
         label = f"{kind} w={width} d={depth}"
         for scale in init_scales:
-            policy = _neural_policy(kind, width, depth, float(scale), seed)
+            policy = neural_policy(kind, width, depth, float(scale), seed)
             part = []
             for k in range(num_points):
                 eps = 0.1 * 10.0 ** (-decades * k / (num_points - 1))
@@ -356,19 +347,6 @@ def remark_1(
 
 
 # ----------------------------------------------------------------------------- Theorem 5
-
-
-def counterexample_instance(seed: int = 0, num_outputs: int = 6):
-    """The seeded one-prompt instance of the counterexamples: pi_0 ~ Dirichlet(1), r_G ~ U[-1, 1].
-
-    Returns:
-        (pi_0 [Y], r_G [Y]).
-    """
-    num_outputs = check_int("num_outputs", num_outputs, 2)
-    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
-    probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
-    r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
-    return probs, r_gt
 
 
 @dataclasses.dataclass(frozen=True)

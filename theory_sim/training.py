@@ -28,13 +28,12 @@ from theory_sim._validation import (
     check_int,
     check_key,
     check_optimizer,
-    check_problem,
 )
 from theory_sim.flow import _gain_arguments, _gain_value, _out_of_reach, time_to_gain
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _grad, _objective
 from theory_sim.policies import Tabular
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 
 __all__ = [
     "ESTIMATORS",

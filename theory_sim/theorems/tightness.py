@@ -51,6 +51,7 @@ import numpy as np
 import optax
 
 from theory_sim._validation import check_int
+from theory_sim.instances import target_gain
 from theory_sim.policies import Autoregressive, Tabular
 from theory_sim.problem import Problem
 from theory_sim.rewards import theorem_5_models
@@ -153,9 +154,7 @@ def _reachable(z, problem: Problem, table) -> float:
     """gamma as a fraction in (0, 1) of the gain the flow reaches (the limit policy's gain: the
     instances of ``theory-sim check`` choose their targets the same way), so that most decoded
     instances test the bound instead of scoring the penalty."""
-    from theory_sim.experiments import _gamma  # experiments imports this package
-
-    return _gamma(problem, 0, table, _unit(z))
+    return target_gain(problem, 0, table, _unit(z))
 
 
 def _tabular(probs, r_rm, r_gt=None, kl_coef=0.0) -> Problem:
