@@ -75,7 +75,7 @@ def _counting(jitted, run):
     """(run(), gradient evaluations): a host callback in the vector field, in a fresh trace of
     ``jitted``. A batched call (vmap over prompts, the columns of a Jacobian) counts its size."""
     count = {"n": 0}
-    original = flow._field
+    original = flow.coordinates._field
 
     def counting_field(t, w, args):
         jax.debug.callback(
@@ -83,12 +83,16 @@ def _counting(jitted, run):
         )
         return original(t, w, args)
 
-    flow._field = counting_field
+    # the solver looks the field up in the modules that call it
+    users = (flow.solve, flow.crossing)
+    for module in users:
+        module._field = counting_field
     jitted.clear_cache()
     try:
         out = run()
     finally:
-        flow._field = original
+        for module in users:
+            module._field = original
         jitted.clear_cache()
     return out, count["n"]
 
@@ -103,7 +107,7 @@ def bench_flat():
     print(f"[flat] two outputs, Var0 = {var0:.3g}, closed-form t_gamma = {exact:.6g}")
 
     adaptive, adaptive_evals = _counting(
-        flow._gain_run, lambda: ts.time_to_gain_details(problem, gamma)
+        flow.crossing._gain_run, lambda: ts.time_to_gain_details(problem, gamma)
     )
     adaptive_err = abs(adaptive.time - exact) / exact
     ts.time_to_gain(problem, gamma)  # compile the uninstrumented solver
@@ -148,7 +152,7 @@ def bench_batched(batch=256, num_outputs=1000, steps=2000, dt=0.5, kl_coef=0.05,
     problems = [ts.Problem(logits[i], rewards[i], kl_coef=kl_coef) for i in range(batch)]
     stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *problems)
     save = jnp.array([steps * dt])
-    run = jax.jit(jax.vmap(lambda p: flow._euler_path(p, save, dt)[0][0, 0]))
+    run = jax.jit(jax.vmap(lambda p: flow.euler._euler_path(p, save, dt)[0][0, 0]))
     run(stacked).block_until_ready()
     t_jax, out = _best_of(lambda: run(stacked).block_until_ready())
 
@@ -355,7 +359,7 @@ def bench_sweep(num_cells=128):
             out.append((t, traj.expected_gt[-1]))
         return out
 
-    from theory_sim.sweep import _tables
+    from theory_sim.sweep.cells import _tables
 
     def batched():
         _tables.cache_clear()  # build every cell's tables inside the timing
@@ -414,13 +418,13 @@ def bench_sweep_mixed(seeds=342):
     cells = list(range(config.num_cells))
     run_cells(config, cells[:64])  # compile
     t_grouped, rows = _best_of(lambda: run_cells(config, cells), repeats=1)
-    sizes = sweep.GROUP_SIZE, sweep.PATH_GROUP_SIZE
-    sweep.GROUP_SIZE = sweep.PATH_GROUP_SIZE = len(cells)
+    sizes = sweep.schedule.GROUP_SIZE, sweep.schedule.PATH_GROUP_SIZE
+    sweep.schedule.GROUP_SIZE = sweep.schedule.PATH_GROUP_SIZE = len(cells)
     try:
         run_cells(config, cells[:64])  # compile the one-batch programs on a small batch first
         t_batch, rows_batch = _best_of(lambda: run_cells(config, cells), repeats=1)
     finally:
-        sweep.GROUP_SIZE, sweep.PATH_GROUP_SIZE = sizes
+        sweep.schedule.GROUP_SIZE, sweep.schedule.PATH_GROUP_SIZE = sizes
     times = np.array([r["t_gamma"] for r in rows[::3]])
     other = np.array([r["t_gamma"] for r in rows_batch[::3]])
     both = np.isfinite(times) & np.isfinite(other)
@@ -467,7 +471,7 @@ def bench_long(num_prompts=4, num_outputs=1000, kl_coef=0.1, t_max=1e12, seed=0)
     dt_stable = 2.0 / (kl_coef / num_prompts * top)
     euler_steps = t_max / dt_stable
     # Euler's wall time from the cost of one exact gradient of the whole problem
-    grad = jax.jit(lambda p, th: flow._theta_field(p)(th))
+    grad = jax.jit(lambda p, th: flow.coordinates._theta_field(p)(th))
     grad(problem, problem.params0).block_until_ready()
     per_grad, _ = _best_of(lambda: grad(problem, problem.params0).block_until_ready(), repeats=20)
     q_min = float(jax.nn.softmax(problem.ref_log_probs + problem.reward_rm / kl_coef, -1).min())
@@ -643,8 +647,8 @@ def bench_field(loops=1000):
         return probs * centred / problem.num_prompts
 
     fields = {
-        "tabular": flow._tabular_field,
-        "general": flow._pulled_back_field,
+        "tabular": flow.coordinates._tabular_field,
+        "general": flow.coordinates._pulled_back_field,
         "plain softmax": plain,
     }
     for num_prompts, num_outputs, batch in [(1, 12, 8), (1, 12, 32), (1, 100, 8), (4, 1000, 1)]:
@@ -658,7 +662,7 @@ def bench_field(loops=1000):
             for _ in range(batch)
         ]
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *problems)
-        frames, w0 = jax.vmap(flow._coordinates)(stacked)
+        frames, w0 = jax.vmap(flow.coordinates._coordinates)(stacked)
         micros = {}
         for name, field in fields.items():
 

@@ -40,7 +40,7 @@ def _pairs(**changes):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        # a constant reward with probabilities that miss 1 by round-off used to return zeros
+        # a constant reward with probabilities that miss 1 by round-off: no variance to reach
         (lambda: rewards.with_variance(PROBS, np.ones(4), 0.1), ValueError, "`reward` is constant"),
         (lambda: proposition_3_bound(1, 0.01, float("nan")), ValueError, "`gamma`"),
         (lambda: proposition_3_bound(1, -0.01, 0.1), ValueError, "`var0`"),
@@ -98,7 +98,7 @@ def _pairs(**changes):
             "`reward_rm`",
         ),
         (lambda: ts.default_save_ts(10.0, 1), ValueError, "`num`"),
-        # negative |S| used to give negative time bounds
+        # negative |S| would give negative time bounds
         (
             lambda: rewards.theorem_5_models(
                 PROBS / PROBS.sum(), R_GT / 3, 0.1, 10.0, num_prompts=-3
@@ -106,7 +106,7 @@ def _pairs(**changes):
             ValueError,
             "`num_prompts`",
         ),
-        # a one-hot off-policy distribution used to give pairs (0, 0)
+        # a one-hot off-policy distribution can only give pairs (0, 0)
         (
             lambda: bradley_terry.sample_preferences(
                 PROBS / PROBS.sum(), R_GT, 10, 0.0, key=KEY, off_policy_probs=np.eye(4)[0]
@@ -114,7 +114,7 @@ def _pairs(**changes):
             ValueError,
             "`off_policy_probs`",
         ),
-        # a transposed reward table used to be reshaped silently
+        # a transposed reward table must not be reshaped silently
         (
             lambda: bradley_terry.sample_preferences(
                 np.full((2, 3), 1 / 3), np.zeros((3, 2)), 10, 0.5, key=KEY
@@ -122,7 +122,7 @@ def _pairs(**changes):
             ValueError,
             "`reward_gt`",
         ),
-        # logits of +-1e308 used to fail later in the solver, blaming kl_coef
+        # logits of +-1e308 are refused here, not later in the solver
         (lambda: ts.Problem(np.array([1e308, -1e308, 0.0]), R_GT[:3]), ValueError, "`init_logits`"),
         (lambda: ts.default_save_ts(10.0, -1), ValueError, "`num`"),
         (lambda: ts.Autoregressive(2, 1100), ValueError, "too large"),
@@ -227,7 +227,8 @@ def test_learning_rates_and_optimisers_that_cannot_work_are_refused():
 
 
 def test_a_target_above_the_maximum_reward_is_answered_at_once():
-    details = ts.time_to_gain_details(PROBLEM, 5.0, method="euler", dt=0.1)  # was 1e13 steps
+    # Euler would otherwise take its whole budget of steps to find nothing
+    details = ts.time_to_gain_details(PROBLEM, 5.0, method="euler", dt=0.1)
     assert details.time == np.inf and details.ended == "unreachable" and details.num_steps == 0
     assert ts.steps_to_gain(PROBLEM, optax.sgd(0.1), 5.0) == np.inf
     # just below the headroom the solver runs and the target is reached in finite time

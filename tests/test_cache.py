@@ -77,22 +77,22 @@ def test_the_solvers_compile_to_cacheable_programs():
     from theory_sim.instances import random_problem
 
     problem = random_problem(1, 5, key=jax.random.key(0)).with_kl_coef(0.1)
-    batch, _ = flow._as_batch(problem)
-    _, w = flow._batch_coordinates(batch)
+    batch, _ = flow.solve._as_batch(problem)
+    _, w = flow.coordinates._batch_coordinates(batch)
     save_ts = jnp.asarray(flow.default_save_ts(10.0, 5))
     reward = problem.reward_rm
-    _, w0 = flow._coordinates(problem)
+    _, w0 = flow.coordinates._coordinates(problem)
     lowered = {
-        "trajectory": flow._path_segments.lower(
+        "trajectory": flow.solve._path_segments.lower(
             batch, save_ts, jnp.zeros(1), w, 10.0, 1e-10, 1e-12, 64
         ),
-        "implicit tail": flow._path_segments.lower(
+        "implicit tail": flow.solve._path_segments.lower(
             batch, save_ts, jnp.zeros(1), w, 10.0, 1e-10, 1e-12, 64, implicit=True
         ),
-        "time to gain": flow._gain_run.lower(
+        "time to gain": flow.crossing._gain_run.lower(
             problem, reward, 0, 0.1, 0.0, w0, -1.0, 10.0, 1e-10, 1e-12, 64
         ),
-        "crossing": flow._refine_crossing.lower(
+        "crossing": flow.crossing._refine_crossing.lower(
             problem, reward, 0, 0.1, 0.0, w0, 1.0, 1e-10, 1e-12, 64, False
         ),
     }

@@ -205,7 +205,7 @@ def test_gains_below_float64_resolution_are_refused_and_those_above_are_accurate
     # refuses gamma < 1e6 delta and is accurate to 1e-6 above it. The reference is t/gamma
     # fitted by a quadratic in gamma on [1e-5, 4e-5] (where the solver is accurate to about
     # 1e-9) and extrapolated down. At gamma = 1e-20 the target E_0 r + gamma is E_0 r in float64
-    # and t_gamma came out 0; at 1e-15 it was 5% off.
+    # (t_gamma would be 0), and at 1e-15 t_gamma is 5% off.
     from theory_sim import flow
 
     rng = np.random.default_rng(1)
@@ -215,7 +215,7 @@ def test_gains_below_float64_resolution_are_refused_and_those_above_are_accurate
         problem = ts.Problem(2.0 * rng.normal(size=(7, 2)), reward, policy=policy)
     else:
         problem = ts.Problem(rng.normal(size=8), reward, kl_coef=0.05 if "kl" in case else 0.0)
-    _, w0 = flow._jit_coordinates(problem)
+    _, w0 = flow.coordinates._jit_coordinates(problem)
     delta = np.finfo(np.float64).eps * np.abs(reward).max() * (1 + np.abs(np.asarray(w0)).max())
     threshold = flow.GAIN_RESOLUTION * delta
     assert 1e-10 < threshold < 1e-8  # lambda = 0.05 puts the frame at pi*, 20 logits away

@@ -21,7 +21,7 @@ from theory_sim import flow as ts_flow
 from theory_sim.objective import _grad
 
 # Saved states past the convergence certificate must match pi* to this (issue's requirement);
-# the certificate itself guarantees total variation 1e-10 (theory_sim.flow._CERTIFIED_TV).
+# the certificate itself guarantees total variation 1e-10 (theory_sim.flow.limit._CERTIFIED_TV).
 LIMIT_TOL = 1e-9
 
 
@@ -349,7 +349,7 @@ def test_a_stopped_solve_says_why_without_guessing():
     problem = ts.Problem(np.array([-4.0, 0.0]), np.array([0.5, -0.5]))
     with pytest.raises(RuntimeError, match=r"after \d+ steps \(kl_coef = 0\)"):
         ts.gradient_flow(problem, 1e9, max_steps=5)
-    # logits whose log-probabilities overflow used to fail inside the solve; now refused up front
+    # logits whose log-probabilities overflow are refused up front, not inside the solve
     with pytest.raises(ValueError, match="`init_logits` must give every output a positive"):
         ts.Problem(np.array([1e308, -1e308]), np.array([1.0, -1.0]))
 
@@ -406,12 +406,12 @@ def test_the_tabular_field_is_the_pulled_back_field(lam, y):
     # (exactly 0); lambda = 1e-6 with r / lambda up to 1e6 floors the frame (nonzero offset)
     rng = np.random.default_rng(y)
     problem = ts.Problem(rng.normal(size=(3, y)) * 3, rng.uniform(-1, 1, (3, y)), kl_coef=lam)
-    frame, w0 = ts_flow._coordinates(problem)
+    frame, w0 = ts_flow.coordinates._coordinates(problem)
     assert bool(np.any(np.asarray(frame.offset) != 0)) == (lam == 1e-6)
-    limit = ts_flow._limit_state(frame, w0)
+    limit = ts_flow.coordinates._limit_state(frame, w0)
     states = [w0, w0 + rng.normal(size=w0.shape), limit + 1e-9 * rng.normal(size=w0.shape)]
-    fast = jax.jit(lambda w: ts_flow._tabular_field(problem, frame, w))
-    general = jax.jit(lambda w: ts_flow._pulled_back_field(problem, frame, w))
+    fast = jax.jit(lambda w: ts_flow.coordinates._tabular_field(problem, frame, w))
+    general = jax.jit(lambda w: ts_flow.coordinates._pulled_back_field(problem, frame, w))
     for i, w in enumerate(states):
         a, b = np.asarray(fast(w)), np.asarray(general(w))
         assert np.abs(a).max() > 0 or (i == 2 and lam == 1e-6)  # a floored pi* is a point mass
@@ -496,7 +496,7 @@ def test_the_total_variation_bound_holds(seed, y, spread):
         u = np.log(pi) - log_star
         e = np.expm1(u)
         kl = float(np.sum(np.where(np.abs(u) < 1, star * (u * e - (e - u)), pi * u - pi + star)))
-        bound = float(ts_flow._tv_bound(np.array([max(kl, 0.0)]), log_star[None])[0])
+        bound = float(ts_flow.limit._tv_bound(np.array([max(kl, 0.0)]), log_star[None])[0])
         # 1e-13: round-off of two separately normalised float64 distributions (what KL cannot
         # see), a thousand times below the 1e-10 the certificate uses the bound for
         assert 0.5 * np.abs(pi - star).sum() <= bound * (1 + 1e-9) + 1e-13

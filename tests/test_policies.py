@@ -258,7 +258,7 @@ def test_reward_scale_exponent_is_exactly_one_half():
 def test_problem_with_static_policy_compiles_once_per_shape(rng):
     import importlib
 
-    flow_module = importlib.import_module("theory_sim.flow")
+    flow_module = importlib.import_module("theory_sim.flow.crossing")
     flow_module._gain_run.clear_cache()
     for seed in range(3):
         problem = random_ar_problem(seed, 1, 2, 3, kl_coef=0.1 * seed)

@@ -20,15 +20,14 @@ from theory_sim import (
     time_to_gain,
 )
 from theory_sim.sweep import (
-    _cell_draws,
-    _initial_probs,
-    _read_csv,
     build_cell,
     load_config,
     load_results,
     parse_config,
     run_sweep,
 )
+from theory_sim.sweep.cells import _cell_draws, _initial_probs
+from theory_sim.sweep.storage import _read_csv
 
 SMALL = """\
 chunk_size = 4
@@ -417,14 +416,15 @@ def _first_cell_stops(monkeypatch):
     solved again on its own; the groups are taken in grid order (not by estimated t_gamma)."""
     from theory_sim import sweep
 
-    run = sweep._run_gains
+    run = sweep.schedule._run_gains
 
     def first_fails(*args, **kwargs):
         times, ok = run(*args, **kwargs)
         return times, ok.at[0].set(False)
 
-    monkeypatch.setattr(sweep, "_run_gains", first_fails)
-    monkeypatch.setattr(sweep, "_hardest_first", lambda built, t_max: np.arange(len(built)))
+    monkeypatch.setattr(sweep.schedule, "_run_gains", first_fails)
+    in_grid_order = lambda built, t_max: np.arange(len(built))  # noqa: E731
+    monkeypatch.setattr(sweep.schedule, "_hardest_first", in_grid_order)
 
 
 def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys, monkeypatch):
@@ -432,7 +432,7 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
 
     config = tmp_path / "sweep.toml"
     config.write_text(SMALL.replace("seeds = [0, 1]", "seeds = [3]"))
-    build = sweep._cell
+    build = sweep.run._cell
 
     def build_or_refuse(cfg, cell):
         if cell == 2:
@@ -442,9 +442,9 @@ def test_infeasible_and_failed_cells_are_recorded_and_reported(tmp_path, capsys,
     def stopped(*args, **kwargs):
         raise RuntimeError("stopped")
 
-    monkeypatch.setattr(sweep, "_cell", build_or_refuse)
+    monkeypatch.setattr(sweep.run, "_cell", build_or_refuse)
     _first_cell_stops(monkeypatch)
-    monkeypatch.setattr(sweep, "time_to_gain", stopped)
+    monkeypatch.setattr(sweep.run, "time_to_gain", stopped)
     out = tmp_path / "run"
     assert cli.main(["sweep", str(config), "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -474,7 +474,7 @@ def test_a_cell_refused_when_solved_on_its_own_is_failed_with_the_reason(tmp_pat
         raise ValueError("`gamma` = 1e-20 is below what float64 resolves here:\n ...")
 
     _first_cell_stops(monkeypatch)
-    monkeypatch.setattr(sweep, "time_to_gain", refused)
+    monkeypatch.setattr(sweep.run, "time_to_gain", refused)
     rows = sweep.run_cells(config, [0, 1])
     assert {r["status"] for r in rows if r["cell"] == 0} == {
         "solver failed: `gamma` = 1e-20 is below what float64 resolves here: ..."
@@ -528,16 +528,16 @@ def test_group_size_changes_no_number(monkeypatch):
     """run_cells solves its cells in vmapped groups of GROUP_SIZE on one thread per core; every
     cell's solve is its own, so groups of 2 (on threads) and one group of all the cells give
     the same rows to 1e-9, the accuracy t_gamma is solved to (batches of other sizes compile to
-    other fused loops; on 4,104 cells the largest difference seen was 5e-12)."""
+    other fused loops, whose results differ by round-off)."""
     from theory_sim import sweep
 
     config = parse_config(SMALL)
     cells = list(range(NUM_CELLS))
-    monkeypatch.setattr(sweep, "GROUP_SIZE", 2)
-    monkeypatch.setattr(sweep, "PATH_GROUP_SIZE", 2)
+    monkeypatch.setattr(sweep.schedule, "GROUP_SIZE", 2)
+    monkeypatch.setattr(sweep.schedule, "PATH_GROUP_SIZE", 2)
     small = sweep.run_cells(config, cells)
-    monkeypatch.setattr(sweep, "GROUP_SIZE", NUM_CELLS)
-    monkeypatch.setattr(sweep, "PATH_GROUP_SIZE", NUM_CELLS)
+    monkeypatch.setattr(sweep.schedule, "GROUP_SIZE", NUM_CELLS)
+    monkeypatch.setattr(sweep.schedule, "PATH_GROUP_SIZE", NUM_CELLS)
     whole = sweep.run_cells(config, cells)
     assert [r["cell"] for r in small] == [r["cell"] for r in whole]
     for a, b in zip(small, whole, strict=True):
@@ -546,28 +546,28 @@ def test_group_size_changes_no_number(monkeypatch):
 
 
 def test_tables_drawn_in_blocks_have_the_bits_of_one_cell_at_a_time(monkeypatch):
-    """run_cells draws its cells' random numbers in blocks of seeds (sweep._prefetch): every
+    """run_cells draws its cells' random numbers in blocks of seeds (sweep.cells._prefetch): every
     table (pi_0 of the random and rare_best families, r_G, the Bradley-Terry fit from the reward
     model's key, the problem's log pi_0) is bit for bit the table drawn for its cell alone, also
     across a padded last block."""
     from theory_sim import sweep
 
-    monkeypatch.setattr(sweep, "_DRAW_BLOCK", 3)  # seeds 0-4: a full block and a padded one
+    monkeypatch.setattr(sweep.cells, "_DRAW_BLOCK", 3)  # seeds 0-4: a full block and a padded one
     config = parse_config(SMALL.replace("seeds = [0, 1]", "seeds = [0, 1, 2, 3, 4]"))
     cells = list(range(config.num_cells))
 
     def tables():
         keys = [config.cell(c) for c in cells]  # (p_index, r_index, kl_coef, seed)
-        return [sweep._tables(config, p, r, seed) for p, r, _, seed in keys]
+        return [sweep.cells._tables(config, p, r, seed) for p, r, _, seed in keys]
 
-    sweep._tables.cache_clear()
+    sweep.cells._tables.cache_clear()
     alone = tables()
-    sweep._tables.cache_clear()
-    keys = sweep._prefetch(config, cells)
+    sweep.cells._tables.cache_clear()
+    keys = sweep.cells._prefetch(config, cells)
     assert len(keys) == len(set(keys)) == 2 * 3 * 5
     drawn = tables()
-    assert not sweep._prefetched  # every prefetched draw was taken
-    sweep._tables.cache_clear()
+    assert not sweep.cells._prefetched  # every prefetched draw was taken
+    sweep.cells._tables.cache_clear()
     for (p_a, gt_a, probs_a), (p_b, gt_b, probs_b) in zip(alone, drawn, strict=True):
         leaves = zip(jax.tree.leaves(p_a), jax.tree.leaves(p_b), strict=True)
         for a, b in [(gt_a, gt_b), (probs_a, probs_b), *leaves]:
@@ -576,7 +576,7 @@ def test_tables_drawn_in_blocks_have_the_bits_of_one_cell_at_a_time(monkeypatch)
 
 @pytest.mark.parametrize(("d0", "d1"), [(-15.5, 2.0), (-5.0, 0.0), (-2.0, 3.0), (-10.0, -3.0)])
 def test_estimated_t_gamma_is_within_a_factor_two_of_the_closed_form(d0, d1):
-    """run_cells groups cells by sweep._estimated_times, a coarse flow in log-time: on two
+    """run_cells groups cells by sweep.schedule._estimated_times, a coarse flow in log-time: on two
     outputs with rewards (1, -1) it lands within a factor 2 of the closed form
     t = ((d1 + sinh d1) - (d0 + sinh d0)) / 2 from logit gap d0 to d1 (theory.md section 2),
     including a late take-over (d0 = -15.5: pi_0(best) = 2e-7, t ~ 1.3e6) that fixed steps in
@@ -586,10 +586,10 @@ def test_estimated_t_gamma_is_within_a_factor_two_of_the_closed_form(d0, d1):
     t_star = ((d1 + math.sinh(d1)) - (d0 + math.sinh(d0))) / 2.0
     gamma = 2.0 * (1 / (1 + math.exp(-d1)) - 1 / (1 + math.exp(-d0)))
     problem = Problem(np.array([d0, 0.0]), np.array([1.0, -1.0]), np.array([1.0, -1.0]))
-    (estimate,) = sweep._estimated_times([(problem, 0.0, {"gamma": gamma})], 1e12)
+    (estimate,) = sweep.schedule._estimated_times([(problem, 0.0, {"gamma": gamma})], 1e12)
     assert 0.5 < estimate / t_star < 2.0, (estimate, t_star)
     # a target beyond the reach of t_max is estimated at inf
-    (estimate,) = sweep._estimated_times([(problem, 0.0, {"gamma": gamma})], t_star / 10)
+    (estimate,) = sweep.schedule._estimated_times([(problem, 0.0, {"gamma": gamma})], t_star / 10)
     assert estimate == math.inf
 
 
@@ -599,9 +599,9 @@ def test_cells_are_grouped_by_estimated_t_gamma(config):
     from theory_sim import sweep
 
     cells = list(range(NUM_CELLS))
-    built = [sweep._cell(config, c) for c in cells]
-    estimates = sweep._estimated_times(built, config.t_max)
-    order = sweep._hardest_first(built, config.t_max)
+    built = [sweep.run._cell(config, c) for c in cells]
+    estimates = sweep.schedule._estimated_times(built, config.t_max)
+    order = sweep.schedule._hardest_first(built, config.t_max)
     assert sorted(order) == cells
     ranked = np.nan_to_num(estimates[order], posinf=1e300)
     assert np.all(np.diff(ranked) <= 0)
@@ -692,8 +692,8 @@ def test_the_cell_programs_are_kept_traced_across_processes(tmp_path, monkeypatc
     from theory_sim import cache, sweep
 
     def drop():  # as a new process would start
-        sweep._run_gains.clear_cache()
-        sweep._run_paths.clear_cache()
+        sweep.schedule._run_gains.clear_cache()
+        sweep.schedule._run_paths.clear_cache()
 
     monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
     config, cells = parse_config(SMALL), [0, 5]

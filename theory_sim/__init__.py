@@ -12,46 +12,88 @@ The paper's stories (the notebooks' figures and tables) are :mod:`theory_sim.sto
 :mod:`theory_sim.plotting` and written by :func:`theory_sim.report.reproduce`; grids of runs from
 a TOML file are :mod:`theory_sim.sweep`.
 
-Importing theory_sim turns on JAX's float64 mode (``jax_enable_x64``) for the whole process:
-the theorems live at reward variances down to 1e-12 and times up to 1e8, beyond float32.
+theory_sim turns on JAX's float64 mode (``jax_enable_x64``) for the whole process as soon as
+any of its modules that compute loads (the first use of a name below, or ``import
+theory_sim.flow`` and the like; at once if JAX is already imported): the theorems live at
+reward variances down to 1e-12 and times up to 1e8, beyond float32. The names below are loaded
+on first use, so ``import theory_sim`` and ``theory-sim --help`` do not import JAX.
 """
 
-import jax
+from __future__ import annotations
 
-# Float64 for the whole process (see the README): set before any array is created.
-jax.config.update("jax_enable_x64", True)
-
-from theory_sim.flow import GainTime as GainTime  # noqa: E402
-from theory_sim.flow import Trajectory as Trajectory  # noqa: E402
-from theory_sim.flow import default_save_ts as default_save_ts  # noqa: E402
-from theory_sim.flow import gradient_flow as gradient_flow  # noqa: E402
-from theory_sim.flow import time_to_gain as time_to_gain  # noqa: E402
-from theory_sim.flow import time_to_gain_details as time_to_gain_details  # noqa: E402
-from theory_sim.metrics import accuracy as accuracy  # noqa: E402
-from theory_sim.metrics import best_of_n as best_of_n  # noqa: E402
-from theory_sim.metrics import best_of_n_policy as best_of_n_policy  # noqa: E402
-from theory_sim.metrics import entropy as entropy  # noqa: E402
-from theory_sim.metrics import expected_reward as expected_reward  # noqa: E402
-from theory_sim.metrics import kl_divergence as kl_divergence  # noqa: E402
-from theory_sim.metrics import on_policy_accuracy as on_policy_accuracy  # noqa: E402
-from theory_sim.metrics import reward_variance as reward_variance  # noqa: E402
-from theory_sim.objective import kl_optimal_policy as kl_optimal_policy  # noqa: E402
-from theory_sim.objective import objective as objective  # noqa: E402
-from theory_sim.objective import policy_gradient as policy_gradient  # noqa: E402
-from theory_sim.objective import prompt_objective as prompt_objective  # noqa: E402
-from theory_sim.objective import tabular_gradient as tabular_gradient  # noqa: E402
-from theory_sim.policies import MLP as MLP  # noqa: E402
-from theory_sim.policies import Autoregressive as Autoregressive  # noqa: E402
-from theory_sim.policies import LogLinear as LogLinear  # noqa: E402
-from theory_sim.policies import Neural as Neural  # noqa: E402
-from theory_sim.policies import Tabular as Tabular  # noqa: E402
-from theory_sim.policies import Transformer as Transformer  # noqa: E402
-from theory_sim.policies import start_at as start_at  # noqa: E402
-from theory_sim.problem import Problem as Problem  # noqa: E402
-from theory_sim.training import compare_methods as compare_methods  # noqa: E402
-from theory_sim.training import estimate_gradient as estimate_gradient  # noqa: E402
-from theory_sim.training import optimize as optimize  # noqa: E402
-from theory_sim.training import sampled_optimize as sampled_optimize  # noqa: E402
-from theory_sim.training import steps_to_gain as steps_to_gain  # noqa: E402
+import importlib
+import importlib.util
+import sys
+import types
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it, loaded on first use (PEP 562)
+_EXPORTS = {
+    "accuracy": "theory_sim.metrics",
+    "Autoregressive": "theory_sim.policies",
+    "best_of_n": "theory_sim.metrics",
+    "best_of_n_policy": "theory_sim.metrics",
+    "compare_methods": "theory_sim.training",
+    "default_save_ts": "theory_sim.flow",
+    "entropy": "theory_sim.metrics",
+    "estimate_gradient": "theory_sim.training",
+    "expected_reward": "theory_sim.metrics",
+    "GainTime": "theory_sim.flow",
+    "gradient_flow": "theory_sim.flow",
+    "kl_divergence": "theory_sim.metrics",
+    "kl_optimal_policy": "theory_sim.objective",
+    "LogLinear": "theory_sim.policies",
+    "MLP": "theory_sim.policies",
+    "Neural": "theory_sim.policies",
+    "objective": "theory_sim.objective",
+    "on_policy_accuracy": "theory_sim.metrics",
+    "optimize": "theory_sim.training",
+    "policy_gradient": "theory_sim.objective",
+    "Problem": "theory_sim.problem",
+    "prompt_objective": "theory_sim.objective",
+    "reward_variance": "theory_sim.metrics",
+    "sampled_optimize": "theory_sim.training",
+    "start_at": "theory_sim.policies",
+    "steps_to_gain": "theory_sim.training",
+    "Tabular": "theory_sim.policies",
+    "tabular_gradient": "theory_sim.objective",
+    "time_to_gain": "theory_sim.flow",
+    "time_to_gain_details": "theory_sim.flow",
+    "Trajectory": "theory_sim.flow",
+    "Transformer": "theory_sim.policies",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if "jax" in sys.modules:  # arrays may exist already: float64 from now on, as the docstring says
+    importlib.import_module("theory_sim._device")
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")  # ts.theorems, ts.rewards, ...
+    raise AttributeError(f"module 'theory_sim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """theory_sim's module object: loading the submodule ``theory_sim.objective`` sets the
+    package's attribute of that name, which would hide the function ``objective``; the
+    function keeps the name, and the submodule stays importable by its full name."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "objective" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

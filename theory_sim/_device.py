@@ -1,4 +1,9 @@
-"""Host arrays onto the device without compiling anything."""
+"""JAX's configuration for theory_sim (float64) and host arrays onto the device.
+
+Every module of theory_sim that computes imports this one (directly or through
+:mod:`theory_sim._validation`), so float64 is on before any of them creates an array: the
+theorems live at reward variances down to 1e-12 and times up to 1e8, beyond float32.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+jax.config.update("jax_enable_x64", True)
 
 
 def to_device(x: Any) -> jax.Array:

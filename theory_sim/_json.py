@@ -15,6 +15,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from theory_sim import _device  # noqa: F401  (float64 on before any array is made)
+
 __all__ = ["dumps", "strict"]
 
 

@@ -3,67 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
 
+from theory_sim._names import TIGHTNESS_CLAIMS
+from theory_sim._tables import WIDTH, counts, format_number, status_counts, table
+
 __all__ = ["main"]
 
-STATUSES = ("holds", "fails", "vacuous")
 _BOUND_EXPONENT = {"tabular": "-1/2 (Proposition 3)", "autoregressive": "-1/3 (Theorem 4)"}
-
-
-def _format_number(x: float) -> str:
-    return "inf" if math.isinf(x) else ("nan" if math.isnan(x) else f"{x:.4g}")
-
-
-def _table(checks) -> str:
-    header = ("claim", "instance", "measured", "rel", "bound", "ratio", "status")
-    rows = [
-        (
-            c.claim,
-            c.instance,
-            _format_number(c.measured),
-            c.relation,
-            _format_number(c.bound),
-            _format_number(c.ratio),
-            c.status.upper() if c.status == "fails" else c.status,
-        )
-        for c in checks
-    ]
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
-
-
-def _status_counts(checks) -> dict[str, int]:
-    """{status: number of checks} for every status, zeros included."""
-    statuses = [c.status for c in checks]
-    return {s: statuses.count(s) for s in STATUSES}
-
-
-def _counts(checks) -> str:
-    """Counts by status over ``checks``, e.g. "212 hold, 0 fail, 18 vacuous"."""
-    words = {"holds": "hold", "fails": "fail", "vacuous": "vacuous"}
-    return ", ".join(f"{n} {words[s]}" for s, n in _status_counts(checks).items())
 
 
 def _summary(checks) -> str:
     """The counts, then per claim its counts and tightest ratio (see theorems.tightest)."""
     from theory_sim.theorems import tightest
 
-    lines = [f"{_counts(checks)} (of {len(checks)} checks)", "", "Tightest ratio per claim:"]
+    lines = [f"{counts(checks)} (of {len(checks)} checks)", "", "Tightest ratio per claim:"]
     for claim, entry in tightest(checks).items():
         if entry["of"] == "measured":
-            tight = f"max measured {_format_number(entry['tightest'])} (bound 0)"
+            tight = f"max measured {format_number(entry['tightest'])} (bound 0)"
         elif entry["relation"] == "==":
-            tight = f"max |ratio - 1| {_format_number(entry['tightest'])}"
+            tight = f"max |ratio - 1| {format_number(entry['tightest'])}"
         else:
             side = "min" if entry["relation"] == ">=" else "max"
-            tight = f"{side} measured/bound {_format_number(entry['tightest'])}"
+            tight = f"{side} measured/bound {format_number(entry['tightest'])}"
         lines.append(
             f"  {claim:<44} {entry['relation']:<2}  {tight:<30} "
             f"({entry['holds']} hold, {entry['fails']} fail, {entry['vacuous']} vacuous)"
@@ -142,14 +106,14 @@ def _check(args) -> int:
         from theory_sim.theorems import tightest
 
         payload = {
-            "summary": _status_counts(checks),
+            "summary": status_counts(checks),
             "claims": tightest(checks),
             "checks": [c.as_dict() for c in checks],
             "exponents": _exponent_rows(fits),
         }
         print(_json.dumps(payload, indent=1))
     else:
-        print(_table(checks))
+        print(table(checks, wide=args.wide))
         print("\n" + _summary(checks))
         if fits:
             print("\nExponents: fitted slope of log t_gamma against log Var0 (lambda = 0)")
@@ -227,13 +191,13 @@ def _tightness_table(results) -> str:
     ]
     for r in results:
         lines.append(
-            f"{r.claim:<32} {r.relation:<3} {_format_number(r.slack):>10}  {r.check.status:<7} "
+            f"{r.claim:<32} {r.relation:<3} {format_number(r.slack):>10}  {r.check.status:<7} "
             f"{r.check.instance[:40]:<40} {r.method}"
         )
     lines.append("")
     lines.append("slack by size (smallest found; 1 = sharp, < 1 = violated):")
     for r in results:
-        sizes = ", ".join(f"{k}: {_format_number(v)}" for k, v in r.by_size.items())
+        sizes = ", ".join(f"{k}: {format_number(v)}" for k, v in r.by_size.items())
         lines.append(f"  {r.claim:<32} {sizes}")
     for r in results:
         if r.failures:
@@ -350,23 +314,32 @@ def _interrupted(args) -> str:
             "command again to resume"
         )
     if args.command == "reproduce":
-        return f"the files already written to {args.out} are kept; run it again to finish"
+        return (
+            f"the sections finished so far are kept in {args.out}; run the same command again "
+            "to resume"
+        )
     if args.command in ("check", "tightness"):
         return "nothing was saved; run it again"
     return "nothing was written"
 
 
-_CHECK_HELP = """Check every claim of arXiv 2503.15477 that theory_sim covers on seeded random
-instances (tabular, autoregressive and log-linear policies; lambda in {0, 0.01, 0.1, 1}) and on
-the paper's counterexamples (Theorems 5 and 6, Propositions 1 and 4). Each row shows the measured
-side, the paper's bound, their ratio and a status: holds, fails, or vacuous (a row that could not
-have failed, such as a lower bound on a target the flow never reaches). Then fits the exponent of
-t_gamma against Var0 and compares it with the bounds' exponents. Exit code 1 if any row fails.
-Progress goes to stderr, the table or JSON to stdout."""
+_CHECK_HELP = """Check every claim of arXiv 2503.15477 that theory_sim covers: Propositions 1-4,
+Theorems 4-6 and Lemmas 9-10, on seeded random instances (tabular policies with lambda in {0, 0.01,
+0.1, 1}; autoregressive, log-linear, transformer and MLP policies; a prompt held out of a
+log-linear policy's training set) and on the paper's counterexamples (Theorems 5 and 6,
+Propositions 1 and 4). The table has one block per claim; each row shows the measured side, the
+paper's bound, their ratio and a status: holds, FAILS, or vacuous (a row that could not have
+failed, such as a lower bound on a target the flow never reaches). Rows decided by a tolerance
+(equalities, bounds of 0) state it in their claim's heading. Then fits the exponent of t_gamma
+against Var0 and compares it with the bounds' exponents. Exit code 1 if any row fails. Progress
+goes to stderr, the table or JSON to stdout."""
 
-_REPRODUCE_HELP = """Run every story of the notebooks (flat landscapes, accuracy is not enough,
-the teacher depends on the student, Section 4.1, autoregressive policies, estimator SNR) and write
-their figures (PNG), tables (CSV) and a markdown report to --out."""
+_REPRODUCE_HELP = """Run every story of the notebooks 01-09 (quickstart, flat landscapes,
+accuracy is not enough, the teacher depends on the student, Section 4.1 for tabular and
+autoregressive policies, estimator SNR, neural policies and Remark 1, the tightness search) and
+write their figures (PNG and PDF), tables (CSV) and a markdown report to --out. A run that is
+interrupted keeps the sections it finished (recorded with checksums in --out/.reproduce.json);
+the same command again resumes, and starts over if the sizes or theory_sim's code changed."""
 
 _SWEEP_HELP = """Run a grid of cells (policy x reward model x kl_coef x seed) described by a TOML
 file and write one tidy row per cell and horizon to --out/results.csv. Cells are saved as they
@@ -407,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     check.add_argument("--json", action="store_true", help="print the checks as JSON")
     check.add_argument(
+        "--wide",
+        action="store_true",
+        help=f"one row per check with its claim and whole instance label (default: a block per "
+        f"claim within {WIDTH} columns)",
+    )
+    check.add_argument(
         "--figures", metavar="DIR", default=None, help="also write figures (PNG) to DIR"
     )
     check.add_argument(
@@ -423,8 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     repro.add_argument(
         "--quick",
         action="store_true",
-        help="smoke sizes, figures as PNG only (about 8 s with warm caches on two cores; "
-        "25 s in full)",
+        help="smoke sizes (16 tightness evaluations per claim instead of 240), figures as PNG only",
     )
     sweep = sub.add_parser(
         "sweep",
@@ -467,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
         "--claim",
         action="append",
         default=None,
-        help="a claim to search (repeatable; default all), e.g. 'Proposition 3'",
+        help="a claim to search (repeatable; default all), one of: "
+        + ", ".join(repr(c) for c in TIGHTNESS_CLAIMS),
     )
     tight.add_argument("--json", action="store_true", help="print the results as JSON")
     tight.add_argument(
@@ -482,10 +461,10 @@ def main(argv: list[str] | None = None) -> int:
         "--horizon", type=float, default=None, help="horizon of the gain panels (default largest)"
     )
     args = parser.parse_args(argv)
-    from theory_sim.cache import enable_compilation_cache
-
-    enable_compilation_cache()
     try:
+        from theory_sim.cache import enable_compilation_cache  # JAX's import: Ctrl-C is caught
+
+        enable_compilation_cache()
         if args.command == "check":
             if args.instances < 1:
                 parser.error("--instances must be >= 1")
@@ -522,6 +501,9 @@ def run() -> None:
         code = main()
     except SystemExit as stop:  # argparse's --help, --version and usage errors
         code = stop.code
+    except KeyboardInterrupt:  # before a subcommand started: nothing was written
+        sys.stderr.write("\ntheory-sim: interrupted; nothing was written\n")
+        code = 130
     if code is None:
         code = 0
     elif not isinstance(code, int):

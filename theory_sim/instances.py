@@ -51,7 +51,7 @@ def random_problem(
         logit_std: spread of the initial logits, >= 0.
         rm_scale: scale of the reward model, in (0, 1].
 
-    Example:
+    Examples:
         >>> import jax
         >>> from theory_sim.instances import random_problem
         >>> random_problem(2, 5, key=jax.random.key(0)).reward_rm.shape

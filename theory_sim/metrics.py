@@ -159,7 +159,7 @@ def expected_reward(pi, reward) -> jax.Array:
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import expected_reward
         >>> float(expected_reward(np.array([0.5, 0.5]), np.array([1.0, 0.0])))
@@ -185,7 +185,7 @@ def reward_variance(pi, reward) -> jax.Array:
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import reward_variance
         >>> float(reward_variance(np.array([0.5, 0.5]), np.array([1.0, -1.0])))
@@ -239,7 +239,7 @@ def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
     of concordant pairs by sorting, exact for Y up to 2^20 and beyond); with ``pair_weights``,
     O(Y^2) time and memory per row (rows are batched to bound memory).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import accuracy
         >>> float(accuracy(np.array([0.0, 0.5, 0.5]), np.array([0.0, 1.0, 2.0])))  # tie is wrong
@@ -390,7 +390,7 @@ def best_of_n(pi, reward_rm, reward_gt, n: int) -> np.ndarray:
     Returns:
         [...] one value per prompt.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import best_of_n
         >>> r = np.array([0.0, 1.0])

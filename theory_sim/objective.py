@@ -163,7 +163,7 @@ def policy_gradient(problem: Problem, logits) -> jax.Array:
     Returns:
         Array shaped like ``logits``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import Problem, policy_gradient
         >>> p = Problem(np.zeros(2), np.array([1.0, -1.0]))

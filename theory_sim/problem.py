@@ -47,7 +47,7 @@ class Problem:
     ``ref_log_probs`` holds log pi_0 [X, Y]. Jitted functions taking a Problem compile once per
     shape and are reused for every instance of that shape (including different ``kl_coef``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import Problem
         >>> problem = Problem(np.zeros(3), reward_rm=np.array([1.0, 0.0, -1.0]), kl_coef=0.1)

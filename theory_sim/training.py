@@ -29,7 +29,9 @@ from theory_sim._validation import (
     check_key,
     check_optimizer,
 )
-from theory_sim.flow import _gain_arguments, _gain_value, _out_of_reach, time_to_gain
+from theory_sim.flow import time_to_gain
+from theory_sim.flow.coordinates import _gain_value
+from theory_sim.flow.crossing import _gain_arguments, _out_of_reach
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _grad, _objective
 from theory_sim.policies import Tabular

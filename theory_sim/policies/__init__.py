@@ -65,7 +65,7 @@ def start_at(policy, probs) -> tuple[np.ndarray, float]:
     Returns:
         (params in the layout ``Problem`` takes for ``init_logits``, residual).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import Autoregressive, start_at
         >>> params, residual = start_at(Autoregressive(2, 2), np.array([0.1, 0.2, 0.3, 0.4]))

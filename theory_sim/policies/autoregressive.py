@@ -37,7 +37,7 @@ class Autoregressive:
         vocab_size: V >= 1.
         length: L >= 1.
 
-    Example:
+    Examples:
         >>> from theory_sim import Autoregressive
         >>> policy = Autoregressive(vocab_size=2, length=3)
         >>> policy.num_prefixes, policy.num_sequences, policy.decode(5)

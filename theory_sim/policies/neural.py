@@ -108,7 +108,7 @@ class Neural(_VectorParams):
     ``policy.params`` is the flat float64 vector theta the flow moves;
     ``policy.unflatten(theta)`` gives the pytree back.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp, numpy as np
         >>> import theory_sim as ts
         >>> def logits_fn(p, prompt, prefix, level):   # a bigram model: last token -> logits
@@ -391,7 +391,7 @@ class Transformer(Neural):
         key: seed (int) or JAX key of the initialisation.
         init_scale: multiplies the initial parameter vector.
 
-    Example:
+    Examples:
         >>> import theory_sim as ts
         >>> policy = ts.Transformer(2, 3, width=8, depth=1, heads=2, key=0)
         >>> problem = ts.Problem(policy.params, [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0],
@@ -481,7 +481,7 @@ class MLP(Neural):
         key: seed (int) or JAX key of the initialisation.
         init_scale: multiplies the initial parameter vector.
 
-    Example:
+    Examples:
         >>> import numpy as np, theory_sim as ts
         >>> policy = ts.MLP(np.eye(4), width=8, depth=1, key=0)
         >>> ts.Problem(policy.params, [1.0, 0.0, 0.0, -1.0], policy=policy).num_outputs

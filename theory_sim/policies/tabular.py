@@ -22,7 +22,7 @@ class Tabular:
     The parameterisation of Proposition 3 and Theorems 5-6 of arXiv 2503.15477; as the L = 1 case
     of Theorem 4 its logit function is theta[x] itself, so J = 1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from theory_sim import Tabular
         >>> Tabular().init_params(np.array([[0.5, 0.25, 0.25]])).round(3)

@@ -16,9 +16,8 @@ from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
-    _gain_arguments,
-    _solve_gain,
 )
+from theory_sim.flow.crossing import _gain_arguments, _solve_gain
 from theory_sim.metrics import _jit_reward_variance
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem

@@ -29,16 +29,15 @@ from theory_sim._validation import (
     check_float_scalar,
     check_index,
     check_int,
-    check_problem,
 )
 from theory_sim.flow import (
     DEFAULT_MAX_STEPS,
-    _dense_solution,
     default_save_ts,
     gradient_flow,
 )
+from theory_sim.flow.solve import _dense_solution
 from theory_sim.metrics import _jit_reward_variance
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 from theory_sim.theorems._common import Check, _describe, _require_tabular
 
 # Lemma 9's closed form is compared with the time derivative of the solver's dense output (Tsit5's

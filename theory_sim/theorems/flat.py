@@ -18,20 +18,19 @@ from theory_sim._validation import (
     check_float_scalar,
     check_index,
     check_int,
-    check_problem,
     check_reward_range,
 )
 from theory_sim.flow import (
     DEFAULT_ATOL,
     DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
-    _dense_solution,
     default_save_ts,
     gradient_flow,
 )
+from theory_sim.flow.solve import _dense_solution
 from theory_sim.metrics import _jit_reward_variance, _reward_variance
 from theory_sim.objective import _prompt_objective
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 from theory_sim.theorems._common import (
     Check,
     _describe,

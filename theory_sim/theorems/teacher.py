@@ -15,14 +15,13 @@ from theory_sim._validation import (
     check_indices,
     check_int,
     check_probabilities,
-    check_problem,
     check_reward_range,
 )
 from theory_sim.flow import (
     gradient_flow,
 )
 from theory_sim.metrics import _jit_reward_variance
-from theory_sim.problem import Problem
+from theory_sim.problem import Problem, check_problem
 from theory_sim.rewards import theorem_6_instance
 from theory_sim.theorems._common import (
     TIME_RTOL,

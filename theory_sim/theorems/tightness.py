@@ -50,6 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from theory_sim import _names as names
+from theory_sim._names import require_same
 from theory_sim._validation import check_int
 from theory_sim.instances import target_gain
 from theory_sim.policies import Autoregressive, Tabular
@@ -264,6 +266,7 @@ SEARCHES: dict[str, _Search] = {
     "Lemma 10": _Search("<=", (2, 3, 6), lambda n: 2 * n + 1, _lemma_10),
 }
 TIGHTNESS_CLAIMS = tuple(SEARCHES)
+require_same("TIGHTNESS_CLAIMS", names.TIGHTNESS_CLAIMS, TIGHTNESS_CLAIMS)  # the CLI lists these
 
 
 def _size_label(size) -> str:
