@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from theory_sim import cli, experiments
+from theory_sim import _tables, cli, experiments
 from theory_sim.theorems import Check
 
 
@@ -67,7 +67,11 @@ def test_check_table_figure_and_failure_exit_code(tmp_path, capsys, monkeypatch)
     args = ["check", "--instances", "1", "--no-exponents", "--figures", str(tmp_path)]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "Proposition 3" in out and "0 fail" in out and "Tightest ratio per claim" in out
+    assert "Proposition 3: lower bound" in out and "0 fail" in out
+    assert "Tightest ratio per claim" in out
+    table = out.split("\n\n")[0].splitlines()
+    assert max(len(line) for line in table) <= _tables.WIDTH
+    assert not [line for line in table if line.endswith(" holds") and " nan " in line]
     assert (tmp_path / "proposition_3.png").stat().st_size > 0
     assert (tmp_path / "theorem_4.png").stat().st_size > 0
     failing = Check("Proposition 3", "fake", 1.0, 2.0, ">=", False)
@@ -86,7 +90,12 @@ def test_version_and_subcommand_descriptions(capsys):
     assert capsys.readouterr().out.strip() == f"theory-sim {__version__}"
     for command, phrase in (
         ("check", "vacuous"),
+        ("check", "autoregressive, log-linear, transformer and MLP policies"),
+        ("check", "--wide"),
         ("reproduce", "markdown report"),
+        ("reproduce", "the tightness search"),
+        ("reproduce", "resumes"),
+        ("tightness", "'Lemma 8', 'Proposition 2', 'Proposition 3', 'Theorem 4'"),
         ("sweep", "resumes"),
         ("plot", "one marker per initial policy"),
         ("tightness", "1 is sharp, below 1 a violation"),
@@ -137,3 +146,66 @@ def test_console_script_flushes_its_output_and_exits_with_the_code():
     assert done.returncode == 2 and "--instances must be >= 1" in done.stderr
     done = console("--version")
     assert done.returncode == 0 and done.stdout.startswith("theory-sim ")
+
+
+def test_the_table_fits_100_columns_and_states_tolerances():
+    rows = [
+        Check("Lemma 9", "#2 X=3 Y=4 lambda=0", 1.0, 1.0, "==", True, {"tolerance": "2e-05 rel"}),
+        Check("Monotone", "#3 X=2 Y=10 lambda=0", 0.0, 0.0, "<=", True, {"tolerance": 1.2e-9}),
+        Check("Monotone", "#7 X=2 Y=10 lambda=0.01", 2e-18, 0.0, "<=", True, {"tolerance": 1e-9}),
+        Check("Theorem 4", "#1 " + "x" * 80, 10.0, 2.0, ">=", True),
+        Check("Theorem 4", "#2 never reached", float("inf"), 2.0, ">=", True),
+    ]
+    table = _tables.table(rows)
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= _tables.WIDTH
+    assert lines[0].startswith("Lemma 9: equality; tolerance 2e-05 rel")
+    assert next(line for line in lines if line.startswith("Monotone")).startswith(
+        "Monotone: upper bound; tolerance 1e-09"
+    )  # one significant digit: the rows share it
+    bound_zero = [line for line in lines if "X=2 Y=10" in line]
+    assert all(line.split()[-2] == "-" for line in bound_zero)  # no ratio where the bound is 0
+    assert "x" * 30 + "..." in table  # a long label is cut, whole with --wide
+    wide = _tables.table(rows, wide=True)
+    assert "#1 " + "x" * 80 in wide and "Theorem 4" in wide.splitlines()[-1]
+    assert " vacuous" in lines[-1] and "inf" in lines[-1]
+
+
+def test_help_and_version_answer_without_jax():
+    import subprocess
+    import sys
+
+    for args in (["--help"], ["--version"], ["check", "--help"], ["tightness", "--help"]):
+        probe = (
+            "import sys, theory_sim.cli as c\n"
+            f"try:\n    c.main({args!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'jax' not in sys.modules\n"
+        )
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("delay", [1.0, 3.0, 8.0])
+def test_ctrl_c_at_any_moment_ends_with_one_line_and_130(delay):
+    """SIGINT while JAX imports, while the solvers compile and while instances are checked."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = "from theory_sim.cli import run\nrun()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, "check"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    if child.returncode == 0:  # finished before the signal: nothing to check
+        pytest.skip("the run finished first")
+    assert child.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    assert last.startswith("theory-sim") and "interrupted" in last

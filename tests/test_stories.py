@@ -1,3 +1,5 @@
+import hashlib
+import json
 import math
 import warnings
 
@@ -156,19 +158,32 @@ def test_markdown_table():
         markdown_table([])
 
 
-def test_ctrl_c_in_reproduce_keeps_what_is_written(tmp_path, capsys, monkeypatch):
+def _interrupted_reproduce(tmp_path, capsys, monkeypatch):
+    """reproduce --quick stopped by Ctrl-C in its second section (the flat landscape)."""
+    real = stories.flat_landscape
+
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stories, "flat_landscape", interrupt)  # the second section
+    monkeypatch.setattr(stories, "flat_landscape", interrupt)
     assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 130
-    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    monkeypatch.setattr(stories, "flat_landscape", real)
+    return [line for line in capsys.readouterr().err.splitlines() if line]
+
+
+def test_ctrl_c_in_reproduce_keeps_the_finished_sections(tmp_path, capsys, monkeypatch):
+    err = _interrupted_reproduce(tmp_path, capsys, monkeypatch)
     assert err[-1] == (
-        f"theory-sim reproduce: interrupted; the files already written to {tmp_path} are kept; "
-        "run it again to finish"
+        f"theory-sim reproduce: interrupted; the sections finished so far are kept in {tmp_path}; "
+        "run the same command again to resume"
     )
     assert all(line.startswith("reproduce: ") for line in err[:-1])  # progress, no traceback
     assert (tmp_path / "quickstart.png").stat().st_size > 0
+    manifest = json.loads((tmp_path / ".reproduce.json").read_text())
+    assert list(manifest["sections"]) == ["quickstart"]
+    assert manifest["sections"]["quickstart"]["files"] == {
+        "quickstart.png": hashlib.sha256((tmp_path / "quickstart.png").read_bytes()).hexdigest()
+    }
 
 
 def test_a_figure_that_fails_on_the_figure_process_is_named(tmp_path, monkeypatch):
@@ -199,20 +214,54 @@ def test_the_figure_process_writes_the_formats_asked_for(tmp_path, monkeypatch, 
 
 
 @pytest.mark.slow
-def test_reproduce_quick_writes_every_artefact(tmp_path, capsys):
+def test_reproduce_quick_resumes_and_writes_every_artefact(tmp_path, capsys, monkeypatch):
+    _interrupted_reproduce(tmp_path, capsys, monkeypatch)
+    kept = (tmp_path / "quickstart.png").stat().st_mtime_ns
     assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 1 finished section(s) kept (quickstart)" in err
+    assert (tmp_path / "quickstart.png").stat().st_mtime_ns == kept  # not computed again
     report = (tmp_path / "report.md").read_text()
     linked = [line.split("(")[-1].rstrip(")") for line in report.splitlines() if "](" in line]
-    assert len(linked) == 21  # 10 figures and 11 tables
+    assert len(linked) == 23  # 11 figures and 12 tables
     for name in linked:
         assert (tmp_path / name).stat().st_size > 0, name
     assert not list(tmp_path.glob("*.pdf"))  # quick writes PNG only
-    for story in ("Theorem 5", "Theorem 6", "Section 4.1", "Flat landscape", "Quickstart"):
-        assert story in report
+    for number in range(1, 10):  # every notebook
+        assert f"`notebooks/0{number}_" in report
+    # a damaged file is computed again; other sizes start over
+    (tmp_path / "tightness.csv").write_text("edited")
+    assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "section tightness: a file is missing or changed; computing it again" in err
+    assert "resuming: 9 finished section(s) kept" in err
+    assert (tmp_path / "tightness.csv").read_text() != "edited"
+
+
+def test_reproduce_starts_over_with_other_sizes_or_code(tmp_path):
+    from theory_sim.report import _kept_sections
+
+    said = []
+    (tmp_path / "a.csv").write_text("1")
+    digest = hashlib.sha256(b"1").hexdigest()
+    entry = {"files": {"a.csv": digest}, "text": ""}
+    run = {"quick": True, "code": "abc"}
+    (tmp_path / ".reproduce.json").write_text(json.dumps({"run": run, "sections": {"s": entry}}))
+    assert _kept_sections(tmp_path, run, said.append) == {"s": entry}
+    assert _kept_sections(tmp_path, {**run, "quick": False}, said.append) == {}
+    assert _kept_sections(tmp_path, {**run, "code": "def"}, said.append) == {}
+    (tmp_path / ".reproduce.json").write_text("{")
+    assert _kept_sections(tmp_path, run, said.append) == {}
+    assert said == [
+        "resuming: 1 finished section(s) kept (s)",
+        f"{tmp_path} holds a run with other sizes: starting over",
+        f"{tmp_path} holds a run with another version of theory_sim: starting over",
+        f"{tmp_path / '.reproduce.json'} is damaged: starting over",
+    ]
 
 
 def test_section_4_1_combined_measures_hand_computed():
-    from theory_sim.stories import _measure
+    from theory_sim.stories.section41 import _measure
 
     rows = {
         "a": {"variance": 1.0, "on-policy accuracy": 0.5, "off-policy accuracy": 0.7},
@@ -244,10 +293,20 @@ def test_correlations_are_scipys(pair):
             scipy_stats.spearmanr(x, y).statistic,
             scipy_stats.kendalltau(x, y).statistic,
         )
-    found = (stories._pearson(x, y), stories._spearman(x, y), stories._kendall(x, y))
+    found = (
+        stories._common._pearson(x, y),
+        stories._common._spearman(x, y),
+        stories._common._kendall(x, y),
+    )
     np.testing.assert_allclose(found, expected, rtol=0, atol=1e-12)
     x[0] = np.nan  # nan in, nan out, as in scipy
-    assert np.isnan([stories._pearson(x, y), stories._spearman(x, y), stories._kendall(x, y)]).all()
+    assert np.isnan(
+        [
+            stories._common._pearson(x, y),
+            stories._common._spearman(x, y),
+            stories._common._kendall(x, y),
+        ]
+    ).all()
 
 
 def test_remark_1_refuses_unknown_models_before_computing():
