@@ -68,9 +68,9 @@ def test_check_table_figure_and_failure_exit_code(tmp_path, capsys, monkeypatch)
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "Proposition 3: lower bound" in out and "0 fail" in out
-    assert "Tightest ratio per claim" in out
+    assert "tightest row per claim" in out
     table = out.split("\n\n")[0].splitlines()
-    assert max(len(line) for line in table) <= _tables.WIDTH
+    assert max(len(line) for line in out.splitlines()) <= _tables.WIDTH  # summary included
     assert not [line for line in table if line.endswith(" holds") and " nan " in line]
     assert (tmp_path / "proposition_3.png").stat().st_size > 0
     assert (tmp_path / "theorem_4.png").stat().st_size > 0
@@ -148,12 +148,16 @@ def test_console_script_flushes_its_output_and_exits_with_the_code():
     assert done.returncode == 0 and done.stdout.startswith("theory-sim ")
 
 
+LONG = "Proposition 4 (proof): E r_RM above its start, again"
+
+
 def test_the_table_fits_100_columns_and_states_tolerances():
     rows = [
         Check("Lemma 9", "#2 X=3 Y=4 lambda=0", 1.0, 1.0, "==", True, {"tolerance": "2e-05 rel"}),
         Check("Monotone", "#3 X=2 Y=10 lambda=0", 0.0, 0.0, "<=", True, {"tolerance": 1.2e-9}),
         Check("Monotone", "#7 X=2 Y=10 lambda=0.01", 2e-18, 0.0, "<=", True, {"tolerance": 1e-9}),
-        Check("Theorem 4", "#1 " + "x" * 80, 10.0, 2.0, ">=", True),
+        Check("Theorem 4", "#1 " + "x" * 80 + " gamma=0.5", 10.0, 2.0, ">=", True),
+        Check(LONG, "#4", 1.0, 2.0, "<=", True, {"tolerance": 1e-9}),
         Check("Theorem 4", "#2 never reached", float("inf"), 2.0, ">=", True),
     ]
     table = _tables.table(rows)
@@ -165,10 +169,13 @@ def test_the_table_fits_100_columns_and_states_tolerances():
     )  # one significant digit: the rows share it
     bound_zero = [line for line in lines if "X=2 Y=10" in line]
     assert all(line.split()[-2] == "-" for line in bound_zero)  # no ratio where the bound is 0
-    assert "x" * 30 + "..." in table  # a long label is cut, whole with --wide
+    # a long label keeps its start and its target (lambda, gamma as symbols), whole with --wide
+    assert "  #1 " + "x" * 30 in table and "x..\u03b3=0.5 " in table
     wide = _tables.table(rows, wide=True)
-    assert "#1 " + "x" * 80 in wide and "Theorem 4" in wide.splitlines()[-1]
-    assert " vacuous" in lines[-1] and "inf" in lines[-1]
+    assert "#1 " + "x" * 80 + " gamma=0.5" in wide and "Theorem 4" in wide.splitlines()[-1]
+    assert any(" vacuous" in line and "inf" in line for line in lines)
+    heading = lines.index(LONG + ": upper bound; tolerance 1e-09")
+    assert lines[heading + 1].endswith(" 1 hold, 0 fail, 0 vacuous")  # its own line when long
 
 
 def test_help_and_version_answer_without_jax():

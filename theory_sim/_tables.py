@@ -16,7 +16,9 @@ def format_number(x: float) -> str:
 
 RELATION = {">=": "lower bound", "<=": "upper bound", "==": "equality"}
 WIDTH = 100  # the default table fits a terminal this wide; --wide prints every label whole
-INSTANCE_WIDTH = 44
+INSTANCE_WIDTH = 49
+# The 100-column table writes the paper's symbols for the long names in instance labels.
+_SYMBOLS = (("lambda=", "\u03bb="), ("gamma=", "\u03b3="), ("pi_0(", "\u03c0\u2080("))
 
 
 def ratio_text(check) -> str:
@@ -45,7 +47,15 @@ def tolerance_text(group) -> str:
 
 
 def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+    """``text`` with the paper's symbols for lambda, gamma and pi_0 and, when longer than
+    ``width``, its middle cut out ("..") so that its start (the instance) and its last word (the
+    target, gamma=...) both stay."""
+    for name, symbol in _SYMBOLS:
+        text = text.replace(name, symbol)
+    if len(text) <= width:
+        return text
+    tail = text.rsplit(" ", 1)[-1][: width // 2]
+    return text[: width - len(tail) - 2] + ".." + tail
 
 
 def table(checks, wide: bool = False) -> str:
@@ -75,8 +85,13 @@ def table(checks, wide: bool = False) -> str:
         relation = group[0].relation
         tally = counts(group)
         heading = f"{claim}: {RELATION.get(relation, relation)}{tolerance_text(group)}"
-        gap = max(WIDTH - len(heading) - len(tally), 2)
-        lines += ["", heading + " " * gap + tally if gap < WIDTH else heading, cols]
+        gap = WIDTH - len(heading) - len(tally)
+        top = (
+            [heading + " " * gap + tally]
+            if gap >= 2
+            else [heading, " " * (WIDTH - len(tally)) + tally]
+        )
+        lines += ["", *top, cols]
         for c in group:
             lines.append(
                 f"  {clip(c.instance, INSTANCE_WIDTH):<{INSTANCE_WIDTH}}  "
@@ -96,3 +111,42 @@ def counts(checks) -> str:
     """Counts by status over ``checks``, e.g. "212 hold, 0 fail, 18 vacuous"."""
     words = {"holds": "hold", "fails": "fail", "vacuous": "vacuous"}
     return ", ".join(f"{n} {words[s]}" for s, n in status_counts(checks).items())
+
+
+def summary(checks, claims: dict) -> str:
+    """The counts over ``checks``, then a row per claim: its relation, its tightest row (the
+    entries of :func:`theory_sim.theorems.tightest`, passed as ``claims``) and its counts."""
+    lines = [
+        f"{counts(checks)} (of {len(checks)} checks)",
+        "",
+        f"{'tightest row per claim':<48}  rel  {'tightest':<23}  hold  fail  vacuous",
+    ]
+    for claim, entry in claims.items():
+        value = format_number(entry["tightest"])
+        if entry["of"] == "measured":
+            tight = f"max {value} (bound 0)"
+        elif entry["relation"] == "==":
+            tight = f"max |ratio-1| {value}"
+        else:
+            tight = f"{'min' if entry['relation'] == '>=' else 'max'} ratio {value}"
+        lines.append(
+            f"  {claim:<46}  {entry['relation']:<3}  {tight:<23}  {entry['holds']:>4}  "
+            f"{entry['fails']:>4}  {entry['vacuous']:>7}"
+        )
+    return "\n".join(lines)
+
+
+def exponents(rows) -> str:
+    """The exponent fits (rows with "policy", "family", "slope", "stderr", "decades", "points",
+    "bound_exponent"), one line each under a heading."""
+    lines = [
+        "Exponents: fitted slope of log t_gamma on log Var0 (lambda = 0)",
+        f"  {'policy':<15} {'family':<14} {'slope ± stderr':<20} decades  points  bound's exponent",
+    ]
+    for row in rows:
+        fit = f"{row['slope']:+.4f} ± {row['stderr']:.2g}"
+        lines.append(
+            f"  {row['policy']:<15} {row['family']:<14} {fit:<20} {row['decades']:>7.1f}  "
+            f"{row['points']:>6}  {row['bound_exponent']}"
+        )
+    return "\n".join(lines)

@@ -8,31 +8,11 @@ import sys
 from pathlib import Path
 
 from theory_sim._names import TIGHTNESS_CLAIMS
-from theory_sim._tables import WIDTH, counts, format_number, status_counts, table
+from theory_sim._tables import WIDTH, clip, exponents, format_number, status_counts, summary, table
 
 __all__ = ["main"]
 
 _BOUND_EXPONENT = {"tabular": "-1/2 (Proposition 3)", "autoregressive": "-1/3 (Theorem 4)"}
-
-
-def _summary(checks) -> str:
-    """The counts, then per claim its counts and tightest ratio (see theorems.tightest)."""
-    from theory_sim.theorems import tightest
-
-    lines = [f"{counts(checks)} (of {len(checks)} checks)", "", "Tightest ratio per claim:"]
-    for claim, entry in tightest(checks).items():
-        if entry["of"] == "measured":
-            tight = f"max measured {format_number(entry['tightest'])} (bound 0)"
-        elif entry["relation"] == "==":
-            tight = f"max |ratio - 1| {format_number(entry['tightest'])}"
-        else:
-            side = "min" if entry["relation"] == ">=" else "max"
-            tight = f"{side} measured/bound {format_number(entry['tightest'])}"
-        lines.append(
-            f"  {claim:<44} {entry['relation']:<2}  {tight:<30} "
-            f"({entry['holds']} hold, {entry['fails']} fail, {entry['vacuous']} vacuous)"
-        )
-    return "\n".join(lines)
 
 
 def _progress(done: int, total: int, what: str = "checking instance") -> None:
@@ -113,16 +93,12 @@ def _check(args) -> int:
         }
         print(_json.dumps(payload, indent=1))
     else:
+        from theory_sim.theorems import tightest
+
         print(table(checks, wide=args.wide))
-        print("\n" + _summary(checks))
+        print("\n" + summary(checks, tightest(checks)))
         if fits:
-            print("\nExponents: fitted slope of log t_gamma against log Var0 (lambda = 0)")
-            for row in _exponent_rows(fits):
-                print(
-                    f"  {row['policy']:<15} {row['family']:<13} slope {row['slope']:+.4f} "
-                    f"± {row['stderr']:.2g} over {row['decades']:.1f} decades "
-                    f"({row['points']} points); bound's exponent {row['bound_exponent']}"
-                )
+            print("\n" + exponents(_exponent_rows(fits)))
     if args.figures is not None:
         _write_figures(args.figures, checks, fits)
     return 1 if failed else 0
@@ -185,20 +161,20 @@ def _tightness(args) -> int:
 
 
 def _tightness_table(results) -> str:
-    """One line per claim: relation, slack, status, where, how found; then the slack by size."""
-    lines = [
-        f"{'claim':<32} {'rel':<3} {'slack':>10}  {'status':<7} {'tightest instance':<40} search",
-    ]
+    """One line per claim (relation, slack, status, the tightest instance), then the slack by
+    output-space size and the search behind each claim, within :data:`WIDTH` columns."""
+    lines = [f"{'claim':<32} {'rel':<3} {'slack':>10}  {'status':<7}  tightest instance"]
     for r in results:
         lines.append(
-            f"{r.claim:<32} {r.relation:<3} {format_number(r.slack):>10}  {r.check.status:<7} "
-            f"{r.check.instance[:40]:<40} {r.method}"
+            f"{r.claim:<32} {r.relation:<3} {format_number(r.slack):>10}  {r.check.status:<7}  "
+            f"{clip(r.check.instance, WIDTH - 57)}"
         )
-    lines.append("")
-    lines.append("slack by size (smallest found; 1 = sharp, < 1 = violated):")
+    lines += ["", "slack by size (smallest found; 1 = sharp, < 1 = violated):"]
     for r in results:
         sizes = ", ".join(f"{k}: {format_number(v)}" for k, v in r.by_size.items())
         lines.append(f"  {r.claim:<32} {sizes}")
+    lines += ["", "search:"]
+    lines += [f"  {r.claim:<32} {r.method}" for r in results]
     for r in results:
         if r.failures:
             lines.append(

@@ -264,7 +264,7 @@ def _held_out_rows(i: int, key) -> list[Check]:
         peak = check_theorem_4_held_out(problem, held_out, row, 2.0).details["max_gain_seen"]
         reach = peak if peak > 1e-9 * float(np.ptp(row)) else float(row.max()) - start
         gamma = (0.05 + 0.9 * float(frac)) * reach
-        text = f"#{i} log-linear |S|=2 Y=6 d=3, held-out prompt, r={name} gamma={gamma:.2g}"
+        text = f"#{i} log-linear X=2 Y=6 d=3 r={name} gamma={gamma:.2g}"  # claim: held-out
         rows.append(check_theorem_4_held_out(problem, held_out, row, gamma, instance=text))
     return rows
 

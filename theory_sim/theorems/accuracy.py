@@ -129,7 +129,7 @@ def check_theorem_5(
             float(fast_accuracy),
             "==",
             abs(acc_fast - float(fast_accuracy)) <= exact,
-            details,
+            {**details, "tolerance": exact},
         )
     rows = [
         Check(
@@ -139,7 +139,7 @@ def check_theorem_5(
             slow_target,
             "==",
             abs(acc_slow - slow_target) <= exact,
-            details,
+            {**details, "tolerance": exact},
         ),
         _upper_bound_check(
             claim + ": slow model Var0", label, var_slow, 1.0 / float(T) ** 2, details

@@ -198,6 +198,7 @@ def check_lemma_9(
         {
             "max_relative_deviation": rel,
             "max_deviation_over_allowed": float(excess.max()),
+            "tolerance": f"{LEMMA_9_RTOL:g} relative",
             "t_max": t_max,
             "at_time": float(ts[worst[0]]),
         },

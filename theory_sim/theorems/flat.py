@@ -216,6 +216,7 @@ def check_theorem_4(
             "jacobian_0": float(path[0]),
             "num_outputs": problem.num_outputs,
             "t_max": t_max,
+            "policy": type(problem.policy).__name__,
         },
     )
 
