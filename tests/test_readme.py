@@ -1,4 +1,5 @@
-"""The README's quoted numbers against the runs they quote.
+"""The numbers the README and the findings page (docs/findings.md) quote, against the runs they
+quote.
 
 Notebook numbers are checked against the committed notebook outputs, which
 tests/test_notebooks.py checks against a fresh full-size run; `theory-sim check` numbers are
@@ -7,6 +8,7 @@ with a measured one when both round to the same value at the coarser of their tw
 (half a unit in the last digit of either): "0.96" quotes 0.956, not 0.0924.
 """
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -15,7 +17,14 @@ import nbformat
 import pytest
 from notebook_outputs import NOTEBOOKS, NUMBER, _unit, cell_outputs
 
-README = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+from theory_sim import _tables
+from theory_sim.theorems import Check
+
+ROOT = Path(__file__).resolve().parents[1]
+# the README and the findings page it links to, as one text with single spaces
+README = " ".join(
+    " ".join((ROOT / name).read_text().split()) for name in ("README.md", "docs/findings.md")
+)
 # README numbers may carry thousands separators ("15,265"); a sign is kept only where it is one
 QUOTED = re.compile(r"(?<![\w.,])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
@@ -109,12 +118,15 @@ def test_readme_quotes_theory_sim_check(capsys):
     # compared with a fresh run by tests/test_notebooks.py); the rest needs the check itself
     assert cli.main(["check", "--json", "--no-exponents"]) == 0
     run = json.loads(capsys.readouterr().out)
-    total, holds, fails, vacuous = _check_numbers(
-        "checks 293 rows: 256 hold, 0 fail and 37 are vacuous"
-    )
     summary = run["summary"]
-    assert (holds, fails, vacuous) == (summary["holds"], summary["fails"], summary["vacuous"])
-    assert total == len(run["checks"])
+    for fragment, at in (
+        ("checks 293 rows: 256 hold, 0 fail and 37 are vacuous", 0),  # the findings page
+        ("reports 256 of 293 rows holding, 0 failing and 37 vacuous", 1),  # the README
+    ):
+        numbers = _check_numbers(fragment)
+        total, (holds, fails, vacuous) = numbers.pop(at), numbers
+        assert (holds, fails, vacuous) == (summary["holds"], summary["fails"], summary["vacuous"])
+        assert total == len(run["checks"])
 
     tightest = {claim: entry["tightest"] for claim, entry in run["claims"].items()}
     for fragment, claim in [
@@ -150,6 +162,21 @@ def test_readme_quotes_theory_sim_check(capsys):
     assert _agrees(slow_lo, min(slow)) and _agrees(slow_hi, max(slow))
     (ratio,) = _check_numbers("ranking flips with time ratios below 0.01")
     assert max(measured("Theorem 6: ranking flips")) < ratio
+
+    # the README's sample of the table: every line of it is a line `check` prints
+    fields = {f.name for f in dataclasses.fields(Check)}
+    checks = [
+        Check(**{k: float(v) if k in ("measured", "bound") else v for k, v in row.items()
+                 if k in fields})
+        for row in run["checks"]
+    ]  # fmt: skip
+    printed = set(_tables.table(checks).splitlines())
+    printed.add(f"{_tables.counts(checks)} (of {len(checks)} checks)")
+    readme = (ROOT / "README.md").read_text()
+    (sample,) = re.findall(r"```text\n(Proposition 3: lower bound.*?)```", readme, re.DOTALL)
+    shown = [line for line in sample.splitlines() if line != "[...]"]
+    assert len(shown) >= 8
+    assert [line for line in shown if line not in printed] == []
 
 
 def test_readme_exponent_table_quotes_notebook_02():
