@@ -36,14 +36,72 @@ def _axes(ax):
 # Mathtext labels shared by every figure.
 T_GAMMA = r"$t_\gamma$"
 VAR0 = r"$\mathrm{Var}_{\pi_0}\, r_{\mathrm{RM}}$"
+# Readable names of the flat-landscape families (stories.FLAT_FAMILIES).
+FAMILY = {
+    "reward_scale": r"$r_{\mathrm{RM}} = c\, r_G$, $c$ shrinking",
+    "concentration": r"$\pi_0$ mass $\varepsilon$ on the good output",
+}
+LEGEND_SIZE = 8
+
+
+def _legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, where it covers no data."""
+    return ax.legend(
+        loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+        fontsize=LEGEND_SIZE, **kwargs,
+    )  # fmt: skip
+
+
+def _legend_below(ax, ncols: int = 2, **kwargs):
+    """A legend under the axes, a fixed 40 points below its bottom edge (past the tick labels and
+    the x label at any axes height), where it covers no data."""
+    from matplotlib.transforms import offset_copy
+
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-40.0, units="points")
+    return ax.legend(
+        loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, borderaxespad=0.0,
+        ncols=ncols, fontsize=LEGEND_SIZE, **kwargs,
+    )  # fmt: skip
+
+
+def _plain_log_ticks(axis) -> None:
+    """Ticks at 1, 2 and 5 per decade labelled as plain numbers (0.05, 0.1, 0.2), for a log axis
+    spanning about a decade, where matplotlib's minor labels (3x10^-1, 4x10^-1) collide."""
+    from matplotlib import ticker
+
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _note(fig, text: str) -> None:
+    """A caption under the figure (what the markers mean, what is off scale)."""
+    fig.text(0.01, 0.005, text, ha="left", va="bottom", fontsize=7, color="0.25", wrap=True)
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(rect=(0.0, 0.06, 1.0, 0.94))
+
+
+_KINDS = {  # a policy's class name -> its kind's label, colour and marker
+    "Tabular": ("tabular", "tab:blue", "o"),
+    "Autoregressive": ("autoregressive", "tab:orange", "s"),
+    "LogLinear": ("log-linear", "tab:green", "^"),
+    "Transformer": ("transformer", "tab:purple", "D"),
+    "MLP": ("MLP", "tab:brown", "v"),
+    "Neural": ("neural", "tab:pink", "P"),
+}
 
 
 def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     """Measured t_gamma against its lower bound on log-log axes; a check holds above the diagonal.
 
-    Checks whose target was not reached (t_gamma = inf) are drawn at the top edge as triangles.
+    One colour and marker per policy kind (``details["policy"]``, tabular when absent). Checks
+    whose target was never reached (t_gamma = inf, vacuous) cannot be placed on the axis: they
+    are drawn as open triangles on the top edge, at their bound, and the caption says so.
     """
     fig, ax = _axes(ax)
+    if ax.figure.get_figwidth() < 6.5:
+        fig.set_size_inches(6.8, 4.4)
     rows = [c for c in checks if c.relation == ">=" and np.isfinite(c.bound) and c.bound > 0]
     if not rows:
         ax.text(0.5, 0.5, "no finite bounds", ha="center", transform=ax.transAxes)
@@ -51,49 +109,61 @@ def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     bound = np.array([c.bound for c in rows])
     measured = np.array([c.measured for c in rows])
     finite = np.isfinite(measured)
-    top = max(measured[finite].max() if finite.any() else bound.max(), bound.max()) * 10
-    lo = min(bound.min(), measured[finite].min() if finite.any() else bound.min()) / 3
-    ax.plot([lo, top], [lo, top], color="0.4", lw=1, label="measured = bound")
-    ax.scatter(bound[finite], measured[finite], s=18, color="tab:blue", label=f"measured {T_GAMMA}")
+    # each axis spans its own data; the y axis reaches down to the largest bound, so the diagonal
+    # (where a row would fail) crosses the lower right whatever the margin
+    x_lo, x_hi = bound.min() / 2, bound.max() * 2
+    y_lo = min(measured[finite].min() if finite.any() else np.inf, bound.max()) / 2
+    y_hi = max(measured[finite].max() if finite.any() else bound.max(), bound.max()) * 2
+    top = y_hi * 1.6  # the off-scale row of unreached targets, just above the data
+    ax.plot([x_lo, x_hi], [x_lo, x_hi], color="0.4", lw=1, label="measured = bound")
+    kinds = np.array([c.details.get("policy", "Tabular") for c in rows])
+    for kind in dict.fromkeys(kinds):
+        label, colour, marker = _KINDS.get(kind, (kind, "0.3", "o"))
+        sel = kinds == kind
+        ax.scatter(bound[sel & finite], measured[sel & finite], s=16, color=colour,
+                   marker=marker, alpha=0.8, label=f"{label} ({(sel & finite).sum()})")  # fmt: skip
+        if (sel & ~finite).any():
+            ax.scatter(bound[sel & ~finite], np.full((sel & ~finite).sum(), top), marker="^",
+                       s=26, facecolors="none", edgecolors=colour)  # fmt: skip
     if (~finite).any():
-        ax.scatter(
-            bound[~finite],
-            np.full((~finite).sum(), top),
-            marker="^",
-            s=22,
-            color="tab:orange",
-            label="not reached (inf): vacuous",
-        )
+        ax.scatter([], [], marker="^", s=26, facecolors="none", edgecolors="0.3",
+                   label=f"never reached ({(~finite).sum()}), vacuous")  # fmt: skip
     failed = np.array([not c.holds for c in rows])
     if failed.any():
-        ax.scatter(
-            bound[failed],
-            np.where(finite, measured, top)[failed],
-            s=60,
-            facecolors="none",
-            edgecolors="red",
-            label="fails",
+        ax.scatter(bound[failed], np.where(finite, measured, top)[failed], s=70,
+                   facecolors="none", edgecolors="red", label="fails")  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlim=(x_lo, x_hi), ylim=(y_lo, top * 1.4),
+           xlabel="the bound (paper's side)", ylabel=f"measured {T_GAMMA}",
+           title=title or f"{rows[0].claim}: measured against bound")  # fmt: skip
+    _legend_outside(ax, title="policy (rows)", title_fontsize=LEGEND_SIZE)
+    if (~finite).any():
+        _note(
+            fig,
+            r"Triangles on the top edge: targets the flow never reaches ($t_\gamma = \infty$), "
+            "placed at their bound; such rows are vacuous.",
         )
-    ax.set(
-        xscale="log", yscale="log", xlabel="bound", ylabel="measured", title=title or rows[0].claim
-    )
-    ax.legend(fontsize=8)
     return fig
 
 
 def plot_reward_curves(traj, prompt: int = 0, ax=None):
-    """Expected proxy and ground-truth reward against time (log axis) for one prompt."""
+    """Expected proxy and ground-truth reward against time (log axis) for one prompt.
+
+    The flow climbs r_RM by construction (Proposition 4's proof: E_pi_t r_RM never falls with
+    lambda = 0); r_G moves only as far as r_RM agrees with it, so it may fall."""
     fig, ax = _axes(ax)
     ts = np.asarray(traj.ts)
     keep = ts > 0
     for series, label in (
-        (traj.expected_rm, r"$\mathbb{E}_{\pi_t} r_{\mathrm{RM}}$"),
-        (traj.expected_gt, r"$\mathbb{E}_{\pi_t} r_G$"),
+        (traj.expected_rm, r"$\mathbb{E}_{\pi_t} r_{\mathrm{RM}}$ (optimised)"),
+        (traj.expected_gt, r"$\mathbb{E}_{\pi_t} r_G$ (ground truth)"),
     ):
         values = series if series.ndim == 1 else series[:, prompt]
         ax.plot(ts[keep], values[keep], label=label)
-    ax.set(xscale="log", xlabel="time $t$", ylabel="expected reward")
-    ax.legend()
+    ax.set(xscale="log", xlabel="time $t$", ylabel="expected reward",
+           title="Reward along the gradient flow")  # fmt: skip
+    ax.legend(fontsize=LEGEND_SIZE, loc="best")
+    _note(fig, "The flow raises the reward model's reward; the ground truth follows only as far "
+               "as the two agree, and can fall.")  # fmt: skip
     return fig
 
 
@@ -114,15 +184,15 @@ def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None)
     or given per label in ``bound_exponents`` as (exponent, text).
     """
     fig, ax = _axes(ax)
+    if ax.figure.get_figwidth() < 9:
+        fig.set_size_inches(10.0, 4.6)
     for label, fit in fits.items():
         exponent, text = (bound_exponents or {}).get(label) or _bound_exponent(label)
+        shown = ", ".join(_family(part) for part in label.split(", "))
         (points,) = ax.plot(
-            fit.var0,
-            fit.t_gamma,
-            "o",
-            ms=4,
-            label=f"{label}: slope {fit.slope:.3f} ± {fit.stderr:.1g} (bound {text})",
-        )
+            fit.var0, fit.t_gamma, "o", ms=4,
+            label=f"{shown}\nslope {fit.slope:.3f} ± {fit.stderr:.1g} (bound {text})",
+        )  # fmt: skip
         colour = points.get_color()
         grid = np.geomspace(fit.var0.min(), fit.var0.max(), 50)
         ax.plot(grid, np.exp(fit.intercept) * grid**fit.slope, color=colour, lw=1)
@@ -137,7 +207,7 @@ def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None)
         ylabel=T_GAMMA,
         title="Fitted slopes against the bounds' exponents",
     )
-    ax.legend(fontsize=7)
+    _legend_outside(ax, title="policy, family: fitted slope", title_fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -154,25 +224,23 @@ def plot_snr_study(rows, axes=None):
     fig, axes = _panels(axes, 2)
     scales = sorted({r["scale"] for r in rows}, reverse=True)
     styles = {scale: ("-", "--", ":", "-.")[i % 4] for i, scale in enumerate(scales)}
-    colours = {"reinforce": "tab:blue", "rloo": "tab:orange", "grpo": "tab:green"}
-    for scale, ls in styles.items():
+    methods = {"reinforce": ("REINFORCE", "tab:blue", "s"), "rloo": ("RLOO", "tab:orange", "o"),
+               "grpo": ("GRPO", "tab:green", "^")}  # fmt: skip
+    for i, (scale, ls) in enumerate(styles.items()):
         sel = sorted((r for r in rows if r["scale"] == scale), key=lambda r: r["eps"])
         eps = np.array([r["eps"] for r in sel])
-        axes[0].plot(
-            eps, [r["exact_norm"] for r in sel], "o", ls=ls, color="0.3", label=f"scale {scale:g}"
-        )
-        for method, marker in (("reinforce", "s"), ("rloo", "o"), ("grpo", "^")):
+        axes[0].plot(eps, [r["exact_norm"] for r in sel], "o", ls=ls, color="0.3",
+                     label=f"scale {scale:g}")  # fmt: skip
+        for method, (name, colour, marker) in methods.items():
             snr = np.array([r[method] for r in sel])
             shown = snr > 0
-            axes[1].plot(
-                eps[shown],
-                snr[shown],
-                marker=marker,
-                ls=ls,
-                color=colours[method],
-                mfc="none" if ls != "-" else colours[method],
-                label=f"{method}, scale {scale:g}",
-            )
+            # later scales: larger open markers, visible around the first scale's filled ones
+            axes[1].plot(eps[shown], snr[shown], marker=marker, ls=ls, color=colour,
+                         ms=6 + 4 * i, mfc=colour if i == 0 else "none",
+                         label=name if i == 0 else None)  # fmt: skip
+    for i, (scale, ls) in enumerate(styles.items()):
+        axes[1].plot([], [], marker="o", ls=ls, color="0.3", ms=6 + 4 * i,
+                     mfc="0.3" if i == 0 else "none", label=f"reward scale {scale:g}")  # fmt: skip
     axes[0].set(
         xscale="log",
         yscale="log",
@@ -187,8 +255,11 @@ def plot_snr_study(rows, axes=None):
         ylabel="SNR of the estimate",
         title="Estimator SNR: the same at every scale",
     )
-    for ax in axes:
-        ax.legend(fontsize=7)
+    axes[0].legend(fontsize=LEGEND_SIZE, title="reward scale", title_fontsize=LEGEND_SIZE)
+    _legend_outside(axes[1], title="estimator; reward scale", title_fontsize=LEGEND_SIZE)
+    if len(scales) > 1:
+        _note(fig, "Right: the open markers (smaller reward scales) lie on the filled ones: "
+                   "rescaling r_RM leaves every estimator's SNR unchanged.")  # fmt: skip
     return fig
 
 
@@ -240,15 +311,18 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
         axes[1].scatter([], [], marker=marker, color="0.3", label=rf"$\pi_0$: {policy}")
     for kl, size in sizes.items():
         axes[2].scatter([], [], marker="o", s=size, color="0.5", label=rf"$\lambda$ = {kl:g}")
-    axes[0].set(xscale="log", xlabel=VAR0, ylabel=f"ground-truth gain at T={horizon:g}")
-    axes[1].set(xlabel="accuracy (uniform pairs)", ylabel=f"ground-truth gain at T={horizon:g}")
-    axes[2].set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA)
+    axes[0].set(xscale="log", xlabel=VAR0, ylabel=f"ground-truth gain at $T$ = {horizon:g}")
+    axes[1].set(xlabel="accuracy (uniform pairs)", ylabel=f"ground-truth gain at $T$ = {horizon:g}")
+    axes[2].set(xscale="log", yscale="log", xlabel=VAR0, ylabel=f"{T_GAMMA} (time to gain)")
     axes[0].set_title("Gain against reward variance")
     axes[1].set_title("Gain against accuracy")
     axes[2].set_title("Time to gain against reward variance")
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=7)
-    axes[2].legend(fontsize=7, title="kl_coef (marker size)", title_fontsize=7)
+    for ax, title in zip(
+        axes,
+        ("reward model (colour)", "initial policy (marker)", r"$\lambda$ (marker size)"),
+        strict=True,
+    ):
+        _legend_below(ax, ncols=2, title=title, title_fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -262,62 +336,83 @@ def _panels(axes, count: int, width: float = 5.0):
     return axes[0].figure, axes
 
 
+def _family(name: str) -> str:
+    """The readable name of a flat-landscape family, or the name itself."""
+    return FAMILY.get(name, name)
+
+
+def _bound_styles(ax, styles) -> None:
+    """Legend entries for line styles shared by every colour (e.g. the bounds)."""
+    for style, label in styles:
+        ax.plot([], [], style, color="0.3", lw=1.2, label=label)
+
+
 def plot_flat_landscape(landscapes: Sequence, ax=None):
     """t_gamma against Var0 (log-log) for each :class:`~theory_sim.stories.FlatLandscape`, with
-    its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) on the same axes.
-    The title names the policies shown, so two such figures in one notebook differ."""
+    its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) in its colour.
+
+    One legend entry per landscape (its policy, family and fitted slope) and one per bound's line
+    style, outside the axes. The title names the policies shown, so two such figures in one
+    notebook differ."""
     fig, ax = _axes(ax)
+    if ax.figure.get_figwidth() < 8:
+        fig.set_size_inches(8.6, 4.4)
     policies = " and ".join(dict.fromkeys(land.policy for land in landscapes))
+    dashed = False
     for land in landscapes:
         order = np.argsort(land.var0)
         v = land.var0[order]
         (points,) = ax.plot(
-            v,
-            land.t_gamma[order],
-            "o-",
-            ms=4,
-            label=f"{land.policy}, {land.family}: slope {land.fit.slope:.3f}",
-        )
+            v, land.t_gamma[order], "o-", ms=4,
+            label=f"{land.policy}, {_family(land.family)}\nfitted slope {land.fit.slope:.3f}",
+        )  # fmt: skip
         colour = points.get_color()
         if np.isfinite(land.proposition_3).any():
-            ax.plot(v, land.proposition_3[order], "--", color=colour, lw=1, label="Prop. 3 bound")
-        ax.plot(v, land.theorem_4[order], ":", color=colour, lw=1.2, label="Thm. 4 bound")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel=VAR0,
-        ylabel=T_GAMMA,
-        title=f"Flat landscape ({policies} policy): time to gain",
-    )
-    ax.legend(fontsize=7)
+            dashed = True
+            ax.plot(v, land.proposition_3[order], "--", color=colour, lw=1)
+        ax.plot(v, land.theorem_4[order], ":", color=colour, lw=1.2)
+    styles = [("--", "Proposition 3 bound")] if dashed else []
+    _bound_styles(ax, [*styles, (":", "Theorem 4 bound")])
+    title = f"Flat landscape, {policies} policy:\ntime to gain grows as {VAR0} shrinks"
+    ax.set(xscale="log", yscale="log", xlabel=VAR0, ylabel=f"{T_GAMMA} (time to gain)",
+           title=title)  # fmt: skip
+    _legend_outside(ax)
     return fig
 
 
 def plot_remark_1(study, axes=None):
     """Remark 1 (:func:`~theory_sim.stories.remark_1`): t_gamma against Var0 for each neural model
-    and init scale with its Theorem 4 bound using J_{t_gamma} (dotted), and J_{t_gamma} / J_0."""
-    fig, (left, right) = _panels(axes, 2, width=5.5)
+    and init scale with its Theorem 4 bound using J_{t_gamma} (dotted), and J_{t_gamma} / J_0.
+    One colour per (model, init scale) in both panels; the legend sits outside the right panel."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(13.0, 4.6), layout="constrained")
+    fig, (left, right) = _panels(axes, 2)
     slopes = {(f["model"], f["init_scale"]): f["slope"] for f in study.fits}
     for model in dict.fromkeys(r["model"] for r in study.rows):
         for scale in dict.fromkeys(r["init_scale"] for r in study.rows if r["model"] == model):
             s = study.series(model, scale)
             order = np.argsort(s["var0"])
-            label = f"{model}, scale {scale:g}: slope {slopes[(model, scale)]:.2f}"
-            (line,) = left.plot(s["var0"][order], s["t_gamma"][order], "o-", ms=3, label=label)
+            label = f"{model}, init scale {scale:g}: slope {slopes[(model, scale)]:.2f}"
+            (line,) = left.plot(s["var0"][order], s["t_gamma"][order], "o-", ms=3)
             colour = line.get_color()
             left.plot(s["var0"][order], s["theorem_4_bound"][order], ":", color=colour, lw=1)
-            right.plot(s["var0"][order], s["J_ratio"][order], "o-", ms=3, color=colour)
+            right.plot(s["var0"][order], s["J_ratio"][order], "o-", ms=3, color=colour,
+                       label=label)  # fmt: skip
     references = ", ".join(
         f"{f['model']} {f['slope']:.2f}"
         for f in study.fits
         if f["model"] in ("tabular", "autoregressive")
     )
-    title = f"Neural policies (dotted: Thm. 4 with J_t_gamma)\nslopes of {references}"
-    left.set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA, title=title)
-    left.legend(fontsize=6)
+    left.set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA,
+             title=f"Neural policies: time to gain (dotted: Theorem 4 with $J_{{t_\\gamma}}$)\n"
+                   f"reference slopes: {references}")  # fmt: skip
     right.axhline(1.0, color="grey", lw=0.8)
-    right.set(xscale="log", xlabel=VAR0, ylabel="J_t_gamma / J_0",
-              title="How much the Jacobian grows before t_gamma")  # fmt: skip
+    right.plot([], [], ":", color="0.3", lw=1, label="(left) Theorem 4 bound")
+    right.set(xscale="log", xlabel=VAR0, ylabel=r"$J_{t_\gamma} / J_0$",
+              title="How much the Jacobian grows before $t_\\gamma$")  # fmt: skip
+    _legend_outside(right, title="model, init scale: fitted slope", title_fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -334,9 +429,10 @@ def plot_theorem_5(story, axes=None):
         axes[0].plot(
             T, [r[bound] for r in story.rows], "--", color=colour, lw=1, label=f"{kind} bound"
         )
-    axes[0].set(xscale="log", yscale="log", xlabel="T", ylabel=T_GAMMA)
+    axes[0].set(xscale="log", yscale="log", xlabel=r"$T$ (the construction's parameter)",
+                ylabel=f"{T_GAMMA} (time to gain)")  # fmt: skip
     axes[0].set_title("Accuracy is not enough (Theorem 5)")
-    axes[0].legend(fontsize=7)
+    _legend_below(axes[0])
     for traj, label, colour in (
         (story.slow, "accurate, low variance", "tab:blue"),
         (story.fast, "inaccurate, high variance", "tab:red"),
@@ -347,8 +443,8 @@ def plot_theorem_5(story, axes=None):
         story.target, color="0.4", lw=1, ls="--", label=r"$\mathbb{E}_{\pi_0} r_G + \gamma$"
     )
     axes[1].set(xscale="log", xlabel="time $t$", ylabel=r"$\mathbb{E}_{\pi_t} r_G$ (ground truth)")
-    axes[1].set_title(f"Ground-truth reward, T = {story.curve_T:g}")
-    axes[1].legend(fontsize=7)
+    axes[1].set_title(f"Ground-truth reward along the flow, $T$ = {story.curve_T:g}")
+    axes[1].legend(fontsize=LEGEND_SIZE, loc="upper left")
     return fig
 
 
@@ -378,42 +474,62 @@ def plot_theorem_6(story, ax=None):
     """Theorem 6: t_gamma (log) of both reward models from a policy in Pi and one in Pi'."""
     fig, ax = _axes(ax)
     x = np.arange(2)
-    for col, (label, colour) in enumerate((("r_RM", "tab:blue"), ("r'_RM", "tab:orange"))):
+    for col, (label, colour) in enumerate(
+        ((r"$r_{\mathrm{RM}}$", "tab:blue"), (r"$r'_{\mathrm{RM}}$", "tab:orange"))
+    ):
         ax.bar(x + (col - 0.5) * 0.38, story.times[:, col], 0.38, color=colour, label=label)
-    ax.set_xticks(x, ["pi_0 in Pi", "pi_0 in Pi'"])
-    ax.set(yscale="log", ylabel=T_GAMMA, title="The teacher depends on the student (Theorem 6)")
-    ax.legend(fontsize=8)
+    ax.set_xticks(x, [r"$\pi_0 \in \Pi$", r"$\pi_0 \in \Pi'$"])
+    ax.set(yscale="log", ylabel=f"{T_GAMMA} (time to gain)", xlabel="initial policy",
+           title="The teacher depends on the student (Theorem 6)")  # fmt: skip
+    ax.legend(fontsize=LEGEND_SIZE, title="reward model", title_fontsize=LEGEND_SIZE)
     return fig
 
 
 def plot_teacher_student(study, axes=None):
-    """Each reward model's rank (by ground-truth gain) under each initial policy, and the gain
-    against Var_pi0 r_RM, one colour per policy."""
-    fig, axes = _panels(axes, 2, 5.5)
-    ranks = np.argsort(np.argsort(-study.gain, axis=1), axis=1) + 1
-    image = axes[0].imshow(ranks, cmap="RdYlGn_r", aspect="auto")
+    """Each reward model's rank (by ground-truth gain, 1 = best) under each initial policy, with a
+    discrete colour bar, and the gain against Var_pi0 r_RM, one colour per policy."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm
+
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.8), layout="constrained",
+                                 gridspec_kw={"width_ratios": (1.15, 1.0)})  # fmt: skip
+    fig, axes = _panels(axes, 2)
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(wspace=0.08)  # room between the colour bar's label and the next panel
+    ranks = np.argsort(np.argsort(-study.gain, axis=1), axis=1) + 1  # [policy, model]
+    count = ranks.shape[1]
+    cmap = plt.get_cmap("RdYlGn_r", count)
+    norm = BoundaryNorm(np.arange(0.5, count + 1.5), cmap.N)
+    # one row per reward model (names read horizontally), one column per initial policy
+    image = axes[0].imshow(ranks.T, cmap=cmap, norm=norm, aspect="auto")
     for p in range(ranks.shape[0]):
-        for m in range(ranks.shape[1]):
-            axes[0].text(m, p, str(ranks[p, m]), ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=axes[0], label="rank (1 = best teacher)")
-    axes[0].set_xticks(range(len(study.models)), study.models, rotation=60, fontsize=7)
-    axes[0].set_yticks(range(ranks.shape[0]), [f"policy {p}" for p in range(ranks.shape[0])])
-    axes[0].set_title("Ranking of the same reward models")
+        for m in range(count):
+            axes[0].text(p, m, str(ranks[p, m]), ha="center", va="center", fontsize=8)
+    bar = fig.colorbar(image, ax=axes[0], ticks=np.arange(1, count + 1), pad=0.02)
+    bar.set_label("rank (1 = best teacher)", labelpad=2)
+    axes[0].set_yticks(range(count), study.models, fontsize=8)
+    axes[0].set_xticks(range(ranks.shape[0]), [rf"$\pi_0$ #{p}" for p in range(ranks.shape[0])])
+    axes[0].set(xlabel="initial policy", ylabel="reward model")
+    axes[0].set_title("Rank of the same reward models\nunder each initial policy")
     for p in range(study.gain.shape[0]):
-        axes[1].plot(study.variance[p], study.gain[p], "o", ms=4, label=f"policy {p}")
+        axes[1].plot(study.variance[p], study.gain[p], "o", ms=4, label=rf"$\pi_0$ #{p}")
     axes[1].set(
         xscale="log",
         xlabel=VAR0,
-        ylabel=f"ground-truth gain at T={study.horizon:g}",
+        ylabel=f"ground-truth gain at $T$ = {study.horizon:g}",
         title="Gain follows variance under each policy",
     )
-    axes[1].legend(fontsize=7)
+    _plain_log_ticks(axes[1].xaxis)
+    _legend_outside(axes[1], title="initial policy", title_fontsize=LEGEND_SIZE)
     return fig
 
 
 def plot_section_4_1(study, axes=None):
     """The tabular Section 4.1: ground-truth increase against reward variance (one point per
-    reward model), and the mean ground-truth increase along the exact flow."""
+    reward model), and the mean ground-truth increase along the exact flow; one colour per reward
+    model in both panels, named in one legend right of the second."""
     fig, axes = _panels(axes, 2, 5.5)
     for row in study.table_1:
         axes[0].errorbar(
@@ -431,14 +547,13 @@ def plot_section_4_1(study, axes=None):
         ylabel="ground-truth increase",
         title="Increase against variance (mean ± sd over seeds)",
     )
-    axes[0].legend(fontsize=7)
     keep = study.times > 0
     for name, curve in study.curves.items():
         style = {"color": "k", "lw": 2} if name == "ground truth" else {}
         axes[1].plot(study.times[keep], curve[keep], label=name, **style)
     axes[1].set(xscale="log", xlabel="time $t$", ylabel="ground-truth increase")
     axes[1].set_title("Ground-truth increase along the flow")
-    axes[1].legend(fontsize=7)
+    _legend_outside(axes[1], title="reward model", title_fontsize=LEGEND_SIZE)
     return fig
 
 
@@ -446,8 +561,8 @@ def plot_tightness(results: Sequence, ax=None):
     """The slack of each bound at its tightest instance found (log scale; 1 = sharp), one marker
     per output-space size searched, from :func:`theory_sim.theorems.tightness_search`."""
     fig, ax = _axes(ax)
-    if ax.figure.get_figwidth() < 7:
-        fig.set_size_inches(7.5, 4.2)
+    if ax.figure.get_figwidth() < 8:
+        fig.set_size_inches(9.0, 4.4)
     names = [r.claim.replace(": ", ":\n") for r in results]
     y = np.arange(len(results))
     sizes = sorted({k for r in results for k in r.by_size}, key=str)
@@ -464,8 +579,9 @@ def plot_tightness(results: Sequence, ax=None):
     ax.axvline(1.0, color="k", lw=1, ls="--")
     ax.set_xscale("log")
     ax.set_yticks(y, names, fontsize=8)
+    ax.set_ylabel("bound of the paper")
     ax.invert_yaxis()
     ax.set_xlabel(r"slack: measured/bound (lower) or bound/measured (upper); 1 = sharp")
     ax.set_title("How sharp are the paper's constants? (tightest instance found)")
-    ax.legend(fontsize=7, loc="lower right", ncols=2)
+    _legend_outside(ax, title="output space searched", title_fontsize=LEGEND_SIZE)
     return fig
