@@ -1,10 +1,12 @@
 """Targeted mutations of every bound's constants, exponents and variances.
 
 ``python tests/mutations.py [TEST ...]`` applies each mutation below alone to a copy of the
-repository, runs the given tests there (default tests/test_constants.py and
-tests/test_tightness.py) and prints KILLED or SURVIVED per mutant. Each mutation is one kind a
-wrong transcription of the paper could be: a constant multiplied or divided by 2, an exponent
-changed, the wrong variance (r_G for r_RM, one prompt's for the mean over prompts). ``SKIP=N``
+repository, runs the given tests there (default: the mutant's own list where it has one, else
+tests/test_constants.py and tests/test_tightness.py) and prints KILLED or SURVIVED per mutant.
+Each mutation is one kind a wrong transcription of the paper could be: a constant multiplied or
+divided by 2, an exponent changed, the wrong variance (r_G for r_RM, one prompt's for the mean
+over prompts), a lost 1/|Y+|, a loosened verdict tolerance, a Jacobian held at theta_0, the wrong
+state handed to the implicit solver. ``SKIP=N``
 starts at the N-th mutant. mutmut (``pip install mutmut``; ``[tool.mutmut]`` in pyproject.toml)
 mutates every line instead, at about a mutant per 5 s here.
 """
@@ -156,6 +158,71 @@ MUTANTS = [
         "return l1, var**0.5 / 2",
         "Lemma 8 bound / 2 (search)",
     ),
+    # the kinds a mutation audit found unnoticed: |Y+| > 1, verdict tolerances, a Jacobian that
+    # moves, the implicit hand-over of t_gamma (each with the tests that must notice it)
+    (
+        "theory_sim/theorems/teacher.py",
+        "return (1.0 - rho) * (delta - q * beta) / m - (beta * q * q + kl_part) / p0",
+        "return (1.0 - rho) * (delta - q * beta) - (beta * q * q + kl_part) / p0",
+        "Prop 4 (Y_bad) rate without 1/|Y+|",
+    ),
+    (
+        "theory_sim/theorems/teacher.py",
+        "kl_limit = (1.0 - rho) * delta * p0 / (m * (log_inv + 1.0 / math.e))",
+        "kl_limit = (1.0 - rho) * delta * p0 / (log_inv + 1.0 / math.e)",
+        "Prop 4 (Y_bad) lambda limit without 1/|Y+|",
+    ),
+    (
+        "theory_sim/theorems/_common.py",
+        "TIME_RTOL = 1e-6",
+        "TIME_RTOL = 1e-1",
+        "time rows' tolerance x 1e5",
+    ),
+    (
+        "theory_sim/theorems/_common.py",
+        "RATIO_RTOL = 1e-6",
+        "RATIO_RTOL = 1e-4",
+        "ratio rows' tolerance x 100",
+    ),
+    (
+        "theory_sim/theorems/dynamics.py",
+        "LEMMA_9_RTOL = 2e-5",
+        "LEMMA_9_RTOL = 2e-3",
+        "Lemma 9's tolerance x 100",
+    ),
+    (
+        "theory_sim/theorems/dynamics.py",
+        "MONOTONE_ATOL = 1e-9",
+        "MONOTONE_ATOL = 1e-6",
+        "Prop 4 (proof) tolerance x 1000",
+    ),
+    (
+        "theory_sim/theorems/accuracy.py",
+        "    exact = 1e-12\n",
+        "    exact = 1e-9\n",
+        "Thm 5 accuracy tolerance x 1000",
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "jac = float(path.max())",
+        "jac = float(path[0])",
+        "Thm 4 J_0 for the sup of J over [0, t_gamma]",
+        ["tests/test_neural.py"],
+    ),
+    (
+        "theory_sim/theorems/flat.py",
+        "jac = np.array([problem.policy.jacobian_norm(p, prompt) for p in np.asarray(params)])",
+        "jac = np.full(len(save), problem.policy.jacobian_norm(problem.params0, prompt))",
+        "Prop 2 J at theta_0 at every time",
+        ["tests/test_neural.py"],
+    ),
+    (
+        "theory_sim/flow/crossing.py",
+        't0, w, guard = out["t_end"], out["w_end"], out["guard"]',
+        't0, guard = out["t_end"], out["guard"]',
+        "time_to_gain hands the segment's starting state to the implicit solver",
+        ["tests/test_long_horizons.py", "tests/test_flow.py"],
+    ),
 ]
 
 
@@ -176,7 +243,7 @@ def main() -> int:
     skip = int(os.environ.get("SKIP", "0"))
     tests = sys.argv[1:] or ["tests/test_constants.py", "tests/test_tightness.py"]
     survived = 0
-    for path, old, new, name in MUTANTS[skip:]:
+    for path, old, new, name, *own in MUTANTS[skip:]:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp) / "repo"
             ignore = shutil.ignore_patterns(".git", ".venv*", "mutants", "__pycache__")
@@ -186,7 +253,7 @@ def main() -> int:
             if text.count(old) != 1:
                 raise SystemExit(f"{name}: the text to mutate is not found once in {path}")
             source.write_text(text.replace(old, new))
-            code, last = run(work, tests)
+            code, last = run(work, sys.argv[1:] or (own[0] if own else tests))
         survived += code == 0
         print(f"{'KILLED  ' if code else 'SURVIVED'} {name}: {last}", flush=True)
     return 1 if survived else 0

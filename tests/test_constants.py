@@ -131,42 +131,52 @@ def test_lemma_10_rate_recomputed():
         assert check.measured == pytest.approx(worst, rel=1e-9) and check.holds
 
 
-# one good output (r_G = r_RM = 1), one Y_bad output the reward model likes (r_RM = 0.7, r_G = -1)
-# with a small initial mass, and the rest bad
-Y_BAD_PROBS = np.array([0.6, 1e-5, 0.2, 0.2 - 1e-5])
-Y_BAD_GT = np.array([1.0, -1.0, -1.0, -1.0])
-Y_BAD_RM = np.array([1.0, 0.7, -1.0, -1.0])
+def _y_bad_instance(size: int, mass: float):
+    """|Y+| = ``size`` good outputs (r_G = r_RM = 1) sharing pi_0 mass 0.6, one Y_bad output the
+    reward model likes (r_RM = 0.7, r_G = -1) with pi_0 mass ``mass``, and two bad ones."""
+    probs = np.array([0.6 / size] * size + [mass, 0.2, 0.2 - mass])
+    r_gt = np.array([1.0] * size + [-1.0, -1.0, -1.0])
+    r_rm = np.array([1.0] * size + [0.7, -1.0, -1.0])
+    return probs, r_gt, r_rm
 
 
-@pytest.mark.parametrize("kl_coef", [0.0, 1e-3])
-def test_proposition_4_with_y_bad_hand_computed(kl_coef):
-    """theory_sim's derived Y_bad condition, recomputed from its formulas: c(q), s(q), Lemma 10's
-    growth 4 + 2 lambda L, the least admissible q and the mass limit. A changed constant anywhere
-    in them moves one of these numbers far outside the tolerances."""
-    probs, gamma = Y_BAD_PROBS, 0.1
-    v_g, v_rm = probs @ Y_BAD_GT, probs @ Y_BAD_RM
+@pytest.mark.parametrize(
+    ("size", "mass", "kl_coef"),
+    [(1, 1e-5, 0.0), (1, 1e-5, 1e-3), (2, 1e-8, 0.0), (2, 1e-8, 1e-4), (3, 1e-11, 1e-5)],
+)
+def test_proposition_4_with_y_bad_hand_computed(size, mass, kl_coef):
+    """theory_sim's derived Y_bad condition, recomputed from its formulas with |Y+| = m in
+    {1, 2, 3}: c(q) = (1 - rho)(delta - q beta)/m - (beta q^2 + lambda (L + 1/e)) / pi_0(Y+),
+    s(q), Lemma 10's growth 4 + 2 lambda L, the least admissible q, the mass limit and the lambda
+    limit. A changed constant anywhere in them, or a lost 1/m, moves one of these numbers far
+    outside the tolerances (with m = 2 a lost 1/m halves the time bound)."""
+    probs, r_gt, r_rm = _y_bad_instance(size, mass)
+    gamma, m = 0.1, size
+    v_g, v_rm = probs @ r_gt, probs @ r_rm
     rho = (v_g + gamma + 1) / 2
-    delta = (1 - rho) * (1 - v_rm)  # |Y+| = 1: no spread
-    beta, log_inv, p0 = 0.7 - v_rm, np.log(1e5), 0.6
+    delta = (1 - rho) * (1 - v_rm)  # every output of Y+ has r_RM = 1: no spread
+    beta, log_inv, p0 = 0.7 - v_rm, np.log(1 / mass), 0.6
 
     def s(q):
-        c = (1 - rho) * (delta - q * beta) - (beta * q**2 + kl_coef * (log_inv + 1 / np.e)) / p0
+        c = (1 - rho) * (delta - q * beta) / m - (beta * q**2 + kl_coef * (log_inv + 1 / np.e)) / p0
         return (1 / p0 - 1 / rho) / c
 
     growth = 4 + 2 * kl_coef * log_inv
-    found = proposition_4_y_bad(probs, Y_BAD_GT, Y_BAD_RM, gamma, [0], kl_coef)
-    assert found.mass == 1e-5 and found.reward_gap == pytest.approx(beta, rel=1e-14)
+    y_plus = list(range(size))
+    found = proposition_4_y_bad(probs, r_gt, r_rm, gamma, y_plus, kl_coef)
+    assert found.mass == mass and found.reward_gap == pytest.approx(beta, rel=1e-14)
+    assert found.kl_limit == pytest.approx((1 - rho) * delta * p0 / (m * (log_inv + 1 / np.e)))
     # the least q with Q_0 exp(growth s(q)) <= q: equality at the root
-    assert 1e-5 * np.exp(growth * s(found.cap)) == pytest.approx(found.cap, rel=1e-9)
-    assert 1e-5 * np.exp(growth * s(found.cap)) <= found.cap
+    assert mass * np.exp(growth * s(found.cap)) == pytest.approx(found.cap, rel=1e-9)
+    assert mass * np.exp(growth * s(found.cap)) <= found.cap * (1 + 1e-12)  # its safe side
     assert found.time_bound == pytest.approx(s(found.cap), rel=1e-12)
     q_max = found.cap * 1.5
     while s(q_max) > 0:  # walk to c(q) = 0, where s blows up
         q_max *= 1.01
-    grid = np.geomspace(1e-9, q_max / 1.01, 400_001)
+    grid = np.geomspace(1e-14, q_max / 1.01, 400_001)
     room = grid * np.exp(-growth * np.where(s(grid) > 0, s(grid), np.inf))
     assert found.mass_limit == pytest.approx(room.max(), rel=1e-6)
-    check = check_proposition_4(probs, Y_BAD_GT, Y_BAD_RM, gamma, [0], kl_coef)
+    check = check_proposition_4(probs, r_gt, r_rm, gamma, y_plus, kl_coef)
     assert check.claim == "Proposition 4 (Y_bad)" and check.holds and not check.vacuous
     assert check.bound == found.time_bound and 0.1 < check.measured / check.bound < 1
 
@@ -298,21 +308,43 @@ def test_proposition_4_conditions_hand_computed_with_a_spread_in_y_plus():
 
 
 @pytest.mark.parametrize(
-    ("helper", "rtol", "relation"),
+    ("helper", "relation"),
     [
-        (lambda *a: _upper_bound_check("c", "i", *a, {}), RATIO_RTOL, "<="),
-        (lambda *a: _upper_bound_check("c", "i", *a, {}, TIME_RTOL), TIME_RTOL, "<="),
-        (lambda *a: _time_lower_bound_check("c", "i", *a, {}), TIME_RTOL, ">="),
+        (lambda *a: _upper_bound_check("c", "i", *a, {}), "<="),
+        (lambda *a: _upper_bound_check("c", "i", *a, {}, TIME_RTOL), "<="),
+        (lambda *a: _time_lower_bound_check("c", "i", *a, {}), ">="),
     ],
 )
-def test_every_bound_row_holds_exactly_within_its_tolerance(helper, rtol, relation):
-    # every upper- and lower-bound row of the checks is built by these two helpers: a row holds
-    # up to the stated relative tolerance and fails beyond it, on either side of a bound of 3
+def test_every_bound_row_holds_exactly_within_its_tolerance(helper, relation):
+    """Every upper- and lower-bound row of the checks is built by these two helpers. Their
+    tolerances are pinned here by value, not read from the library: 1e-6 relative, 100x the
+    solver's measured error on times (under 5e-10 against the closed form, test_flow.py) and far
+    above the round-off of the exact ratios. A row 5e-7 past its bound holds; 2e-6 past, fails."""
+    assert TIME_RTOL == 1e-6 and RATIO_RTOL == 1e-6
     sign = 1.0 if relation == "<=" else -1.0
-    inside, outside = 3.0 * (1 + sign * rtol / 2), 3.0 * (1 + sign * 2 * rtol)
+    inside, outside = 3.0 * (1 + sign * 5e-7), 3.0 * (1 + sign * 2e-6)
     assert helper(inside, 3.0).holds and helper(inside, 3.0).relation == relation
     assert not helper(outside, 3.0).holds
     assert helper(3.0, 3.0).holds and helper(3.0 * (1 - sign), 3.0).holds
+
+
+def test_the_other_verdict_tolerances_are_pinned():
+    """Lemma 9 allows 2e-5 relative (its closed form against the solver's dense derivative, which
+    agree to 5e-8 on the check's instances: 400x room); Proposition 4's monotone rows allow
+    1e-9 (1 + max |phi|) for round-off of saved states; Theorem 5's accuracy rows 1e-12, the
+    round-off of a ratio of pair counts: a row 2e-12 away fails, 5e-13 away holds."""
+    from theory_sim.theorems import dynamics
+
+    assert dynamics.LEMMA_9_RTOL == 2e-5 and dynamics.MONOTONE_ATOL == 1e-9
+    acc = next(
+        c
+        for c in check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0)
+        if c.claim.endswith("slow model accuracy")
+    ).measured
+    for offset, holds in ((5e-13, True), (2e-12, False)):
+        rows = check_theorem_5(*THEOREM_5, 0.2, 10.0, 0.0, slow_accuracy=acc + offset)
+        (row,) = [c for c in rows if c.claim.endswith("slow model accuracy")]
+        assert row.holds is holds and row.details["tolerance"] == 1e-12
 
 
 def test_theorem_5_and_6_variance_rows_report_the_papers_bounds():

@@ -38,8 +38,9 @@ CLOSED_FORM_CASES = [
 def test_time_to_gain_matches_two_output_closed_form(d0, d1, t_star):
     problem, gamma = two_output_case(d0, d1, t_star)
     t = ts.time_to_gain(problem, gamma)
-    # the issue asks for 1e-6; the solver (rtol 1e-10) typically achieves ~1e-10
-    assert t == pytest.approx(t_star, rel=1e-6)
+    # the solver (rtol 1e-10) lands within 5e-10 on these cases; 1e-8 leaves 20x room and is
+    # 100x inside TIME_RTOL = 1e-6, the slack a time row of the checks allows (test_constants.py)
+    assert t == pytest.approx(t_star, rel=1e-8)
 
 
 def test_one_prompt_and_explicit_reward_agree():

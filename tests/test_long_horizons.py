@@ -500,3 +500,49 @@ def test_the_total_variation_bound_holds(seed, y, spread):
         # 1e-13: round-off of two separately normalised float64 distributions (what KL cannot
         # see), a thousand times below the 1e-10 the certificate uses the bound for
         assert 0.5 * np.abs(pi - star).sum() <= bound * (1 + 1e-9) + 1e-13
+
+
+def _radau_gain_time(problem, reward, gamma, t_max):
+    """t_gamma from scipy's Radau (implicit, stiff) on the plain gradient theta' = grad phi(theta)
+    with an event at the gain: an integrator sharing nothing with theory_sim's but the field."""
+    shape = problem.params0.shape
+    field = jax.jit(lambda th: _grad(problem, th.reshape(shape)).ravel())
+    jacobian = jax.jit(jax.jacfwd(lambda th: _grad(problem, th.reshape(shape)).ravel()))
+    log_probs = jax.jit(problem.log_probs)
+    r = np.asarray(reward)
+
+    def gain(t, th):
+        return float(np.exp(log_probs(th.reshape(shape)))[0] @ r[0]) - start - gamma
+
+    start = float(np.exp(log_probs(problem.params0))[0] @ r[0])
+    gain.terminal, gain.direction = True, 1.0
+    ref = solve_ivp(
+        lambda t, th: np.asarray(field(th)), (0.0, t_max), np.asarray(problem.params0).ravel(),
+        method="Radau", rtol=1e-11, atol=1e-13, jac=lambda t, th: np.asarray(jacobian(th)),
+        events=gain,
+    )  # fmt: skip
+    (times,) = ref.t_events
+    return float(times[0])
+
+
+@pytest.mark.parametrize("kind", ["tabular", "log-linear"])
+def test_time_to_gain_crosses_after_the_implicit_hand_over(kind, monkeypatch):
+    """With the explicit budget cut to 24 steps the solve hands its state to the implicit solver
+    long before the target: the crossing found after the hand-over matches scipy's Radau, and so
+    does the crossing found with the default budget (all explicit)."""
+    rng = np.random.default_rng(11)
+    if kind == "tabular":
+        problem = ts.Problem(2 * rng.normal(size=(1, 6)), rng.uniform(-1, 1, (1, 6)), kl_coef=0.05)
+    else:
+        problem = _log_linear_problem(0, 1, 0.2)
+    r = np.asarray(problem.reward_rm)
+    t_max = 1e6
+    settled = ts.gradient_flow(problem, t_max, save_ts=[0.0, t_max]).expected_rm[:, 0]
+    gamma = 0.8 * float(settled[1] - settled[0])
+    expected = _radau_gain_time(problem, r, gamma, t_max)
+    default = ts.time_to_gain_details(problem, gamma, reward=r, t_max=t_max)
+    assert default.time == pytest.approx(expected, rel=1e-6)
+    monkeypatch.setattr(ts_flow.crossing, "EXPLICIT_BUDGET", 24)
+    found = ts.time_to_gain_details(problem, gamma, reward=r, t_max=t_max)
+    assert found.implicit_from < found.time  # handed over with the target still ahead
+    assert found.time == pytest.approx(expected, rel=1e-6)

@@ -151,3 +151,61 @@ def test_held_out_prompt_of_an_mlp_takes_j_along_the_flow():
     assert row.status == "holds"
     at_start = max(train.jacobian_norm(train.params), held.jacobian_norm(train.params))
     assert row.details["jacobian"] > 1.5 * at_start  # this flow's J grows: the sup is used
+
+
+def _dense_jacobian_norm(policy, theta, prompt=None) -> float:
+    """J at theta from jax.jacfwd of the whole logit table and a dense spectral norm per prefix:
+    nothing shared with the policy's own reverse-mode Gram computation."""
+    dense = np.asarray(jax.jacfwd(policy.logit_table)(jnp.asarray(theta)))  # [X, P, V, n]
+    rows = dense if prompt is None else dense[prompt : prompt + 1]
+    return max(np.linalg.norm(block, 2) for per_prompt in rows for block in per_prompt)
+
+
+@pytest.fixture(scope="module")
+def growing():
+    """An MLP flow (lambda = 0) whose J grows by 1.3x before E r_RM(x_0) gains 0.3."""
+    rng = np.random.default_rng(0)
+    features, r = rng.normal(size=(2, 8, 4)), rng.uniform(-1, 1, (2, 8))
+    policy = ts.MLP(features, width=16, depth=2, key=0)
+    return ts.Problem(policy.params, r, policy=policy)
+
+
+def test_theorem_4_takes_the_sup_of_a_moving_jacobian(growing):
+    from theory_sim.theorems import theorem_4_bound
+    from theory_sim.theorems.flat import jacobian_grid
+
+    problem, policy = growing, growing.policy
+    row = check_theorem_4(problem, 0.3, problem.reward_rm, t_max=100.0)
+    times = jacobian_grid(row.measured)
+    params = ts.gradient_flow(problem, times[-1], times).params
+    path = np.array([_dense_jacobian_norm(policy, th) for th in params])
+    assert path.max() > 1.1 * path[0]  # J moves on this flow before t_gamma
+    assert row.details["jacobian_0"] == pytest.approx(path[0], rel=1e-9)
+    assert row.details["jacobian"] == pytest.approx(path.max(), rel=1e-9)  # the sup, not J_0
+    var0 = np.asarray(ts.reward_variance(np.exp(problem.ref_log_probs), problem.reward_rm))
+    bound = theorem_4_bound(1, path.max(), 0.0, 0.3, float(var0.mean()))
+    assert row.bound == pytest.approx(bound, rel=1e-9) and row.holds
+
+
+def test_proposition_2_takes_the_jacobian_at_each_time(growing):
+    problem, policy = growing, growing.policy
+    t_max, num_times = 20.0, 9
+    row = check_proposition_2(problem, t_max=t_max, num_times=num_times)
+    save = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, num_times - 1)])
+    params = ts.gradient_flow(problem, t_max, save).params
+    r = np.asarray(problem.reward_rm)[0]
+
+    def phi(th):  # phi(theta; x_0) with lambda = 0
+        return jnp.exp(policy.log_probs(th)[0]) @ r
+
+    ratios, jacobians = [], []
+    for th in np.asarray(params):
+        pi = np.exp(np.asarray(policy.log_probs(jnp.asarray(th)))[0])
+        norm = np.linalg.norm(np.asarray(jax.grad(phi)(jnp.asarray(th))))
+        jac = _dense_jacobian_norm(policy, th, prompt=0)
+        rhs = 6.0 * 1.0 * 1 * jac * (pi @ r**2 - (pi @ r) ** 2) ** (1 / 3)  # M = 1, L = 1
+        ratios.append(norm / rhs)
+        jacobians.append(jac)
+    assert max(jacobians) > 1.1 * jacobians[0]
+    assert row.details["jacobian"] == pytest.approx(max(jacobians), rel=1e-9)
+    assert row.measured == pytest.approx(max(ratios), rel=1e-7) and row.holds

@@ -181,7 +181,7 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     the gap between V0 and the second-best r_G, and |S| = 2.
     On the same instance: Proposition 4 with Y+ the two best outputs under r_G and r_RM their
     indicator (+1 on Y+, -1 elsewhere, so Y_bad is empty) at lambda = 0 and at its limit, and
-    with a non-empty Y_bad on a three-output instance (:func:`_y_bad_rows`);
+    with a non-empty Y_bad and |Y+| in {1, 2, 3} (:func:`_y_bad_rows`);
     Proposition 1 for N in {2, 4, 16} over reward models that are not perfectly accurate (r_G
     with its two best outputs swapped, Theorem 5's fast model at T = 100, the reversed r_G and a
     random model), so that the bound is never compared with itself; Lemma 10 along two random
@@ -315,30 +315,37 @@ def exponent_study(
 
 
 def _y_bad_rows(key) -> list[Check]:
-    """Proposition 4 with a non-empty Y_bad (theory_sim's derived condition): three outputs, the
-    good one (r_G = 1, pi_0 = p in [0.4, 0.7], r_RM = a in [0.6, 0.9]), one the reward model
-    rates highest but the ground truth lowest (r_RM = 1, r_G = -1: Y_bad), and a bad one
-    (r_RM = r_G = -1); gamma a tenth of the gain to r_G = 1. Y_bad's initial mass is a quarter of
-    the derived limit, at lambda = 0 and at a quarter of the derived lambda limit."""
+    """Proposition 4 with a non-empty Y_bad (theory_sim's derived condition, whose rate c(q)
+    carries 1/|Y+|): |Y+| = m in {1, 2, 3} good outputs (r_G = 1, r_RM = a in [0.6, 0.9]) sharing
+    pi_0 mass p in [0.4, 0.7], one output the reward model rates highest but the ground truth
+    lowest (r_RM = 1, r_G = -1: Y_bad), and a bad one (r_RM = r_G = -1); gamma a tenth of the gain
+    to r_G = 1. Y_bad's initial mass is a quarter of the derived limit, at lambda = 0 and at a
+    quarter of the derived lambda limit."""
     low, high = np.array([0.4, 0.6]), np.array([0.7, 0.9])
     p, a = (float(v) for v in jax.random.uniform(key, (2,), np.float64, low, high))
-    r_gt, r_rm = np.array([1.0, -1.0, -1.0]), np.array([a, 1.0, -1.0])
-
-    def instance(mass):
-        probs = np.array([p, mass, 1.0 - p - mass])
-        return probs, 0.1 * float(1.0 - probs @ r_gt)
-
     rows = []
-    for share in (0.0, 0.25):  # lambda = 0, then a quarter of the derived lambda limit
-        probs, gamma = instance(1e-12)
-        limit = proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0]).mass_limit
-        probs, gamma = instance(limit / 4)
-        lam = share * proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0]).kl_limit
-        for _ in range(4):  # with lambda > 0 the limit falls with the mass (L grows): settle
-            limit = proposition_4_y_bad(probs, r_gt, r_rm, gamma, [0], lam).mass_limit
+    for size in (1, 2, 3):
+        r_gt = np.array([1.0] * size + [-1.0, -1.0])
+        r_rm = np.array([a] * size + [1.0, -1.0])
+        y_plus = list(range(size))
+
+        def instance(mass, size=size, r_gt=r_gt):
+            probs = np.array([p / size] * size + [mass, 1.0 - p - mass])
+            return probs, 0.1 * float(1.0 - probs @ r_gt)
+
+        for share in (0.0, 0.25):  # lambda = 0, then a quarter of the derived lambda limit
+            probs, gamma = instance(1e-12)
+            limit = proposition_4_y_bad(probs, r_gt, r_rm, gamma, y_plus).mass_limit
             probs, gamma = instance(limit / 4)
-        name = f"Y=3 pi_0(Y_bad)={probs[1]:.3g} pi_0(Y+)={p:.3f} lambda={lam:.3g}"
-        rows.append(check_proposition_4(probs, r_gt, r_rm, gamma, [0], lam, instance=name))
+            lam = share * proposition_4_y_bad(probs, r_gt, r_rm, gamma, y_plus).kl_limit
+            for _ in range(4):  # with lambda > 0 the limit falls with the mass (L grows): settle
+                limit = proposition_4_y_bad(probs, r_gt, r_rm, gamma, y_plus, lam).mass_limit
+                probs, gamma = instance(limit / 4)
+            name = (
+                f"Y={size + 2} |Y+|={size} pi_0(Y_bad)={probs[size]:.3g} pi_0(Y+)={p:.3f} "
+                f"lambda={lam:.3g}"
+            )
+            rows.append(check_proposition_4(probs, r_gt, r_rm, gamma, y_plus, lam, instance=name))
     return rows
 
 
