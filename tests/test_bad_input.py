@@ -253,3 +253,60 @@ def test_every_subcommand_refuses_bad_arguments_in_one_line(argv, message, capsy
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _listed_bad_inputs():
+    """The inputs a harness of bad calls found reaching users as a traceback from inside or a
+    silent answer: each (call, exception type, the argument its message must name)."""
+    from theory_sim import stories, theorems
+    from theory_sim.theorems.flat import jacobian_grid
+
+    ar, ll = ts.Autoregressive(2, 2), ts.LogLinear(np.eye(4)[:, :3])
+    problem = ts.Problem(np.log(PROBS), np.array([-0.8, 0.1, 0.3, 0.9]))
+    six = (np.full(6, 1 / 6), np.linspace(0, 1, 6), 0.1, 10.0)
+    return {
+        "Problem(policy='tabular')": (
+            lambda: ts.Problem(np.zeros(3), np.zeros(3), policy="tabular"), TypeError, "policy"),
+        "index with float tokens": (lambda: ar.index([1.5, 0.0]), TypeError, "sequence"),
+        "index with a float": (lambda: ar.index(1.5), TypeError, "sequence"),
+        "index with a 2-D sequence": (lambda: ar.index([[1, 0]]), TypeError, "sequence"),
+        "Tabular.init_params 3-D": (
+            lambda: ts.Tabular().init_params(np.full((2, 2, 2), 0.5)), ValueError, "probs"),
+        "LogLinear.jacobian_norm(prompt=5)": (
+            lambda: ll.jacobian_norm(np.zeros(3), prompt=5), ValueError, "prompt"),
+        "reward_variance, one reward": (
+            lambda: ts.reward_variance(PROBS, np.array([1.0])), ValueError, "reward"),
+        "expected_reward, scalar reward": (
+            lambda: ts.expected_reward(PROBS, 1.0), ValueError, "reward"),
+        "gradient_snr(num_estimates=1)": (
+            lambda: training.gradient_snr(problem, np.log(PROBS), key=KEY, num_estimates=1),
+            ValueError, "num_estimates"),
+        "check_theorem_5(kl_coef='a')": (
+            lambda: theorems.check_theorem_5(*six, kl_coef="a"), ValueError, "kl_coef"),
+        "check_theorem_5(kl_coef=[0.0])": (
+            lambda: theorems.check_theorem_5(*six, kl_coef=[0.0]), ValueError, "kl_coef"),
+        "jacobian_grid(t_end=nan)": (lambda: jacobian_grid(float("nan")), ValueError, "t_end"),
+        "flat_landscape(seed=nan)": (
+            lambda: stories.flat_landscape(seed=float("nan")), ValueError, "seed"),
+        "sequence_teachers(seed=2**64)": (
+            lambda: stories.sequence_teachers(seed=2**64), ValueError, "seed"),
+        "top_sequences(policy=1.0)": (
+            lambda: stories.top_sequences(1.0, np.full(4, 0.25), {}), TypeError, "policy"),
+        "top_sequences with short probs": (
+            lambda: stories.top_sequences(ar, np.full(2, 0.5), {}), ValueError, "probs"),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_listed_bad_inputs()))
+def test_listed_bad_inputs_are_refused_naming_the_argument(name):
+    call, error, argument = _listed_bad_inputs()[name]
+    with pytest.raises(error, match=f"`{argument}`"):
+        call()
+
+
+def test_a_seed_too_large_for_jax_is_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["check", "--seed", "99999999999999999999999", "--no-exponents"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("theory-sim check: error: `seed` must be an integer seed")

@@ -172,7 +172,10 @@ def test_kl_and_entropy_with_zeros():
     [
         (lambda: ts.reward_variance(np.array([0.5, 0.6]), np.zeros(2)), "`pi` must sum to 1"),
         (lambda: ts.reward_variance(np.array([1.5, -0.5]), np.zeros(2)), "non-negative"),
-        (lambda: ts.reward_variance(np.array([0.5, 0.5]), np.zeros(3)), "`reward` must be"),
+        (
+            lambda: ts.reward_variance(np.array([0.5, 0.5]), np.zeros(3)),
+            "`reward` must have 2 outputs",
+        ),
         (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([np.nan, 0])), "finite"),
         (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([1, 0])), "floating-point"),
         (lambda: ts.expected_reward(np.array([0.5, 0.5]), np.array([1j, 0])), "floating-point"),

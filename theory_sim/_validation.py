@@ -134,6 +134,19 @@ def check_int(name: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
+# The largest seed jax.random.key accepts (a C long).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Return ``value`` as an int seed in [0, MAX_SEED] or raise a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"`{name}` must be an integer seed in [0, 2**63 - 1]; got {value!r}.")
+    if not 0 <= int(value) <= MAX_SEED:
+        raise ValueError(f"`{name}` must be an integer seed in [0, 2**63 - 1]; got {value}.")
+    return int(value)
+
+
 def check_index(name: str, value: Any, size: int, what: str) -> int:
     """Return ``value`` as an int in ``range(size)`` or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from theory_sim._parallel import threaded_map
+from theory_sim._validation import check_seed
 from theory_sim.instances import (
     counterexample_instance,
     neural_policy,
@@ -61,7 +62,7 @@ AR_SHAPES = ((1, 2, 3), (2, 3, 2), (1, 2, 4))
 
 
 def _instances(seed: int, num_instances: int) -> Iterator[tuple[int, jax.Array]]:
-    root = jax.random.key(seed)
+    root = jax.random.key(check_seed("seed", seed))
     for i in range(num_instances):
         yield i, jax.random.fold_in(root, i)
 
@@ -188,7 +189,9 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
     tabular flows.
     """
     probs, r_gt = counterexample_instance(seed)
-    k_p, _ = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))  # as the instance
+    k_p, _ = jax.random.split(
+        jax.random.fold_in(jax.random.key(check_seed("seed", seed)), 10**6)
+    )  # as the instance
     gamma = 0.3 * float(r_gt.max() - probs @ r_gt)
     checks = []
     for horizon in (10, 100, 1000):

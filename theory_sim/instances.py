@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import default_save_ts, gradient_flow
 from theory_sim.metrics import _jit_expected_reward
 from theory_sim.objective import kl_optimal_policy
@@ -84,7 +84,7 @@ def counterexample_instance(seed: int = 0, num_outputs: int = 6):
         (pi_0 [Y], r_G [Y]).
     """
     num_outputs = check_int("num_outputs", num_outputs, 2)
-    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(seed), 10**6))
+    k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(check_seed("seed", seed)), 10**6))
     probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
     r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
     return probs, r_gt
@@ -94,6 +94,7 @@ def neural_policy(kind: str, width: int, depth: int, scale: float, seed: int):
     """The seeded neural policy of notebook 08 and the neural check rows: a Transformer over
     sequences of length 3 on a vocabulary of 2 (``kind="transformer"``), else an MLP on eight
     fixed Gaussian feature vectors of dimension 4."""
+    seed = check_seed("seed", seed)
     if kind == "transformer":
         return Transformer(2, 3, width=width, depth=depth, heads=max(width // 4, 1), key=seed,
                            init_scale=scale)  # fmt: skip

@@ -154,7 +154,8 @@ def expected_reward(pi, reward) -> jax.Array:
 
     Args:
         pi: probability table [..., Y] (each row sums to 1).
-        reward: reward table broadcastable with ``pi``, with the same last axis Y.
+        reward: reward table with the same last axis Y as ``pi`` (never broadcast over
+            outputs); its leading axes broadcast with ``pi``'s.
 
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
@@ -179,8 +180,9 @@ def reward_variance(pi, reward) -> jax.Array:
 
     Args:
         pi: probability table [..., Y].
-        reward: reward table broadcastable with ``pi`` (one policy against many reward models,
-            or the reverse).
+        reward: reward table with the same last axis Y as ``pi`` (never broadcast over
+            outputs); its leading axes broadcast with ``pi``'s (one policy against many reward
+            models, or the reverse).
 
     Returns:
         [...]: one value per row (a scalar for 1-D ``pi``).
@@ -318,6 +320,11 @@ def _probs_and_table(pname, pi, rname, reward) -> tuple[jax.Array, jax.Array]:
     """Both tables broadcast to one shape [..., Y] (e.g. one pi against many reward models)."""
     probs = check_probabilities(pname, pi)
     rew = as_float_array(rname, reward)
+    if rew.ndim == 0 or rew.shape[-1] != probs.shape[-1]:  # leading axes broadcast, Y never
+        raise ValueError(
+            f"`{rname}` must have {probs.shape[-1]} outputs along its last axis like `{pname}` "
+            f"(rewards are not broadcast over outputs); got shape {rew.shape}."
+        )
     try:
         shape = np.broadcast_shapes(probs.shape, rew.shape)
     except ValueError as err:

@@ -210,6 +210,11 @@ def _validated(init_logits, reward_rm, reward_gt, kl_coef, policy):
     r_G [X, Y], lambda), host arrays."""
     require_x64()
     policy = Tabular() if policy is None else policy
+    if not all(callable(getattr(policy, m, None)) for m in ("check_params", "log_probs")):
+        raise TypeError(
+            "`policy` must be a policy object (Tabular, Autoregressive, LogLinear, Transformer, "
+            f"MLP, Neural) or None; got {policy!r}."
+        )
     params, single = policy.check_params("init_logits", init_logits)
     num_outputs = policy.num_outputs(params)
     num_prompts = policy.num_prompts(params)

@@ -402,10 +402,11 @@ def gradient_snr(
     """Signal-to-noise ratio of an estimator: ||mean g|| / sqrt(mean ||g - mean g||^2).
 
     Returns:
-        {"snr", "mean_norm", "rms_deviation", "exact_norm"} over ``num_estimates`` estimates.
-        The SNR is 0 when every estimate is exactly zero.
+        {"snr", "mean_norm", "rms_deviation", "exact_norm"} over ``num_estimates`` >= 2
+        estimates. The SNR is 0 when every estimate is exactly zero.
     """
     problem, key = check_problem(problem), check_key(key)
+    num_estimates = check_int("num_estimates", num_estimates, 2)  # a spread needs two
     est = np.asarray(
         estimate_gradient(
             problem,

@@ -155,8 +155,18 @@ class Autoregressive:
         return 1.0
 
     def index(self, sequence) -> int:
-        """Flat index of a token sequence (y_1..y_L): sum_i y_i V^(L-i)."""
-        seq = tuple(int(t) for t in sequence)
+        """Flat index of a token sequence (y_1..y_L): sum_i y_i V^(L-i); tokens are integers."""
+        try:
+            tokens = list(np.asarray(sequence, dtype=object)) if np.ndim(sequence) == 1 else None
+        except (TypeError, ValueError):
+            tokens = None
+        if tokens is None or any(
+            isinstance(t, bool) or not isinstance(t, (int, np.integer)) for t in tokens
+        ):
+            raise TypeError(
+                f"`sequence` must be a sequence of {self.length} integer tokens; got {sequence!r}."
+            )
+        seq = tuple(int(t) for t in tokens)
         if len(seq) != self.length or any(not 0 <= t < self.vocab_size for t in seq):
             raise ValueError(
                 f"`sequence` must be {self.length} tokens in [0, {self.vocab_size - 1}]; "

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import as_float_array
+from theory_sim._validation import as_float_array, check_index
 from theory_sim.policies._common import _strictly_positive, _VectorParams
 
 
@@ -87,4 +87,6 @@ class LogLinear(_VectorParams):
     def jacobian_norm(self, params, prompt: int | None = None) -> float:
         """J = ||phi(x)||_2 for ``prompt`` x, or the max over prompts; independent of w."""
         norms = np.linalg.norm(np.asarray(self.features), ord=2, axis=(1, 2))
-        return float(norms.max() if prompt is None else norms[prompt])
+        if prompt is None:
+            return float(norms.max())
+        return float(norms[check_index("prompt", prompt, len(norms), "prompts")])

@@ -46,7 +46,13 @@ import numpy as np
 import optax
 
 from theory_sim._device import to_device
-from theory_sim._validation import as_float_array, check_allocation, check_fits, check_int
+from theory_sim._validation import (
+    as_float_array,
+    check_allocation,
+    check_fits,
+    check_index,
+    check_int,
+)
 from theory_sim.cache import traced_once
 from theory_sim.policies._common import _strictly_positive, _VectorParams
 from theory_sim.policies.autoregressive import Autoregressive
@@ -269,7 +275,9 @@ class Neural(_VectorParams):
     def jacobian_norm(self, params, prompt: int | None = None) -> float:
         """J at theta: the largest norm over prefixes of ``prompt`` (of every prompt if None)."""
         norms = self.jacobian_norms(params)
-        return float(norms.max() if prompt is None else norms[prompt].max())
+        if prompt is None:
+            return float(norms.max())
+        return float(norms[check_index("prompt", prompt, len(norms), "prompts")].max())
 
     def _cache_key(self):
         # theory_sim.cache keys traced programs by theory_sim's source; a user's ``logits_fn``

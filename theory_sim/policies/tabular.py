@@ -68,6 +68,8 @@ class Tabular:
     def init_params(self, probs) -> np.ndarray:
         """Logits log pi(y|x) [X, Y] reproducing ``probs`` [X, Y] exactly; entries must be > 0."""
         arr = _strictly_positive(probs)
+        if arr.ndim not in (1, 2):
+            raise ValueError(f"`probs` must be [Y] or [X, Y]; got shape {arr.shape}.")
         return np.log(arr[None] if arr.ndim == 1 else arr)
 
     def jacobian_norm(self, params, prompt: int | None = None) -> float:

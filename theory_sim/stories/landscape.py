@@ -14,7 +14,7 @@ import math
 import jax
 import numpy as np
 
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import time_to_gain
 from theory_sim.metrics import reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
@@ -112,7 +112,7 @@ def flat_landscape(
     decades = check_float_scalar("decades", decades, positive=True)
     param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
     num_outputs = 8
-    rng_key = jax.random.key(seed)
+    rng_key = jax.random.key(check_seed("seed", seed))
     var0, times, gammas, prop3, thm4 = [], [], [], [], []
     for k in range(num_points):
         level = decades * k / (num_points - 1)  # Var0 falls by 10^level

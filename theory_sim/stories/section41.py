@@ -16,7 +16,7 @@ import numpy as np
 
 from theory_sim import bradley_terry, rewards
 from theory_sim._parallel import threaded_map
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import gradient_flow
 from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
@@ -147,7 +147,7 @@ def section_4_1(
         raise ValueError(
             f"`policy` must be None, Tabular() or Autoregressive(V, L); got {policy!r}."
         )
-    seeds = tuple(check_int("seeds", s, 0) for s in seeds)
+    seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(seeds) < 1:
         raise ValueError("`seeds` must name at least one seed.")
     pairs_per_prompt = check_int("pairs_per_prompt", pairs_per_prompt)

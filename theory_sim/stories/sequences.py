@@ -7,7 +7,12 @@ import dataclasses
 import jax
 import numpy as np
 
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import (
+    check_float_scalar,
+    check_int,
+    check_probabilities,
+    check_seed,
+)
 from theory_sim.flow import gradient_flow
 from theory_sim.metrics import accuracy, reward_variance
 from theory_sim.policies import Autoregressive
@@ -22,7 +27,18 @@ def top_sequences(policy: Autoregressive, probs, columns: dict, k: int = 5) -> l
         probs: [V^L] probabilities of one prompt.
         columns: name -> [V^L] table (e.g. other policies' probabilities, r_G, r_RM).
     """
-    p = np.asarray(probs)
+    if not isinstance(policy, Autoregressive):
+        raise TypeError(f"`policy` must be an Autoregressive policy; got {policy!r}.")
+    p = check_probabilities("probs", probs)
+    if p.shape != (policy.num_sequences,):
+        raise ValueError(f"`probs` must have shape ({policy.num_sequences},); got {p.shape}.")
+    if not isinstance(columns, dict):
+        raise TypeError(f"`columns` must be a dict of name -> [V^L] table; got {columns!r}.")
+    for name, table in columns.items():
+        if np.shape(table) != p.shape:
+            raise ValueError(
+                f"`columns`[{name!r}] must have shape {p.shape}; got {np.shape(table)}."
+            )
     order = np.argsort(-p, kind="stable")[: check_int("k", k)]
     return [
         {
@@ -64,7 +80,7 @@ def sequence_teachers(
     """
     policy = Autoregressive(vocab_size, length)
     horizon = check_float_scalar("horizon", horizon, positive=True)
-    k_pi, k_gt, k_noise = jax.random.split(jax.random.key(seed), 3)
+    k_pi, k_gt, k_noise = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
     logits = 1.5 * np.asarray(
         jax.random.normal(k_pi, (policy.num_prefixes, vocab_size), np.float64)
     )

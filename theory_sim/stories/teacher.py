@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from theory_sim import rewards
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import gradient_flow
 from theory_sim.instances import counterexample_instance
 from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
@@ -112,7 +112,7 @@ def teacher_student(
     num_models = check_int("num_models", num_models, 2)
     num_outputs = check_int("num_outputs", num_outputs, 2)
     horizon = check_float_scalar("horizon", horizon, positive=True)
-    key = jax.random.key(seed)
+    key = jax.random.key(check_seed("seed", seed))
     k_gt, k_noise, k_pol = jax.random.split(key, 3)
     r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
     noise = np.asarray(jax.random.normal(k_noise, (num_models, num_outputs), np.float64))

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import check_fits, check_index
+from theory_sim._validation import MAX_SEED, check_fits, check_index
 from theory_sim.policies import MLP, Autoregressive, Tabular, Transformer
 
 POLICY_FAMILIES = {
@@ -334,7 +334,9 @@ def parse_config(text: str, path: str = "<config>") -> SweepConfig:
     )
     grid = data["grid"]
     _keys(src, "grid", 0, grid, {"seeds", "kl_coef"})
-    seeds = _number_list(src, "grid", "seeds", grid.get("seeds", [0]), integer=True, low=0)
+    seeds = _number_list(
+        src, "grid", "seeds", grid.get("seeds", [0]), integer=True, low=0, high=MAX_SEED
+    )
     kl_coefs = _number_list(src, "grid", "kl_coef", grid.get("kl_coef", [0.0]), low=0.0)
     for table, key, values in (
         ("problem", "horizons", horizons),

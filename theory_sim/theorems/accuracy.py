@@ -3,12 +3,11 @@ inaccurate-but-fast reward models, and Proposition 1 (Best-of-N, where accuracy 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from theory_sim._validation import (
     as_float_array,
+    check_float_scalar,
     check_int,
     check_probabilities,
 )
@@ -77,9 +76,11 @@ def check_theorem_5(
         num_prompts=num_prompts,
     )
     probs, r_gt = np.asarray(init_probs, dtype=np.float64), np.asarray(reward_gt, np.float64)
-    lam = models.fast_kl_limit if kl_coef is None else float(kl_coef)
-    if not lam >= 0 or not math.isfinite(lam):
-        raise ValueError(f"`kl_coef` must be a finite number >= 0; got {kl_coef}.")
+    lam = (
+        models.fast_kl_limit
+        if kl_coef is None
+        else check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    )
     n = probs.shape[0]
     if pair_weights is not None and (slow_accuracy is not None or fast_accuracy is not None):
         raise ValueError(

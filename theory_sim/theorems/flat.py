@@ -234,7 +234,8 @@ def check_theorem_4(
 
 def jacobian_grid(t_end: float) -> np.ndarray:
     """The times at which :func:`jacobian_path` samples J_t on [0, t_end]."""
-    return np.zeros(1) if t_end <= 0 else default_save_ts(t_end)
+    t_end = check_float_scalar("t_end", t_end, nonnegative=True)
+    return np.zeros(1) if t_end == 0 else default_save_ts(t_end)
 
 
 def jacobian_path(problem: Problem, t_end: float, prompt: int | None = None) -> np.ndarray:

@@ -52,7 +52,7 @@ import optax
 
 from theory_sim import _names as names
 from theory_sim._names import require_same
-from theory_sim._validation import check_int
+from theory_sim._validation import check_int, check_seed
 from theory_sim.instances import target_gain
 from theory_sim.policies import Autoregressive, Tabular
 from theory_sim.problem import Problem
@@ -548,7 +548,7 @@ def search_tightness(
     """
     if claim not in SEARCHES:
         raise ValueError(f"`claim` must be one of {list(SEARCHES)}; got {claim!r}.")
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     evaluations = check_int("evaluations", evaluations, 8)
     search = SEARCHES[claim]
     if sizes is not None:
