@@ -322,3 +322,34 @@ def test_a_load_marks_its_export_used_and_a_new_export_prunes(tmp_path, monkeypa
     traced(x, Power(3), n=1.0)  # a new export: 3 files of about `size` > 2.85 size, 2 < 2.14
     names = {p.name for p in (tmp_path / "exports").glob("*.stablehlo")}
     assert "stale.stablehlo" not in names and path.name in names and len(names) == 2
+
+
+def test_an_altered_program_is_deleted_and_traced_again(tmp_path, monkeypatch):
+    """A program file whose bytes were changed in place (a constant edited, one bit flipped, the
+    header's digest or the file cut short) fails its digest: one warning, the file is deleted,
+    the program traced again, and the numbers are those of the untouched program."""
+    import jax.numpy as jnp
+
+    from theory_sim import cache
+
+    monkeypatch.setattr(cache, "_exports", tmp_path / "exports")
+    traced = cache.traced_once(_scaled_power, static_argnames=("n",))
+    x = jnp.arange(3.0)
+    expected = np.asarray(traced(x, Power(2), n=3))
+    (path,) = (tmp_path / "exports").glob("*.stablehlo")
+    good = path.read_bytes()
+    assert good.startswith(cache._MAGIC)
+    at = len(good) // 2
+    for bad in (
+        good[:at] + bytes([good[at] ^ 1]) + good[at + 1 :],  # one bit of the program
+        good[: len(cache._MAGIC)] + b"0" * 64 + good[len(cache._MAGIC) + 64 :],  # the digest
+        good[: len(good) - 10],  # cut short
+        good[len(cache._MAGIC) + 65 :],  # a bare program without the header
+    ):
+        traced.clear_cache()  # a new process: nothing held in memory
+        path.write_bytes(bad)
+        with pytest.warns(RuntimeWarning, match="failed its digest check"):
+            got = np.asarray(traced(x, Power(2), n=3))
+        np.testing.assert_array_equal(got, expected)
+        assert path.read_bytes() != bad and path.read_bytes().startswith(cache._MAGIC)
+    monkeypatch.setattr(cache, "_exports", None)

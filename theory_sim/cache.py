@@ -24,6 +24,13 @@ versions of JAX and the solver libraries, and a hash of theory_sim's own source.
 with the same key loads the program instead of tracing it; any change to theory_sim's code gives
 new keys. Both caches are on exactly when :func:`enable_compilation_cache` has been called.
 
+Each exported program is stored with a SHA-256 digest of its key, theory_sim's code version and
+its bytes, checked on every load: a file that is damaged, altered in place or written by another
+version is deleted with one warning and traced again. This protects against corruption and stale
+code, not against an adversary: whoever can write the cache directory can write a program with a
+matching digest, and so can run code as you (as with any cache of executable code, JAX's own
+included, whose entries theory_sim does not verify). Keep the directory private.
+
 Deleting the directory is always safe: the next run traces and compiles again. Each change to
 theory_sim's code leaves the previous programs unused, so the ``exports`` folder is kept under
 :data:`EXPORTS_MAX_BYTES`: past it, the programs least recently used (to within a day: a load
@@ -278,11 +285,16 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
     exported = None
     if path.exists():
         try:
-            exported = export.deserialize(bytearray(path.read_bytes()))
-        except Exception:  # a torn or foreign file (or one just pruned): trace again, overwrite
-            exported = None
-        else:
-            _mark_used(path)
+            payload = _verified(path.read_bytes(), key, path)
+        except OSError:  # just pruned by another process: trace again
+            payload = None
+        if payload is not None:
+            try:
+                exported = export.deserialize(bytearray(payload))
+            except Exception:  # verified bytes JAX cannot read (a foreign JAX): trace again
+                exported = None
+            else:
+                _mark_used(path)
     if exported is None:
 
         def flat(*flat_leaves):
@@ -300,13 +312,51 @@ def _load_or_export(key, fun, static, names, treedef, leaves):
             path.parent.mkdir(parents=True, exist_ok=True)
             # one part file per thread: two threads may export the same program at once
             part = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.part")
-            part.write_bytes(exported.serialize())
+            part.write_bytes(_sealed(bytes(exported.serialize()), key))
             os.replace(part, path)
         except OSError:  # a read-only cache: the program still runs, it is just not kept
             pass
         else:
             _prune_exports(path.parent)
     return exported
+
+
+# An export file: this header line, the SHA-256 (hex) of the key, the code version and the
+# payload, a newline, then the serialised program.
+_MAGIC = b"theory_sim export 1\n"
+
+
+def _digest(payload: bytes, key: str) -> bytes:
+    described = b"\0".join((key.encode(), _code_version().encode(), payload))
+    return hashlib.sha256(described).hexdigest().encode()
+
+
+def _sealed(payload: bytes, key: str) -> bytes:
+    """``payload`` with the header that :func:`_verified` checks."""
+    return _MAGIC + _digest(payload, key) + b"\n" + payload
+
+
+def _verified(data: bytes, key: str, path: Path) -> bytes | None:
+    """The program inside an export file whose digest matches its key, code version and content;
+    otherwise None, after one warning and deleting the file (it is traced again)."""
+    start = len(_MAGIC) + 65
+    if data.startswith(_MAGIC) and data[start - 1 : start] == b"\n":
+        payload = data[start:]
+        if data[len(_MAGIC) : start - 1] == _digest(payload, key):
+            return payload
+    import warnings
+
+    warnings.warn(
+        f"theory_sim cache: the traced program {key} failed its digest check (damaged, altered "
+        "or from another version); it is deleted and traced again.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    return None
 
 
 def _mark_used(path: Path) -> None:
