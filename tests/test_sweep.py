@@ -2,6 +2,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -709,3 +710,63 @@ def test_the_cell_programs_are_kept_traced_across_processes(tmp_path, monkeypatc
         assert_rows_close(again, first)
     finally:
         drop()  # the exports above go with tmp_path
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_parts_of_another_config_are_never_used(config, complete, tmp_path):
+    """A finished sweep of kl_coef [0.0, 0.1] whose metadata.json was deleted, then a config
+    asking for [0.0, 0.05] run into the same directory: refused, whether or not the record of the
+    processes is there; the old parts stay as they were."""
+    other = parse_config(SMALL.replace("kl_coef = [0.0, 0.1]", "kl_coef = [0.0, 0.05]"))
+    assert other.digest() != config.digest()
+    out = _copy(complete[0], tmp_path / "sweep")
+    (out / "metadata.json").unlink()
+    parts = {p.name: p.read_bytes() for p in (out / "parts").iterdir()}
+    with pytest.raises(ValueError, match="ran a different config"):
+        run_sweep(other, out)
+    shutil.rmtree(out / "processes")
+    with pytest.raises(ValueError, match="a part of a sweep of a different config"):
+        run_sweep(other, out)
+    assert {p.name: p.read_bytes() for p in (out / "parts").iterdir()} == parts
+
+
+def test_two_hosts_with_different_configs_are_refused(config, tmp_path):
+    """Process 0 of a two-process sweep runs one config; process 1, started on the same shared
+    directory with another, refuses before computing anything, and results.csv never mixes them."""
+    other = parse_config(SMALL.replace("kl_coef = [0.0, 0.1]", "kl_coef = [0.0, 0.05]"))
+    run_sweep(config, tmp_path, process_index=0, process_count=2)
+    before = sorted(p.name for p in (tmp_path / "parts").iterdir())
+    with pytest.raises(ValueError, match="holds a sweep of a different config"):
+        run_sweep(other, tmp_path, process_index=1, process_count=2)
+    (tmp_path / "metadata.json").unlink()  # as if process 0 had not written it yet
+    with pytest.raises(ValueError, match=r"process-0\.digest ran a different config"):
+        run_sweep(other, tmp_path, process_index=1, process_count=2)
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == before
+    rows = run_sweep(config, tmp_path, process_index=1, process_count=2)  # the right config
+    assert len(rows) == NUM_CELLS * 2 and {r["kl_coef"] for r in rows} == {0.0, 0.1}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited"])
+def test_a_results_file_that_lies_is_not_trusted(complete, config, tmp_path, damage):
+    """results.csv cut at a row boundary, or with one value changed: load_results (and so
+    `theory-sim plot`) names it and reads the verified parts instead; run_sweep assembles it
+    again from them."""
+    out = _copy(complete[0], tmp_path / "sweep")
+    final = out / "results.csv"
+    lines = final.read_text().splitlines(keepends=True)
+    if damage == "truncated":
+        final.write_text("".join(lines[:-5]))
+    else:
+        final.write_text("".join(lines).replace(lines[3].split(",")[5], "0.123456", 1))
+    notices = []
+    assert load_results(out, notice=notices.append) == complete[1]
+    assert len(notices) == 1 and str(final) in notices[0] and "checksum" in notices[0]
+    with pytest.warns(RuntimeWarning, match="results.csv does not match its checksum"):
+        load_results(out)
+    assert run_sweep(config, out, notice=notices.append) == complete[1]
+    assert "assembling it again" in notices[-1]
+    assert load_results(out, notice=notices.append) == complete[1] and len(notices) == 2

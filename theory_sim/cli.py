@@ -262,7 +262,11 @@ def _plot(args) -> int:
     from theory_sim.plotting import plot_sweep
     from theory_sim.sweep import load_results
 
-    fig = plot_sweep(load_results(args.results), horizon=args.horizon)  # validates first
+    def notice(message: str) -> None:  # a results file that does not match its checksum
+        print(f"theory-sim plot: {message}", file=sys.stderr)
+
+    rows = load_results(args.results, notice=notice)
+    fig = plot_sweep(rows, horizon=args.horizon)  # validates first
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for suffix in ("png", "pdf"):

@@ -23,7 +23,6 @@ from theory_sim.flow import (
     gradient_flow,
     time_to_gain,
 )
-from theory_sim.report import write_csv
 from theory_sim.sweep.cells import _cell, _labels, _prefetch, _prefetched
 from theory_sim.sweep.config import SweepConfig
 from theory_sim.sweep.schedule import _solve_grouped
@@ -32,11 +31,12 @@ from theory_sim.sweep.storage import (
     FAILED,
     INFEASIBLE,
     OK,
-    _read_csv,
+    _load_results_file,
     _read_parts,
     _versions,
     _warn,
     _write_part,
+    write_results,
 )
 
 
@@ -182,6 +182,8 @@ def run_sweep(
                 "directory or remove it."
             )
     parts.mkdir(parents=True, exist_ok=True)
+    digest = meta["config_digest"]
+    _claim_config(out, digest, process_index)
     if process_index == 0 and not meta_path.is_file():
         tmp = meta_path.with_suffix(".json.tmp")
         tmp.write_text(_json.dumps(meta, indent=1))
@@ -191,7 +193,7 @@ def run_sweep(
     def mine_to_redo(path: Path) -> bool:  # a part holds one process's cells; it redoes them
         return int(path.stem.split("-")[1]) % process_count == process_index
 
-    done = {r["cell"] for r in _read_parts(parts, notice, mine_to_redo)}
+    done = {r["cell"] for r in _read_parts(parts, notice, mine_to_redo, digest)}
     todo = [c for c in mine if c not in done]
     finished = len(mine) - len(todo)
     # a chunk is a multiple of the device count, so no device idles on padding mid-sweep
@@ -201,7 +203,7 @@ def run_sweep(
         progress(finished, len(mine))
 
     def solve(chunk: list[int]) -> int:  # each chunk is saved by the thread that solves it
-        _write_part(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices))
+        _write_part(parts / f"part-{chunk[0]:06d}.csv", run_cells(config, chunk, devices), digest)
         return len(chunk)
 
     # chunks are independent: one thread per core (see theory_sim._parallel)
@@ -213,8 +215,40 @@ def run_sweep(
                 progress(finished, len(mine))
     final = out / "results.csv"
     if final.is_file():
-        return _read_csv(final)
-    rows = _read_parts(parts, notice)
+        rows, damage = _load_results_file(final)
+        if not damage:
+            return rows
+        notice(f"{final} {damage}; assembling it again from the verified parts.")
+    rows = _read_parts(parts, notice, config_digest=digest)
     if len({r["cell"] for r in rows}) == config.num_cells:
-        write_csv(final, rows, COLUMNS)
+        write_results(final, rows, digest)
     return rows
+
+
+def _claim_config(out: Path, digest: str, process_index: int) -> None:
+    """Record that process ``process_index`` runs the config ``digest`` in ``out/processes/``,
+    and refuse to go on when any process of this directory has recorded another config (two
+    hosts of one distributed sweep started with different configs, or a new config run into an
+    old directory whose metadata.json was removed)."""
+    folder = out / "processes"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def refuse_others() -> None:
+        for path in sorted(folder.glob("process-*.digest")):
+            try:
+                theirs = path.read_text().strip()
+            except OSError:  # pragma: no cover - removed meanwhile
+                continue
+            if theirs != digest:
+                raise ValueError(
+                    f"`out` {str(out)!r}: {path.name} ran a different config (digest "
+                    f"{theirs[:12]}, this one {digest[:12]}); every process of a sweep must run "
+                    "the same config. Choose another directory or remove it."
+                )
+
+    refuse_others()  # before claiming: an old run of another config is never overwritten
+    mine = folder / f"process-{process_index}.digest"
+    tmp = mine.with_name(mine.name + f".{os.getpid()}.tmp")
+    tmp.write_text(digest)
+    os.replace(tmp, mine)
+    refuse_others()  # after: a host that claimed meanwhile with another config

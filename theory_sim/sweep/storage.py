@@ -1,8 +1,11 @@
 """A sweep's files: the tidy result columns, part files with their checksums, and reading them back.
 
-Finished chunks are written atomically to ``OUT/parts/`` with a ``.sum`` beside each; a part
-whose bytes do not match its checksum is reported and recomputed. ``OUT/results.csv`` is
-assembled from the parts, one row per cell and horizon.
+Finished chunks are written atomically to ``OUT/parts/`` with a ``.sum`` beside each: the
+part's row count, its SHA-256 and the digest of the canonical config that produced it
+(:meth:`SweepConfig.digest`). A part whose bytes do not match its checksum is reported and
+recomputed; a part of another config is never used. ``OUT/results.csv`` is assembled from the
+verified parts, one row per cell and horizon, with ``OUT/results.csv.sum`` (its rows, SHA-256 and
+config digest) beside it; a results file that does not match its sum is not trusted.
 """
 
 from __future__ import annotations
@@ -66,25 +69,47 @@ def _read_csv(path: Path) -> list[dict]:
     return out
 
 
-def _write_part(path: Path, rows: list[dict]) -> None:
-    """A chunk's rows as ``path`` (CSV), then its row count and SHA-256 as ``path``.sum; both
-    written atomically, the checksum last, so a part without a valid checksum is never trusted."""
+FOREIGN = "belongs to a sweep of a different config"
+
+
+def _write_checked(path: Path, rows: list[dict], config_digest: str, sum_path: Path) -> None:
+    """``rows`` as ``path`` (CSV), then its row count, SHA-256 and config digest as
+    ``sum_path``; both written atomically, the checksum last, so a file without a valid
+    checksum is never trusted."""
     write_csv(path, rows, COLUMNS)
-    summary = {"rows": len(rows), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    tmp = path.with_suffix(".sum.tmp")
+    summary = {
+        "rows": len(rows),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "config_digest": config_digest,
+    }
+    tmp = sum_path.with_name(sum_path.name + ".tmp")
     tmp.write_text(json.dumps(summary))
-    os.replace(tmp, path.with_suffix(".sum"))
+    os.replace(tmp, sum_path)
 
 
-def _load_part(path: Path) -> tuple[list[dict], str]:
-    """(rows, "") for an intact part, or ([], what is wrong with it)."""
+def _write_part(path: Path, rows: list[dict], config_digest: str) -> None:
+    """A chunk's rows as ``path`` with ``path``.sum (see :func:`_write_checked`)."""
+    _write_checked(path, rows, config_digest, path.with_suffix(".sum"))
+
+
+def write_results(path: Path, rows: list[dict], config_digest: str) -> None:
+    """A sweep's ``results.csv`` with ``results.csv.sum`` beside it."""
+    _write_checked(path, rows, config_digest, path.with_name(path.name + ".sum"))
+
+
+def _load_checked(path: Path, sum_path: Path, config_digest: str | None):
+    """(rows, "") for a file that matches its checksum (and ``config_digest`` when given), or
+    ([], what is wrong with it)."""
     try:
-        summary = json.loads(path.with_suffix(".sum").read_text())
+        summary = json.loads(sum_path.read_text())
         rows_expected, digest = int(summary["rows"]), str(summary["sha256"])
+        origin = str(summary["config_digest"])
     except FileNotFoundError:
         return [], "has no checksum (its run was interrupted while writing it?)"
     except (ValueError, KeyError, TypeError):
         return [], "has a damaged checksum file"
+    if config_digest is not None and origin != config_digest:
+        return [], FOREIGN
     if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
         return [], "does not match its checksum (truncated or edited)"
     try:
@@ -96,12 +121,30 @@ def _load_part(path: Path) -> tuple[list[dict], str]:
     return rows, ""
 
 
-def _read_parts(parts: Path, notice: Callable[[str], None], drop=lambda path: False) -> list[dict]:
-    """The rows of every intact part in ``parts``; each damaged part is reported to ``notice``
-    and, when ``drop(path)``, deleted so that its cells are computed again."""
+def _load_part(path: Path, config_digest: str | None = None) -> tuple[list[dict], str]:
+    """(rows, "") for an intact part (of the config ``config_digest``, when given), or ([], what
+    is wrong with it)."""
+    return _load_checked(path, path.with_suffix(".sum"), config_digest)
+
+
+def _read_parts(
+    parts: Path,
+    notice: Callable[[str], None],
+    drop=lambda path: False,
+    config_digest: str | None = None,
+) -> list[dict]:
+    """The rows of every intact part in ``parts`` (of the config ``config_digest`` when given);
+    each damaged part is reported to ``notice`` and, when ``drop(path)``, deleted so that its
+    cells are computed again. A part of another config is refused with a ValueError: it is
+    another run's work, never this one's to use or to delete."""
     rows = []
     for path in sorted(parts.glob("part-*.csv")) if parts.is_dir() else []:
-        part, damage = _load_part(path)
+        part, damage = _load_part(path, config_digest)
+        if damage == FOREIGN:
+            raise ValueError(
+                f"`out` {str(parts.parent)!r} holds {path.name}, a part of a sweep of a different "
+                "config; choose another directory or remove it."
+            )
         if damage:
             again = drop(path)
             notice(f"{path} {damage}; " + ("recomputing its cells." if again else "skipped."))
@@ -116,14 +159,25 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
+def _load_results_file(final: Path) -> tuple[list[dict], str]:
+    """(rows, "") when ``results.csv`` matches ``results.csv.sum``, else ([], what is wrong)."""
+    return _load_checked(final, final.with_name(final.name + ".sum"), None)
+
+
 def load_results(directory, *, notice: Callable[[str], None] | None = None) -> list[dict]:
-    """The rows of a sweep's ``results.csv`` or, for an unfinished sweep, of its intact parts
-    (a damaged part is skipped and reported to ``notice``; default: a RuntimeWarning)."""
+    """The rows of a sweep's ``results.csv`` when it matches ``results.csv.sum``; otherwise
+    (an unfinished sweep, or a results file truncated or edited, which is reported to ``notice``;
+    default: a RuntimeWarning naming it) the rows of its intact parts, a damaged part skipped and
+    reported the same way."""
     directory = Path(directory)
+    notice = notice or _warn
     final = directory / "results.csv"
     if final.is_file():
-        return _read_csv(final)
-    rows = _read_parts(directory / "parts", notice or _warn)
+        rows, damage = _load_results_file(final)
+        if not damage:
+            return rows
+        notice(f"{final} {damage}; reading the sweep's verified parts instead.")
+    rows = _read_parts(directory / "parts", notice)
     if not rows:
         raise ValueError(f"`results` must be a sweep directory; {str(directory)!r} has no results.")
     return rows
