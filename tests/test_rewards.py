@@ -146,7 +146,7 @@ def test_theorem_6_checks_hold_and_the_ranking_flips():
             lambda: check_theorem_5(
                 np.full(3, 1 / 3), np.array([-1.0, 0.0, 1.0]), 0.3, 10, kl_coef=-1.0
             ),
-            "`kl_coef` must be a finite number >= 0",
+            "`kl_coef` must be >= 0",
         ),
     ],
 )
@@ -502,5 +502,5 @@ def test_theorem_5_slow_half_above_the_fast_limit(rng):
         "fast model accuracy",
     ]  # no fast time row: its condition on lambda fails
     assert all(r.holds for r in rows)
-    with pytest.raises(ValueError, match="`kl_coef` must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="`kl_coef` must be >= 0"):
         check_theorem_5(probs, r_gt, gamma, 10, -1.0)

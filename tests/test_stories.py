@@ -121,7 +121,7 @@ def test_section_4_1_refuses_other_policies():
         (lambda: stories.section_4_1(rloo_steps=0), "`rloo_steps` must be"),
         (lambda: stories.sequence_teachers(horizon=0.0), "`horizon` must be"),
         (lambda: stories.top_sequences(ts.Autoregressive(2, 2), np.full(4, 0.25), {}, k=0), "`k`"),
-        (lambda: stories.theorem_5_story((0.5,)), r"`T` must be in \[1, 1e\+12\]"),
+        (lambda: stories.theorem_5_story((0.5,)), r"`horizons` must be in \[1, 1e\+12\]"),
     ],
 )
 def test_bad_input_names_the_argument(call, message):

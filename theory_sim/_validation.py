@@ -134,6 +134,14 @@ def check_int(name: str, value: Any, low: int = 1) -> int:
     return int(value)
 
 
+def check_choice(name: str, value: Any, choices) -> str:
+    """Return ``value`` if it is one of the strings ``choices``, else raise a ValueError naming
+    ``name`` (an array or other object is refused, never compared element-wise)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}; got {value!r}.")
+    return value
+
+
 # The largest seed jax.random.key accepts (a C long).
 MAX_SEED = 2**63 - 1
 
@@ -183,6 +191,8 @@ def check_probabilities(name: str, value: Any, *, positive: bool = False) -> np.
         raise ValueError(f"`{name}` must be non-negative; its minimum is {arr.min()}.")
     if positive and np.any(arr <= 0):
         raise ValueError(f"`{name}` must be strictly positive; its minimum is {arr.min()}.")
+    if np.any(arr > 1.0 + PROBABILITY_SUM_TOLERANCE):  # before summing: huge entries overflow
+        raise ValueError(f"`{name}` must hold probabilities <= 1; its maximum is {arr.max()}.")
     worst = float(np.max(np.abs(arr.sum(axis=-1) - 1.0)))
     if worst > PROBABILITY_SUM_TOLERANCE:
         raise ValueError(

@@ -142,6 +142,8 @@ def release_programs(force: bool = False) -> bool:
     limit, or always with ``force``. Returns whether it did. :func:`traced_once` calls it every
     :data:`MAPS_CHECK_EVERY` programs it loads or compiles (with the cache off too), so a long
     session does not reach the limit."""
+    if not isinstance(force, bool):
+        raise TypeError(f"`force` must be True or False; got {force!r}.")
     if not force:
         maps = _memory_maps()
         if maps is None or maps[0] < MAPS_FRACTION * maps[1]:

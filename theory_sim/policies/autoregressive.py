@@ -187,6 +187,12 @@ class Autoregressive:
         tokens.reverse()
         if alphabet is None:
             return tuple(tokens)
+        if not isinstance(alphabet, str | list | tuple) or not all(
+            isinstance(c, str) for c in alphabet
+        ):
+            raise TypeError(
+                f"`alphabet` must be a string (a character per token); got {alphabet!r}."
+            )
         if len(alphabet) != self.vocab_size:
             raise ValueError(
                 f"`alphabet` must have {self.vocab_size} characters; got {alphabet!r}."

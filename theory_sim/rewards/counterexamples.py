@@ -43,10 +43,10 @@ def _one_prompt_inputs(init_probs, reward_gt, gamma, claim):
 MAX_HORIZON = 1e12
 
 
-def _check_horizon(value) -> float:
-    horizon = check_float_scalar("T", value)
+def _check_horizon(value, name: str = "T") -> float:
+    horizon = check_float_scalar(name, value)
     if not 1 <= horizon <= MAX_HORIZON:
-        raise ValueError(f"`T` must be in [1, {MAX_HORIZON:g}]; got {horizon}.")
+        raise ValueError(f"`{name}` must be in [1, {MAX_HORIZON:g}]; got {horizon}.")
     return horizon
 
 

@@ -12,6 +12,7 @@ from theory_sim.flow import Trajectory, gradient_flow, time_to_gain
 from theory_sim.instances import counterexample_instance
 from theory_sim.metrics import reward_variance
 from theory_sim.problem import Problem
+from theory_sim.rewards.counterexamples import _check_horizon
 from theory_sim.stories._common import _fraction
 from theory_sim.theorems import (
     Check,
@@ -47,6 +48,10 @@ def theorem_5_story(
     """Theorem 5 of arXiv 2503.15477 on :func:`counterexample_instance` (lambda = 0, gamma = 0.3
     of the headroom max r_G - E_pi0 r_G): the perfectly accurate model's t_gamma grows like T while
     the inaccurate model's stays below a T-free bound."""
+    curve_T = _check_horizon(curve_T, "curve_T")
+    if isinstance(horizons, str) or not np.iterable(horizons) or not len(horizons):
+        raise ValueError(f"`horizons` must be a non-empty list of T values; got {horizons!r}.")
+    horizons = [_check_horizon(T, "horizons") for T in horizons]
     probs, r_gt = counterexample_instance(seed)
     gamma = 0.3 * float(r_gt.max() - probs @ r_gt)
     rows, checks = [], []

@@ -14,7 +14,7 @@ import math
 import jax
 import numpy as np
 
-from theory_sim._validation import check_float_scalar, check_int, check_seed
+from theory_sim._validation import check_choice, check_float_scalar, check_int, check_seed
 from theory_sim.flow import time_to_gain
 from theory_sim.metrics import reward_variance
 from theory_sim.policies import Autoregressive, Tabular, start_at
@@ -66,6 +66,9 @@ class FlatLandscape:
 
 
 FLAT_FAMILIES = ("reward_scale", "concentration")
+# The widest span of Var0 the landscapes reach: at 12 decades the concentration family's rarest
+# instance is not reached by t = 1e12, leaving two points to fit.
+MAX_DECADES = 10.0
 
 
 def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
@@ -104,12 +107,15 @@ def flat_landscape(
     Theorem 4 by min(1 - e^(-gamma/9), ...) / (8 L^2 J^2) Var0^(-1/3) (autoregressive, the
     tabular softmax being L = 1); the fit reports the exponent the instances actually show.
     """
-    if policy not in ("tabular", "autoregressive"):
-        raise ValueError(f"`policy` must be 'tabular' or 'autoregressive'; got {policy!r}.")
-    if family not in FLAT_FAMILIES:
-        raise ValueError(f"`family` must be one of {FLAT_FAMILIES}; got {family!r}.")
+    policy = check_choice("policy", policy, ("tabular", "autoregressive"))
+    family = check_choice("family", family, FLAT_FAMILIES)
     num_points = check_int("num_points", num_points, 3)
     decades = check_float_scalar("decades", decades, positive=True)
+    if decades > MAX_DECADES:
+        raise ValueError(
+            f"`decades` must be at most {MAX_DECADES:g} (beyond, the rarest instances' t_gamma "
+            f"passes the solver's horizon and too few points remain to fit); got {decades:g}."
+        )
     param = Tabular() if policy == "tabular" else Autoregressive(2, 3)
     num_outputs = 8
     rng_key = jax.random.key(check_seed("seed", seed))

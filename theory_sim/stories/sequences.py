@@ -80,6 +80,8 @@ def sequence_teachers(
     """
     policy = Autoregressive(vocab_size, length)
     horizon = check_float_scalar("horizon", horizon, positive=True)
+    if horizon > 1e15:  # the flows' reach (tests/test_long_horizons.py)
+        raise ValueError(f"`horizon` must be at most 1e15; got {horizon:g}.")
     k_pi, k_gt, k_noise = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
     logits = 1.5 * np.asarray(
         jax.random.normal(k_pi, (policy.num_prefixes, vocab_size), np.float64)

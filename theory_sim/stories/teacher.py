@@ -42,6 +42,7 @@ def theorem_6_story(seed: int = 0, T: float = 30.0, *, num_prompts: int = 1) -> 
     models flips with the initial policy. c is the largest of (0.2, 0.1, 0.05, 0.02) for which
     both families share V0, gamma half the room between V0 and the second-best r_G, lambda at each
     family's limit (the theorem's condition), ``num_prompts`` identical prompts."""
+    T = check_float_scalar("T", T, positive=True)
     _, r_gt = counterexample_instance(seed)
     for c in (0.2, 0.1, 0.05, 0.02):
         try:
@@ -60,7 +61,10 @@ def theorem_6_story(seed: int = 0, T: float = 30.0, *, num_prompts: int = 1) -> 
                 else (d["t_mismatched"], d["t_matching"])
             )
         return Theorem6Story(times, checks, T, c, gamma)
-    raise ValueError(f"seed {seed}: no c in (0.2, 0.1, 0.05, 0.02) gives both families a V0.")
+    raise ValueError(
+        f"`T` = {T:g} with seed {seed}: no c in (0.2, 0.1, 0.05, 0.02) gives both families a V0 "
+        "(Theorem 6's construction needs a larger T)."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +116,8 @@ def teacher_student(
     num_models = check_int("num_models", num_models, 2)
     num_outputs = check_int("num_outputs", num_outputs, 2)
     horizon = check_float_scalar("horizon", horizon, positive=True)
+    if horizon > 1e15:  # the flows' reach (tests/test_long_horizons.py)
+        raise ValueError(f"`horizon` must be at most 1e15; got {horizon:g}.")
     key = jax.random.key(check_seed("seed", seed))
     k_gt, k_noise, k_pol = jax.random.split(key, 3)
     r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))

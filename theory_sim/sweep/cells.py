@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._validation import check_index
 from theory_sim.policies import start_at
 from theory_sim.policies._common import _jit_log_probs
 from theory_sim.problem import Problem
@@ -184,6 +185,22 @@ def _labels(config: SweepConfig, cell: int) -> dict:
     }
 
 
+def check_config(config) -> SweepConfig:
+    """``config`` if it is a :class:`SweepConfig`, else a TypeError naming it."""
+    if not isinstance(config, SweepConfig):
+        raise TypeError(
+            f"`config` must be a SweepConfig (parse_config or load_config); got {config!r}."
+        )
+    return config
+
+
+def check_cells(config: SweepConfig, cells) -> list[int]:
+    """``cells`` as a list of cell indices of ``config``, else a ValueError naming it."""
+    if isinstance(cells, str) or not np.iterable(cells):
+        raise ValueError(f"`cells` must be a list of cell indices; got {cells!r}.")
+    return [check_index("cells", c, config.num_cells, "cells") for c in cells]
+
+
 def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
     """The :class:`~theory_sim.Problem` of one cell and its measures at pi_0.
 
@@ -191,5 +208,6 @@ def build_cell(config: SweepConfig, cell: int) -> tuple[Problem, dict]:
         (problem, row) with row holding the cell's labels and gamma (absolute, for prompt 0);
         :func:`run_cells` adds the measures.
     """
+    check_config(config)
     problem, kl_coef, row = _cell(config, cell)
     return jax.device_put(problem).with_kl_coef(kl_coef), row

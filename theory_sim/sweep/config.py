@@ -286,11 +286,15 @@ def _number_list(src, table, key, value, **limits) -> tuple:
 
 def parse_config(text: str, path: str = "<config>") -> SweepConfig:
     """Parse and validate a sweep's TOML text; errors are ValueErrors naming the key and line."""
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be the config's TOML text (a str); got {text!r}.")
+    if not isinstance(path, str):
+        raise TypeError(f"`path` must be a str (the name errors give the config); got {path!r}.")
     src = _Source(text, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
+        raise ValueError(f"{path}: `text` is not valid TOML: {err}") from None
     _keys(src, "", 0, data, {"problem", "grid", "policy", "reward_model", "chunk_size"})
     for table in ("problem", "grid"):
         if not isinstance(data.get(table), dict):

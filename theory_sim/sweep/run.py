@@ -23,7 +23,7 @@ from theory_sim.flow import (
     gradient_flow,
     time_to_gain,
 )
-from theory_sim.sweep.cells import _cell, _labels, _prefetch, _prefetched
+from theory_sim.sweep.cells import _cell, _labels, _prefetch, _prefetched, check_cells, check_config
 from theory_sim.sweep.config import SweepConfig
 from theory_sim.sweep.schedule import _solve_grouped
 from theory_sim.sweep.storage import (
@@ -53,6 +53,7 @@ def run_cells(config: SweepConfig, cells: list[int], devices=None) -> list[dict]
     Returns:
         The tidy rows (:data:`COLUMNS`), one per cell and horizon.
     """
+    cells = check_cells(check_config(config), cells)
     devices = list(jax.local_devices() if devices is None else devices)
     built, infeasible = [], []
     prefetched = _prefetch(config, cells)

@@ -427,7 +427,14 @@ def _prompt_gradients(problem: Problem, params_t: jax.Array, prompt) -> tuple:
 def proposition_2_rhs(max_abs_r_kl, length: int, jacobian, variance):
     """The right side of Proposition 2 of arXiv 2503.15477: 6 M^(1/3) L J Var_pi[r_KL]^(1/3), with
     M = max(1, max_y |r_KL(x, y)|) (the proposition needs |r_KL| <= M and M >= 1). Works on
-    numbers and arrays alike (numpy or JAX)."""
+    numbers and arrays alike (numpy or JAX); host values are checked (finite, >= 0, L >= 1)."""
+    if not any(isinstance(v, jax.core.Tracer) for v in (max_abs_r_kl, jacobian, variance)):
+        for name, value in (("max_abs_r_kl", max_abs_r_kl), ("jacobian", jacobian),
+                            ("variance", variance)):  # fmt: skip
+            arr = as_float_array(name, value)
+            if np.any(arr < 0):
+                raise ValueError(f"`{name}` must be >= 0; its minimum is {arr.min()}.")
+        check_int("length", length)
     xp = jnp if isinstance(variance, jax.Array) else np
     big_m = xp.maximum(1.0, max_abs_r_kl)
     return 6.0 * big_m ** (1.0 / 3.0) * length * jacobian * xp.cbrt(variance)
