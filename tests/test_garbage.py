@@ -10,9 +10,12 @@ import dataclasses
 import re
 
 import jax
+import matplotlib.figure
+import matplotlib.pyplot
 import numpy as np
 import optax
 import pytest
+import test_plotting as tp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -318,6 +321,28 @@ CALLS |= {
     "release_programs": (cache.release_programs, {"force": False}),
 }
 
+# every figure, on the synthetic results of tests/test_plotting.py
+CALLS |= {
+    "plot_bound_check": (plotting.plot_bound_check, {"checks": tp._checks(), "title": "t"}),
+    "plot_reward_curves": (plotting.plot_reward_curves, {"traj": tp._trajectory(), "prompt": 0}),
+    "plot_exponent_fits": (plotting.plot_exponent_fits, {"fits": {"tabular": tp._fit(-0.5)}}),
+    "plot_snr_study": (plotting.plot_snr_study, {"rows": tp._snr_rows()}),
+    "plot_sweep": (plotting.plot_sweep, {"rows": tp._sweep_rows(), "horizon": 10.0}),
+    "plot_flat_landscape": (
+        plotting.plot_flat_landscape,
+        {"landscapes": [tp._landscape("tabular", "reward_scale", -0.5)]},
+    ),
+    "plot_remark_1": (plotting.plot_remark_1, {"study": tp._remark_1()}),
+    "plot_theorem_5": (plotting.plot_theorem_5, {"story": tp._theorem_5()}),
+    "plot_section_4_1": (plotting.plot_section_4_1, {"study": tp._section_4_1()}),
+    **{name: (getattr(plotting, name), {arg: make()}) for name, arg, make in (
+        ("plot_accuracy_variance", "grid", lambda: tp.FIGURES_INPUTS["accuracy_variance"]),
+        ("plot_theorem_6", "story", lambda: tp.FIGURES_INPUTS["theorem_6"]),
+        ("plot_teacher_student", "study", lambda: tp.FIGURES_INPUTS["teacher_student"]),
+        ("plot_tightness", "results", lambda: tp.FIGURES_INPUTS["tightness"]),
+    )},
+}  # fmt: skip
+
 # Public callables the garbage test does not call, each with the reason.
 EXEMPT = {
     # result records: built by theory_sim's functions, which validate what goes into them
@@ -364,8 +389,6 @@ EXEMPT = {
     "load_results": "reads a directory; its refusals in tests/test_sweep.py",
     "cache_directory": "takes no arguments",
     "enable_compilation_cache": "changes the process's JAX configuration",
-    # plotting draws results objects returned by theory_sim; tests/test_plotting.py reads them
-    **{name: "draws theory_sim's own results" for name in plotting.__all__},
 }
 
 GARBAGE = [
@@ -465,6 +488,8 @@ def test_garbage_is_refused_or_harmless(name, data):
     value = data.draw(garbage, label="garbage")
     try:
         result = function(**(valid | {argument: value}))
+        if isinstance(result, matplotlib.figure.Figure):
+            matplotlib.pyplot.close(result)
     except (ValueError, TypeError) as error:
         # named in backticks, or as a word of a condition that fails ("V_G(0) + gamma")
         named = f"`{argument}" in str(error) or re.search(rf"\b{argument}\b", str(error))

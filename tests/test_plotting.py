@@ -177,6 +177,26 @@ def _section_4_1():
     return SimpleNamespace(table_1=table, times=times, curves=curves)
 
 
+# the results the other figures draw, also used by tests/test_garbage.py
+FIGURES_INPUTS = {
+    "teacher_student": SimpleNamespace(
+        gain=np.random.default_rng(2).uniform(-0.2, 0.6, (3, 8)),
+        variance=10 ** np.random.default_rng(3).uniform(-1.3, -0.3, (3, 8)),
+        models=[f"noisy r_G, noise {n:.2f}" for n in np.linspace(0.1, 1.0, 8)],
+        horizon=5.0,
+    ),
+    "theorem_6": SimpleNamespace(times=np.array([[2.0, 346.0], [345.0, 2.9]])),
+    "accuracy_variance": SimpleNamespace(
+        accuracies=np.array([0.5, 0.75, 1.0]),
+        variances=np.array([1e-5, 2e-3, 0.5]),
+        t_gamma=np.array([[2e3, 1e2, np.inf], [1.5e3, 1e2, 8.0], [1e3, 60.0, 5.0]]),
+    ),
+    "tightness": [
+        SimpleNamespace(claim=c, slack=s, violated=False, by_size={"Y=2": s, "Y=3": 2 * s})
+        for c, s in (("Lemma 8", 1.0), ("Theorem 5: fast model time", 10.9), ("Theorem 4", 1.4e3))
+    ],
+}
+
 FIGURES = {
     "remark_1": lambda: plotting.plot_remark_1(_remark_1()),
     "theorem_5": lambda: plotting.plot_theorem_5(_theorem_5()),
@@ -199,34 +219,10 @@ FIGURES = {
     ),
     "snr_study": lambda: plotting.plot_snr_study(_snr_rows()),
     "sweep": lambda: plotting.plot_sweep(_sweep_rows()),
-    "teacher_student": lambda: plotting.plot_teacher_student(
-        SimpleNamespace(
-            gain=np.random.default_rng(2).uniform(-0.2, 0.6, (3, 8)),
-            variance=10 ** np.random.default_rng(3).uniform(-1.3, -0.3, (3, 8)),
-            models=[f"noisy r_G, noise {n:.2f}" for n in np.linspace(0.1, 1.0, 8)],
-            horizon=5.0,
-        )
-    ),
-    "theorem_6": lambda: plotting.plot_theorem_6(
-        SimpleNamespace(times=np.array([[2.0, 346.0], [345.0, 2.9]]))
-    ),
-    "accuracy_variance": lambda: plotting.plot_accuracy_variance(
-        SimpleNamespace(
-            accuracies=np.array([0.5, 0.75, 1.0]),
-            variances=np.array([1e-5, 2e-3, 0.5]),
-            t_gamma=np.array([[2e3, 1e2, np.inf], [1.5e3, 1e2, 8.0], [1e3, 60.0, 5.0]]),
-        )
-    ),
-    "tightness": lambda: plotting.plot_tightness(
-        [
-            SimpleNamespace(claim=c, slack=s, violated=False, by_size={"Y=2": s, "Y=3": 2 * s})
-            for c, s in (
-                ("Lemma 8", 1.0),
-                ("Theorem 5: fast model time", 10.9),
-                ("Theorem 4", 1.4e3),
-            )
-        ]
-    ),
+    **{
+        name: (lambda name=name: getattr(plotting, f"plot_{name}")(FIGURES_INPUTS[name]))
+        for name in FIGURES_INPUTS
+    },
 }
 
 

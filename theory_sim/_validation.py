@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -140,6 +141,13 @@ def check_choice(name: str, value: Any, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}; got {value!r}.")
     return value
+
+
+def check_path(name: str, value: Any) -> Path:
+    """``value`` as a Path if it is a str or os.PathLike, else a TypeError naming ``name``."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"`{name}` must be a path (a str or os.PathLike); got {value!r}.")
+    return Path(value)
 
 
 # The largest seed jax.random.key accepts (a C long).

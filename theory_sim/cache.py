@@ -95,6 +95,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
     None, and changes nothing, when ``THEORY_SIM_CACHE=off`` and no ``path`` is given, or when
     the directory cannot be created (a read-only home, for example): the cache only saves time.
     """
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise TypeError(f"`path` must be a directory path (a str or os.PathLike); got {path!r}.")
     directory = Path(path).expanduser() if path is not None else cache_directory()
     if directory is None:
         return None

@@ -3,6 +3,8 @@ figure; nothing here computes a theoretical quantity."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +24,57 @@ __all__ = [
     "plot_theorem_6",
     "plot_tightness",
 ]
+
+
+def _fields(name: str, value, kind: str, names: tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it has the fields ``names``: as attributes ("object"), as the
+    attributes of every item of a non-empty sequence ("objects"), as the keys of every dict of a
+    non-empty sequence ("rows"), or as the attributes of every value of a dict ("fits")."""
+    if kind == "object":
+        items = [value]
+    elif kind == "fits":
+        items = list(value.values()) if isinstance(value, dict) and value else None
+    else:
+        ok = isinstance(value, Sequence) and not isinstance(value, str)
+        if ok and not len(value):
+            raise ValueError(f"`{name}` is empty: nothing to plot.")
+        items = list(value) if ok else None
+    has = (lambda x, f: isinstance(x, dict) and f in x) if kind == "rows" else hasattr
+    if items is None or not all(has(x, f) for x in items for f in names):
+        what = {
+            "object": "an object",
+            "objects": "a non-empty sequence of objects",
+            "rows": "a non-empty sequence of dicts",
+            "fits": "a non-empty dict of objects",
+        }
+        raise TypeError(
+            f"`{name}` must be {what[kind]} with {', '.join(names)} (as theory_sim's results "
+            f"have); got {type(value).__name__}."
+        )  # fmt: skip
+
+
+def _inputs(name: str, kind: str, *names: str):
+    """Check a plotting function's results argument ``name`` (see :func:`_fields`) and its
+    ``ax``/``axes`` (None or matplotlib axes) before drawing."""
+
+    def wrap(fun):
+        @functools.wraps(fun)
+        def checked(*args, **kwargs):
+            bound = inspect.signature(fun).bind(*args, **kwargs)
+            _fields(name, bound.arguments[name], kind, names)
+            for axis_name in ("ax", "axes"):
+                given = bound.arguments.get(axis_name)
+                if given is not None and not all(
+                    hasattr(a, "plot") for a in np.atleast_1d(np.asarray(given, dtype=object))
+                ):
+                    raise TypeError(
+                        f"`{axis_name}` must be None or matplotlib axes; got {given!r}."
+                    )
+            return fun(*args, **kwargs)
+
+        return checked
+
+    return wrap
 
 
 def _axes(ax):
@@ -92,6 +145,7 @@ _KINDS = {  # a policy's class name -> its kind's label, colour and marker
 }
 
 
+@_inputs("checks", "objects", "claim", "relation", "bound", "measured", "holds", "details")
 def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     """Measured t_gamma against its lower bound on log-log axes; a check holds above the diagonal.
 
@@ -99,6 +153,8 @@ def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     whose target was never reached (t_gamma = inf, vacuous) cannot be placed on the axis: they
     are drawn as open triangles on the top edge, at their bound, and the caption says so.
     """
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"`title` must be a str or None; got {title!r}.")
     fig, ax = _axes(ax)
     if ax.figure.get_figwidth() < 6.5:
         fig.set_size_inches(6.8, 4.4)
@@ -145,6 +201,7 @@ def plot_bound_check(checks: Sequence, ax=None, title: str | None = None):
     return fig
 
 
+@_inputs("traj", "object", "ts", "expected_rm", "expected_gt")
 def plot_reward_curves(traj, prompt: int = 0, ax=None):
     """Expected proxy and ground-truth reward against time (log axis) for one prompt.
 
@@ -175,6 +232,7 @@ def _bound_exponent(label: str) -> tuple[float, str]:
     return -0.5, "-1/2"
 
 
+@_inputs("fits", "fits", "var0", "t_gamma", "slope", "stderr", "intercept")
 def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None):
     """t_gamma against Var0 on log-log axes for each labelled :class:`ExponentFit`, with its line,
     and beside it a dashed guide with the bound's exponent through the same first point.
@@ -211,6 +269,7 @@ def plot_exponent_fits(fits: dict, ax=None, bound_exponents: dict | None = None)
     return fig
 
 
+@_inputs("rows", "rows", "scale", "eps", "exact_norm", "reinforce", "rloo", "grpo")
 def plot_snr_study(rows, axes=None):
     """The exact gradient norm and the estimators' SNR against the good output's mass eps under
     pi_0 (log-log), one line style per reward scale: rows from
@@ -270,6 +329,7 @@ def _by_label(rows, key: str) -> dict:
     return groups
 
 
+@_inputs("rows", "rows", "horizon", "policy", "reward_model", "kl_coef", "var_rm")  # non-empty
 def plot_sweep(rows, horizon: float | None = None, axes=None):
     """The standard figures of a sweep (rows of :func:`theory_sim.sweep.load_results`).
 
@@ -283,6 +343,10 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
     if not rows:
         raise ValueError("`rows` is empty: nothing to plot.")
     horizons = sorted({r["horizon"] for r in rows})
+    if horizon is not None and (
+        isinstance(horizon, bool) or not isinstance(horizon, int | float | np.number)
+    ):
+        raise TypeError(f"`horizon` must be a number (one of {horizons}) or None; got {horizon!r}.")
     horizon = horizons[-1] if horizon is None else horizon
     if horizon not in horizons:
         raise ValueError(f"`horizon` must be one of {horizons}; got {horizon!r}.")
@@ -347,6 +411,7 @@ def _bound_styles(ax, styles) -> None:
         ax.plot([], [], style, color="0.3", lw=1.2, label=label)
 
 
+@_inputs("landscapes", "objects", "policy", "family", "var0", "t_gamma", "fit")
 def plot_flat_landscape(landscapes: Sequence, ax=None):
     """t_gamma against Var0 (log-log) for each :class:`~theory_sim.stories.FlatLandscape`, with
     its Proposition 3 bound (dashed, tabular only) and Theorem 4 bound (dotted) in its colour.
@@ -380,6 +445,7 @@ def plot_flat_landscape(landscapes: Sequence, ax=None):
     return fig
 
 
+@_inputs("study", "object", "rows", "fits", "series")
 def plot_remark_1(study, axes=None):
     """Remark 1 (:func:`~theory_sim.stories.remark_1`): t_gamma against Var0 for each neural model
     and init scale with its Theorem 4 bound using J_{t_gamma} (dotted), and J_{t_gamma} / J_0.
@@ -416,6 +482,7 @@ def plot_remark_1(study, axes=None):
     return fig
 
 
+@_inputs("story", "object", "rows", "slow", "fast", "target", "curve_T")
 def plot_theorem_5(story, axes=None):
     """Theorem 5: both models' t_gamma against T with their bounds; E r_G against time at one T."""
     fig, axes = _panels(axes, 2)
@@ -448,6 +515,7 @@ def plot_theorem_5(story, axes=None):
     return fig
 
 
+@_inputs("grid", "object", "accuracies", "variances", "t_gamma")
 def plot_accuracy_variance(grid, ax=None):
     """Heat map of log10 t_gamma over accuracy (rows) and Var0 (columns); "never" where the
     ground-truth gain is not reached."""
@@ -470,6 +538,7 @@ def plot_accuracy_variance(grid, ax=None):
     return fig
 
 
+@_inputs("story", "object", "times")
 def plot_theorem_6(story, ax=None):
     """Theorem 6: t_gamma (log) of both reward models from a policy in Pi and one in Pi'."""
     fig, ax = _axes(ax)
@@ -485,6 +554,7 @@ def plot_theorem_6(story, ax=None):
     return fig
 
 
+@_inputs("study", "object", "gain", "variance", "models", "horizon")
 def plot_teacher_student(study, axes=None):
     """Each reward model's rank (by ground-truth gain, 1 = best) under each initial policy, with a
     discrete colour bar, and the gain against Var_pi0 r_RM, one colour per policy."""
@@ -526,6 +596,7 @@ def plot_teacher_student(study, axes=None):
     return fig
 
 
+@_inputs("study", "object", "table_1", "times", "curves")
 def plot_section_4_1(study, axes=None):
     """The tabular Section 4.1: ground-truth increase against reward variance (one point per
     reward model), and the mean ground-truth increase along the exact flow; one colour per reward
@@ -557,6 +628,7 @@ def plot_section_4_1(study, axes=None):
     return fig
 
 
+@_inputs("results", "objects", "claim", "slack", "violated", "by_size")
 def plot_tightness(results: Sequence, ax=None):
     """The slack of each bound at its tightest instance found (log scale; 1 = sharp), one marker
     per output-space size searched, from :func:`theory_sim.theorems.tightness_search`."""

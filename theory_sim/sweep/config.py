@@ -12,13 +12,12 @@ import json
 import math
 import re
 import tomllib
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory_sim._validation import MAX_SEED, check_fits, check_index
+from theory_sim._validation import MAX_SEED, check_fits, check_index, check_path
 from theory_sim.policies import MLP, Autoregressive, Tabular, Transformer
 
 POLICY_FAMILIES = {
@@ -434,7 +433,7 @@ def _network(src, kind: str, prob: dict) -> tuple[tuple[str, float], ...]:
 
 def load_config(path) -> SweepConfig:
     """Read and parse a sweep's TOML file (:func:`parse_config`)."""
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise ValueError(f"`config` must be a TOML file; {str(path)!r} does not exist.")
     return parse_config(path.read_text(), str(path))

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from theory_sim._validation import check_path
 from theory_sim.report import write_csv
 
 COLUMNS = (
@@ -169,7 +170,7 @@ def load_results(directory, *, notice: Callable[[str], None] | None = None) -> l
     (an unfinished sweep, or a results file truncated or edited, which is reported to ``notice``;
     default: a RuntimeWarning naming it) the rows of its intact parts, a damaged part skipped and
     reported the same way."""
-    directory = Path(directory)
+    directory = check_path("directory", directory)
     notice = notice or _warn
     final = directory / "results.csv"
     if final.is_file():
