@@ -147,11 +147,23 @@ def section_4_1(
         raise ValueError(
             f"`policy` must be None, Tabular() or Autoregressive(V, L); got {policy!r}."
         )
+    if isinstance(seeds, str) or not np.iterable(seeds):
+        raise ValueError(f"`seeds` must be a list of seeds; got {seeds!r}.")
     seeds = tuple(check_seed("seeds", s) for s in seeds)
     if len(seeds) < 1:
         raise ValueError("`seeds` must name at least one seed.")
     pairs_per_prompt = check_int("pairs_per_prompt", pairs_per_prompt)
-    num_outputs = param.num_sequences if isinstance(param, Autoregressive) else num_outputs
+    num_outputs = (
+        param.num_sequences
+        if isinstance(param, Autoregressive)
+        else check_int("num_outputs", num_outputs, 2)
+    )
+    beta = check_float_scalar("beta", beta, positive=True)
+    logit_std = check_float_scalar("logit_std", logit_std, nonnegative=True)
+    kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    num_samples = check_int("num_samples", num_samples, 2)
+    if learning_rate is not None:
+        learning_rate = check_float_scalar("learning_rate", learning_rate, positive=True)
     num_prompts = check_int("num_prompts", num_prompts)
     rloo_steps = check_int("rloo_steps", rloo_steps)
     horizon = (
