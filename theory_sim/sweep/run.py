@@ -31,8 +31,8 @@ from theory_sim.sweep.storage import (
     FAILED,
     INFEASIBLE,
     OK,
-    _load_results_file,
     _read_parts,
+    _trusted_results,
     _versions,
     _warn,
     _write_part,
@@ -214,15 +214,12 @@ def run_sweep(
             finished += count
             if progress is not None:
                 progress(finished, len(mine))
-    final = out / "results.csv"
-    if final.is_file():
-        rows, damage = _load_results_file(final)
-        if not damage:
-            return rows
-        notice(f"{final} {damage}; assembling it again from the verified parts.")
+    rows = _trusted_results(out, notice, "assembling it again from the verified parts")
+    if rows is not None:
+        return rows
     rows = _read_parts(parts, notice, config_digest=digest)
     if len({r["cell"] for r in rows}) == config.num_cells:
-        write_results(final, rows, digest)
+        write_results(out / "results.csv", rows, digest)
     return rows
 
 

@@ -160,9 +160,17 @@ def _warn(message: str) -> None:
     warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
-def _load_results_file(final: Path) -> tuple[list[dict], str]:
-    """(rows, "") when ``results.csv`` matches ``results.csv.sum``, else ([], what is wrong)."""
-    return _load_checked(final, final.with_name(final.name + ".sum"), None)
+def _trusted_results(directory: Path, notice: Callable[[str], None], instead: str):
+    """The rows of ``directory``/results.csv when it matches results.csv.sum; None when there is
+    no such file, or when it does not match (reported to ``notice``, followed by ``instead``)."""
+    final = directory / "results.csv"
+    if not final.is_file():
+        return None
+    rows, damage = _load_checked(final, final.with_name(final.name + ".sum"), None)
+    if not damage:
+        return rows
+    notice(f"{final} {damage}; {instead}.")
+    return None
 
 
 def load_results(directory, *, notice: Callable[[str], None] | None = None) -> list[dict]:
@@ -172,12 +180,9 @@ def load_results(directory, *, notice: Callable[[str], None] | None = None) -> l
     reported the same way."""
     directory = check_path("directory", directory)
     notice = notice or _warn
-    final = directory / "results.csv"
-    if final.is_file():
-        rows, damage = _load_results_file(final)
-        if not damage:
-            return rows
-        notice(f"{final} {damage}; reading the sweep's verified parts instead.")
+    rows = _trusted_results(directory, notice, "reading the sweep's verified parts instead")
+    if rows is not None:
+        return rows
     rows = _read_parts(directory / "parts", notice)
     if not rows:
         raise ValueError(f"`results` must be a sweep directory; {str(directory)!r} has no results.")
