@@ -57,6 +57,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 import weakref
 from importlib import metadata
 from pathlib import Path
@@ -348,8 +349,6 @@ def _verified(data: bytes, key: str, path: Path) -> bytes | None:
         payload = data[start:]
         if data[len(_MAGIC) : start - 1] == _digest(payload, key):
             return payload
-    import warnings
-
     warnings.warn(
         f"theory_sim cache: the traced program {key} failed its digest check (damaged, altered "
         "or from another version); it is deleted and traced again.",
