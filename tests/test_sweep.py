@@ -770,3 +770,20 @@ def test_a_results_file_that_lies_is_not_trusted(complete, config, tmp_path, dam
     assert run_sweep(config, out, notice=notices.append) == complete[1]
     assert "assembling it again" in notices[-1]
     assert load_results(out, notice=notices.append) == complete[1] and len(notices) == 2
+
+
+def test_a_part_holding_other_cells_than_its_sum_names_is_not_used(complete, tmp_path):
+    """Another part's bytes (with their own SHA-256 and row count) under a part's name: the
+    digest of the cells the sum names does not match, so the part is reported and skipped."""
+    out = _copy(complete[0], tmp_path / "sweep")
+    (out / "results.csv").unlink()
+    first, second = sorted((out / "parts").glob("part-*.csv"))[:2]
+    forged = json.loads(first.with_suffix(".sum").read_text())
+    other = json.loads(second.with_suffix(".sum").read_text())
+    first.write_bytes(second.read_bytes())
+    forged |= {"sha256": other["sha256"], "rows": other["rows"]}
+    first.with_suffix(".sum").write_text(json.dumps(forged))
+    notices = []
+    rows = load_results(out, notice=notices.append)
+    assert len(notices) == 1 and first.name in notices[0] and "other cells" in notices[0]
+    assert len(rows) == len(complete[1]) - other["rows"]

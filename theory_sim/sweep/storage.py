@@ -1,11 +1,12 @@
 """A sweep's files: the tidy result columns, part files with their checksums, and reading them back.
 
 Finished chunks are written atomically to ``OUT/parts/`` with a ``.sum`` beside each: the
-part's row count, its SHA-256 and the digest of the canonical config that produced it
-(:meth:`SweepConfig.digest`). A part whose bytes do not match its checksum is reported and
-recomputed; a part of another config is never used. ``OUT/results.csv`` is assembled from the
-verified parts, one row per cell and horizon, with ``OUT/results.csv.sum`` (its rows, SHA-256 and
-config digest) beside it; a results file that does not match its sum is not trusted.
+part's row count, its SHA-256, the digest of the canonical config that produced it
+(:meth:`SweepConfig.digest`) and a digest of the cells it holds. A part whose bytes do not match
+its checksum is reported and recomputed; a part of another config is never used.
+``OUT/results.csv`` is assembled from the verified parts, one row per cell and horizon, with
+``OUT/results.csv.sum`` (the same fields) beside it; a results file that does not match its sum
+is not trusted.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def _read_csv(path: Path) -> list[dict]:
 FOREIGN = "belongs to a sweep of a different config"
 
 
+def _cells_digest(rows: list[dict]) -> str:
+    """SHA-256 of the sorted cell indices ``rows`` hold: which cells a file claims to cover."""
+    cells = sorted({int(r["cell"]) for r in rows})
+    return hashlib.sha256(",".join(map(str, cells)).encode()).hexdigest()
+
+
 def _write_checked(path: Path, rows: list[dict], config_digest: str, sum_path: Path) -> None:
     """``rows`` as ``path`` (CSV), then its row count, SHA-256 and config digest as
     ``sum_path``; both written atomically, the checksum last, so a file without a valid
@@ -82,6 +89,7 @@ def _write_checked(path: Path, rows: list[dict], config_digest: str, sum_path: P
         "rows": len(rows),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "config_digest": config_digest,
+        "cells_digest": _cells_digest(rows),
     }
     tmp = sum_path.with_name(sum_path.name + ".tmp")
     tmp.write_text(json.dumps(summary))
@@ -104,7 +112,7 @@ def _load_checked(path: Path, sum_path: Path, config_digest: str | None):
     try:
         summary = json.loads(sum_path.read_text())
         rows_expected, digest = int(summary["rows"]), str(summary["sha256"])
-        origin = str(summary["config_digest"])
+        origin, cells = str(summary["config_digest"]), str(summary["cells_digest"])
     except FileNotFoundError:
         return [], "has no checksum (its run was interrupted while writing it?)"
     except (ValueError, KeyError, TypeError):
@@ -119,6 +127,8 @@ def _load_checked(path: Path, sum_path: Path, config_digest: str | None):
         return [], f"cannot be read ({err})"
     if len(rows) != rows_expected:  # pragma: no cover - as above
         return [], f"holds {len(rows)} rows, not {rows_expected}"
+    if _cells_digest(rows) != cells:  # another part's bytes under this part's name
+        return [], "holds other cells than its checksum names"
     return rows, ""
 
 
