@@ -20,6 +20,7 @@ import optax
 from theory_sim._validation import (
     as_float_array,
     check_allocation,
+    check_choice,
     check_float_scalar,
     check_int,
     check_key,
@@ -107,8 +108,7 @@ def sample_preferences(
         raise ValueError(f"`on_policy_fraction` must be in [0, 1]; got {frac}.")
     if frac < 1 and np.any(np.sum(off > 0, axis=-1) < 2):  # an off-policy pair needs two outputs
         raise ValueError("`off_policy_probs` needs mass on at least two outputs in every row.")
-    if labels not in ("bradley_terry", "deterministic"):
-        raise ValueError(f"`labels` must be 'bradley_terry' or 'deterministic'; got {labels!r}.")
+    labels = check_choice("labels", labels, ("bradley_terry", "deterministic"))
     beta = check_float_scalar("beta", beta, positive=True)
     k_prompt, k_on, k_pairs_on, k_pairs_off, k_label = jax.random.split(check_key(key), 5)
     prompt = jax.random.randint(k_prompt, (num_pairs,), 0, probs.shape[0])

@@ -148,8 +148,9 @@ def _sections() -> list[_Section]:
     ]  # fmt: skip
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of a file's bytes: how reproduce and sweeps tell an intact file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _kept_sections(out: Path, run: dict, say: Callable[[str], None]) -> dict:
@@ -173,7 +174,7 @@ def _kept_sections(out: Path, run: dict, say: Callable[[str], None]) -> dict:
     kept = {}
     for name, entry in recorded.items():
         files = entry.get("files", {})
-        if all((out / f).is_file() and _digest(out / f) == d for f, d in files.items()):
+        if all((out / f).is_file() and file_sha256(out / f) == d for f, d in files.items()):
             kept[name] = entry
         else:
             say(f"section {name}: a file is missing or changed; computing it again")
@@ -239,7 +240,7 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     finally:
         recorded = {**kept}
         for name, entry in finished.items():
-            digests = {f: _digest(out / f) for f in entry["files"] if (out / f).is_file()}
+            digests = {f: file_sha256(out / f) for f in entry["files"] if (out / f).is_file()}
             if len(digests) == len(entry["files"]):
                 recorded[name] = {"files": digests, "text": entry["text"]}
         tmp = out / (MANIFEST + ".tmp")

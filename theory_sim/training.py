@@ -24,6 +24,7 @@ import optax
 
 from theory_sim._validation import (
     check_allocation,
+    check_choice,
     check_float_scalar,
     check_int,
     check_key,
@@ -334,8 +335,7 @@ def _estimates(problem, params, keys, num_samples, method):
 
 
 def _check_estimator(method: str, num_samples) -> int:
-    if method not in ESTIMATORS:
-        raise ValueError(f"`method` must be one of {ESTIMATORS}; got {method!r}.")
+    method = check_choice("method", method, ESTIMATORS)
     # RLOO and GRPO compare each sample with the others of its group: they need two
     low = 1 if method == "reinforce" else 2
     try:

@@ -20,6 +20,7 @@ import numpy as np
 import optimistix as optx
 
 from theory_sim._validation import (
+    check_choice,
     check_float_scalar,
     check_index,
 )
@@ -398,8 +399,7 @@ def _solve_gain(
 ) -> GainTime:
     """t_gamma for a validated reward ``table`` [X, Y] and validated scalars."""
     implicit_from = math.inf
-    if method not in ("adaptive", "euler"):
-        raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
+    method = check_choice("method", method, ("adaptive", "euler"))
     if _out_of_reach(problem, table, prompt, gamma):
         return GainTime(math.inf, False, 0, method, "unreachable")
     if method == "adaptive":

@@ -42,9 +42,11 @@ def _inputs(name: str, kind: str, *names: str):
     ``ax``/``axes`` (None or matplotlib axes) before drawing."""
 
     def wrap(fun):
+        signature = inspect.signature(fun)
+
         @functools.wraps(fun)
         def checked(*args, **kwargs):
-            bound = inspect.signature(fun).bind(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
             _fields(name, bound.arguments[name], kind, names)
             for axis_name in ("ax", "axes"):
                 given = bound.arguments.get(axis_name)

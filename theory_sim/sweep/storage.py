@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from theory_sim._validation import check_path
-from theory_sim.report import write_csv
+from theory_sim.report import file_sha256, write_csv
 
 COLUMNS = (
     "cell",
@@ -87,7 +87,7 @@ def _write_checked(path: Path, rows: list[dict], config_digest: str, sum_path: P
     write_csv(path, rows, COLUMNS)
     summary = {
         "rows": len(rows),
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "sha256": file_sha256(path),
         "config_digest": config_digest,
         "cells_digest": _cells_digest(rows),
     }
@@ -119,7 +119,7 @@ def _load_checked(path: Path, sum_path: Path, config_digest: str | None):
         return [], "has a damaged checksum file"
     if config_digest is not None and origin != config_digest:
         return [], FOREIGN
-    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+    if file_sha256(path) != digest:
         return [], "does not match its checksum (truncated or edited)"
     try:
         rows = _read_csv(path)

@@ -52,7 +52,7 @@ import optax
 
 from theory_sim import _names as names
 from theory_sim._names import require_same
-from theory_sim._validation import check_int, check_seed
+from theory_sim._validation import check_choice, check_int, check_seed
 from theory_sim.instances import target_gain
 from theory_sim.policies import Autoregressive, Tabular
 from theory_sim.problem import Problem
@@ -519,8 +519,7 @@ def _parse_size(label: str):
 def recheck(claim: str, instance: dict) -> Check:
     """The claim's Check, recomputed from a :class:`Tightest`'s ``instance`` (its ``size`` and
     search vector ``z``): the tightest instances are kept as regression tests this way."""
-    if claim not in SEARCHES:
-        raise ValueError(f"`claim` must be one of {list(SEARCHES)}; got {claim!r}.")
+    claim = check_choice("claim", claim, SEARCHES)
     size, z = _parse_size(instance["size"]), np.asarray(instance["z"], dtype=np.float64)
     search = SEARCHES[claim]
     if search.evaluate is None:
@@ -546,8 +545,7 @@ def search_tightness(
         A :class:`Tightest`; ``violated`` is True (and ``check.holds`` False) if the slack found is
         below 1 by more than the check's tolerance.
     """
-    if claim not in SEARCHES:
-        raise ValueError(f"`claim` must be one of {list(SEARCHES)}; got {claim!r}.")
+    claim = check_choice("claim", claim, SEARCHES)
     seed = check_seed("seed", seed)
     evaluations = check_int("evaluations", evaluations, 8)
     search = SEARCHES[claim]
