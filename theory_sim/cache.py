@@ -166,8 +166,12 @@ def _count_program() -> None:
 
 @functools.cache
 def _code_version() -> str:
-    """A hash of theory_sim's source and of the libraries whose code a traced program holds."""
-    digest = hashlib.sha256()
+    """A hash of theory_sim's source and of the libraries whose code a traced program holds.
+
+    Under mutation testing (mutmut sets ``MUTANT_UNDER_TEST``) one source file holds every mutant
+    and the environment picks one, so the mutant's name is part of the hash: a program traced
+    under one mutant is never loaded under another."""
+    digest = hashlib.sha256(os.environ.get("MUTANT_UNDER_TEST", "").encode())
     for name in ("jax", "jaxlib", "diffrax", "equinox", "optimistix", "lineax", "optax"):
         digest.update(f"{name}={metadata.version(name)};".encode())
     package = Path(__file__).parent
