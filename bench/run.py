@@ -1,8 +1,9 @@
 """Benchmarks for theory_sim; every number is a ratio against a baseline run in the same process.
 
-    python bench/run.py            # all benchmarks
+    python bench/run.py            # all benchmarks but coldstart
     python bench/run.py flat       # one of: flat, long, batched, autoregressive, estimators,
-                                   # sweep, cores, accuracy, neural
+                                   # sweep, sweep-mixed, cores, accuracy, neural, field
+    python bench/run.py coldstart [full]
 
 flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
          fixed-step Euler at the step size that accuracy needs (gradient evaluations, wall time).
@@ -29,6 +30,12 @@ field:   the flow's vector field for tabular policies (pi and log pi - log pi* f
          (softmax, then the relative log-softmax) and against a hand-written plain-softmax field
          with one exp per element and no limit coordinates (the floor: it is not accurate near
          pi*); microseconds per evaluation of a batch.
+coldstart: `theory-sim check --no-exponents` in a fresh process with an empty cache directory
+         (XDG_CACHE_HOME pointed at a new temporary directory), then again with the cache it
+         left (warm), and `reproduce --quick` cold: wall times, the first run against the second,
+         and the programs each made ready (XLA compilations and reads from JAX's cache, counted
+         by bench/count_programs.py). `coldstart full` adds `check` with its exponent fits and
+         the full `reproduce`, both cold.
 cores:   a 512-cell sweep (run_sweep, chunks of 64) pinned to one core against the default
          (every core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
@@ -687,6 +694,68 @@ def bench_field(loops=1000):
         )
 
 
+def _command_cold(args, cache_home):
+    """(wall seconds, counts) of ``theory-sim ARGS`` in a fresh process using ``cache_home`` as
+    XDG_CACHE_HOME (THEORY_SIM_CACHE unset, so the cache lives there)."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "THEORY_SIM_CACHE"}
+    env["XDG_CACHE_HOME"] = str(cache_home)
+    counter = Path(__file__).with_name("count_programs.py")
+    with tempfile.TemporaryDirectory() as scratch:
+        counts_file = Path(scratch) / "counts.json"
+        extra = ["--out", str(Path(scratch) / "out")] if args[0] == "reproduce" else []
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, str(counter), str(counts_file), *args, *extra],
+            env=env,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+        )
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise SystemExit(f"theory-sim {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+        return wall, json.loads(counts_file.read_text())
+
+
+def bench_coldstart(*options):
+    import tempfile
+
+    def line(label, wall, counts):
+        # JAX times every program it makes ready as a compilation, read from its cache or not
+        c, s = counts["counts"], counts["seconds"]
+        programs, read = c.get("compiled", 0), c.get("read", 0)
+        return (
+            f"  {label:<28} {wall:7.1f} s   {programs:4d} programs ({programs - read:4d} "
+            f"compiled, {read:4d} read from the cache); XLA {s.get('compiled', 0.0):6.1f} s, "
+            f"tracing {s.get('traced', 0.0):5.1f} s"
+        )
+
+    print("coldstart (fresh processes; cold = empty cache directory)")
+    with tempfile.TemporaryDirectory() as home:
+        cold, cold_counts = _command_cold(["check", "--no-exponents"], home)
+        print(line("check --no-exponents, cold", cold, cold_counts))
+        warm, warm_counts = _command_cold(["check", "--no-exponents"], home)
+        print(line("check --no-exponents, warm", warm, warm_counts))
+    print(f"  first run / second run: {cold / warm:.2f}x")
+    with tempfile.TemporaryDirectory() as home:
+        quick, quick_counts = _command_cold(["reproduce", "--quick"], home)
+        print(line("reproduce --quick, cold", quick, quick_counts))
+    if "full" in options:
+        with tempfile.TemporaryDirectory() as home:
+            full_check, counts = _command_cold(["check"], home)
+            print(line("check, cold", full_check, counts))
+        with tempfile.TemporaryDirectory() as home:
+            full, counts = _command_cold(["reproduce"], home)
+            print(line("reproduce, cold", full, counts))
+        print(f"  reproduce --quick cold / reproduce cold: {quick / full:.2f}")
+
+
 BENCHMARKS = {
     "accuracy": bench_accuracy,
     "flat": bench_flat,
@@ -699,10 +768,14 @@ BENCHMARKS = {
     "cores": bench_cores,
     "neural": bench_neural,
     "field": bench_field,
+    "coldstart": bench_coldstart,
 }
 
 if __name__ == "__main__":
-    names = sys.argv[1:] or list(BENCHMARKS)
+    names = sys.argv[1:] or [name for name in BENCHMARKS if name != "coldstart"]
+    if names[:1] == ["coldstart"]:  # its own options follow: `coldstart full`
+        bench_coldstart(*names[1:])
+        sys.exit(0)
     for name in names:
         if name not in BENCHMARKS:
             sys.exit(f"unknown benchmark {name!r}; choose from {sorted(BENCHMARKS)}")
