@@ -21,6 +21,23 @@ from theory_sim.objective import _ascent, _grad, _probabilities
 from theory_sim.policies import Tabular
 from theory_sim.policies._common import _relative_softmax_parts
 
+# An absent output: a log-probability so far below every other that its probability is exactly
+# 0 in float64 (exp underflows), under pi_0, along the whole flow (its field pi (A - E A) is
+# exactly 0, so its logit never moves) and under pi*. Padding a tabular problem to a bucketed
+# output count (:mod:`.buckets`) adds outputs at this logit; sums over outputs are unchanged
+# by them, and the few computations that would count them (the step-size controller's RMS norm,
+# the total-variation bound's per-output terms, the mean of a softmax block) leave out every
+# output whose log-probability lies below ABSENT_BELOW, padded or not.
+ABSENT_LOGIT = -1.0e300
+ABSENT_BELOW = -1.0e299
+
+
+def _present(log_table):
+    """Which outputs of a log-probability table [..., Y] are present (not absent: see
+    ABSENT_LOGIT)."""
+    return log_table > ABSENT_BELOW
+
+
 # The base follows log pi* down to log pi_0 - LIMIT_DEPTH: |w| stays near 1e4 at most, a
 # round-off of 2e-12 in log-probabilities (50x below rtol); a flow would need log pi to fall
 # by 1e4 to come near the floor (it falls like -log t on a flat tail).
@@ -58,7 +75,8 @@ def _coordinates(problem):
     safe_lam = jnp.where(lam > 0, lam, 1.0)
     log_star = jax.nn.log_softmax(problem.ref_log_probs + problem.reward_rm / safe_lam, axis=-1)
     floor = problem.ref_log_probs - LIMIT_DEPTH  # log pi_0
-    floored = jnp.any(log_star < floor, axis=-1, keepdims=True) & (lam > 0)
+    below = (log_star < floor) & _present(problem.ref_log_probs)
+    floored = jnp.any(below, axis=-1, keepdims=True) & (lam > 0)
     log_base = jnp.where(
         floored, jax.nn.log_softmax(jnp.maximum(log_star, floor), axis=-1), log_star
     )
@@ -72,9 +90,15 @@ def _coordinates(problem):
 
 def _limit_state(frame, w):
     """w at the limit of an expressive flow with lambda > 0: theta* + c per softmax block, where
-    c is the block's mean of w, conserved because every block of the gradient sums to zero
-    (for a floored frame, probabilities are pi*'s and c is the mean of w)."""
-    return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape) + frame.shift
+    c is the block's mean of w over its present outputs, conserved because every block of the
+    gradient sums to zero (for a floored frame, probabilities are pi*'s and c is the mean of w;
+    an absent output's w never moves and stays 0)."""
+    if w.shape != frame.log_limit.shape:  # blocks are not outputs (autoregressive prefixes)
+        return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape) + frame.shift
+    present = _present(frame.log_limit)
+    total = jnp.sum(jnp.where(present, w, 0.0), axis=-1, keepdims=True)
+    mean = total / jnp.sum(present, axis=-1, keepdims=True).astype(w.dtype)
+    return jnp.where(present, mean + frame.shift, w)
 
 
 def _relative_to_limit(problem, frame, w):

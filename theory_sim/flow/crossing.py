@@ -25,6 +25,7 @@ from theory_sim._validation import (
     check_index,
 )
 from theory_sim.cache import traced_once
+from theory_sim.flow.buckets import bucketed, pad_outputs, prompt_slice
 from theory_sim.flow.coordinates import (
     _coordinates,
     _field,
@@ -306,8 +307,15 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
     scale = 1.0
     if problem.policy.expressive and problem.num_prompts > 1:
         scale = float(problem.num_prompts)
-        problem, table, prompt = *_jit_prompt_slices(problem, table, prompt), 0
+        if bucketed(problem):  # sliced on the host: no program per shape
+            problem, table = prompt_slice(problem, table, prompt)
+        else:
+            problem, table = _jit_prompt_slices(problem, table, prompt)
+        prompt = 0
     eligible = _implicit_eligible(problem)
+    unpadded = problem, table
+    if bucketed(problem):  # explicit solves run in the problem's bucket (see .buckets)
+        problem, table = pad_outputs(problem, table)
     _, w = _jit_coordinates(problem)
     _check_resolvable(gamma, table, prompt, w)
     horizon = t_max / scale
@@ -349,6 +357,8 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
             break
         if eligible:
             implicit, implicit_from = True, float(t0) * scale
+            problem, table = unpadded  # the implicit solver runs unpadded (see .buckets)
+            w = np.asarray(w)[..., : problem.num_outputs]
         elif steps >= max_steps:
             break
     status = int(out["status"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from theory_sim.flow.coordinates import _relative_to_limit
+from theory_sim.flow.coordinates import _present, _relative_to_limit
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _prompt_objective
 
@@ -52,7 +52,9 @@ def _tv_bound(kl, log_limit):
     k = jnp.maximum(kl, 0.0)
     m = jnp.minimum(jnp.exp(log_limit), -jnp.expm1(log_limit))
     kk = k[..., None]
-    per_output = 0.5 * jnp.sum(kk + jnp.sqrt(kk * kk + 2.0 * kk * m), axis=-1)
+    terms = kk + jnp.sqrt(kk * kk + 2.0 * kk * m)
+    # an absent output (see ABSENT_LOGIT) has pi = pi* = 0 exactly at every time: delta_y = 0
+    per_output = 0.5 * jnp.sum(jnp.where(_present(log_limit), terms, 0.0), axis=-1)
     return jnp.minimum(jnp.minimum(jnp.sqrt(k / 2.0), per_output), 1.0)
 
 

@@ -19,6 +19,7 @@ import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 from theory_sim._device import to_device
 from theory_sim._validation import (
@@ -26,8 +27,15 @@ from theory_sim._validation import (
     check_int,
 )
 from theory_sim.cache import traced_once
-from theory_sim.flow.coordinates import _coordinates, _field, _jit_coordinates, _limit_state
+from theory_sim.flow.coordinates import (
+    _coordinates,
+    _field,
+    _jit_coordinates,
+    _limit_state,
+    _present,
+)
 from theory_sim.flow.limit import _CERTIFIED_TV, _certified, _kl_to_limit, _tv_bound
+from theory_sim.policies import Tabular
 
 # Solver tolerances. On the two-output closed form (theory.md section 2) rtol 1e-10 gives relative
 # errors in t_gamma below 1e-9 for t_gamma from 1e-2 to 1e9 (tests/test_flow.py).
@@ -110,7 +118,7 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
             y0=w0,
             args=args,
             saveat=saveat,
-            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, norm=_norm(args)),
             event=event,
             max_steps=max_steps,
             throw=False,
@@ -118,6 +126,24 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
     if sol.ts is None:  # a dense solution only (from t0 = 0)
         return sol
     return equinox.tree_at(lambda s: s.ts, sol, jax.tree.map(lambda a: a + t0, sol.ts))
+
+
+def _norm(args):
+    """The step-size controller's norm: diffrax's RMS norm (optimistix.rms_norm), over the present
+    outputs only for a tabular state (absent ones, see ABSENT_LOGIT, have error exactly 0 and
+    would only dilute the mean); the same value as rms_norm when every output is present."""
+    problem, frame = args
+    if not isinstance(problem.policy, Tabular):
+        return optx.rms_norm
+    present = _present(frame.log_limit)
+
+    def norm(x):
+        if jax.tree.structure(x) != jax.tree.structure(0.0) or x.shape != present.shape:
+            return optx.rms_norm(x)
+        squares = jnp.sum(jnp.square(jnp.where(present, x, 0.0)))
+        return jnp.sqrt(squares / jnp.sum(present).astype(x.dtype))
+
+    return norm
 
 
 def _shifted(t0):

@@ -19,6 +19,15 @@ from theory_sim._validation import (
     check_allocation,
     check_float_scalar,
 )
+from theory_sim.flow.buckets import (
+    batch_bucket,
+    bucketed,
+    host_batch,
+    pad_batch,
+    pad_outputs,
+    pad_times,
+    save_bucket,
+)
 from theory_sim.flow.coordinates import _batch_coordinates, _prompt_problem
 from theory_sim.flow.euler import _check_dt, _euler_path
 from theory_sim.flow.solve import (
@@ -92,9 +101,18 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     ``max_steps``), continued from where they stop until ``max_steps`` steps in all; a stiff tail
     that :func:`_implicit_eligible` admits is handed to the implicit solver instead.
     """
-    batch, scale = _jit_as_batch(problem), _batch_scale(problem)
+    scale = _batch_scale(problem)
     eligible = _implicit_eligible(_prompt_problem(problem, 0) if scale > 1 else problem)
     save_ts, horizon = np.asarray(ts, np.float64) / scale, t_max / scale
+    padded = bucketed(problem)
+    if padded:  # explicit solves run in the problem's bucket (see .buckets)
+        batch = host_batch(problem)
+        size = (problem.num_prompts, len(save_ts), problem.num_outputs)  # X, T, Y
+        unpadded = batch, save_ts
+        batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0]))
+        save_ts = pad_times(save_ts, save_bucket(size[1]))
+    else:
+        batch = _jit_as_batch(problem)
     frame, w = _batch_coordinates(batch)
     base = frame.base
     tail = (-1,) + (1,) * (w.ndim - 1)
@@ -131,8 +149,16 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
         if eligible:
             implicit = True
             implicit_from = float(np.min(np.asarray(t_end)[stopped])) * scale
+            if padded:  # the implicit solver runs unpadded (see .buckets)
+                padded, (batch, save_ts) = False, unpadded
+                ws, w, t_end, status, base = _cut(size, ws, w, t_end, status, base)
+                stopped = status == _STOPPED
         elif steps >= max_steps:
             break
+    if padded:
+        ws, w, t_end, status, base = _cut(size, ws, w, t_end, status, base)
+        stopped = status == _STOPPED
+        batch = unpadded[0]
     t_end = t_end * scale
     if stopped.any():
         i = int(np.argmax(stopped))
@@ -142,7 +168,20 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
         )
     converged_at = float(t_end.max()) if (status == _CONVERGED).all() else math.inf
     ts = np.asarray(ts, np.float64)
+    if bucketed(problem):  # theta = base + w on the host: no program per shape
+        params = np.moveaxis(np.asarray(ws)[:, :, 0], 0, 1) + np.asarray(base)[:, 0]
+        params = np.where((ts <= 0)[:, None, None], np.asarray(problem.params0), params)
+        return to_device(params), steps, converged_at, implicit_from
     return _jit_assemble(problem, base, ws, ts), steps, converged_at, implicit_from
+
+
+def _cut(size, ws, w, t_end, status, base):
+    """The padded solve's arrays cut back to the problem's X prompts, T save times and Y
+    outputs (:mod:`.buckets`)."""
+    x, t, y = size
+    ws = np.asarray(ws)[:x, :t, ..., :y]
+    w, base = np.asarray(w)[:x, ..., :y], np.asarray(base)[:x, ..., :y]
+    return ws, w, np.asarray(t_end)[:x], np.asarray(status)[:x], base
 
 
 @jax.jit

@@ -1,0 +1,129 @@
+"""Bucketed shapes: one compiled solve serves every tabular problem of a bucket.
+
+Each new array shape costs a solver program of its own (tracing and compiling a diffrax solve
+with its events takes seconds), and most programs a session compiles differ only in shapes. So
+the adaptive solvers pad a tabular problem before solving it:
+
+* outputs to the next power of two, at least ``MIN_OUTPUTS``: added outputs get the logit
+  ``ABSENT_LOGIT`` (probability exactly 0 under pi_0, along the flow and under pi*, see
+  :mod:`.coordinates`) and a copy of the row's last reward (so max_y r and min_y r, which the
+  unreachability certificate reads, are unchanged);
+* the batch of one-prompt problems of a trajectory to the next power of two, with copies of the
+  first prompt (a vmapped solve advances each prompt on its own: a copy changes no other);
+* save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time.
+
+Every probability, expectation, gradient and step-size decision is the same as without padding
+(tests/test_buckets.py compares padded and unpadded solves to 1e-13 and checks that the added
+outputs carry exactly zero mass), and the padding is cut off before results are returned. The
+implicit continuation of a stiff tail runs unpadded (its Newton iterations measure convergence
+by a norm over every entry).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from theory_sim._device import to_device
+from theory_sim.flow.coordinates import ABSENT_LOGIT
+from theory_sim.policies import Tabular
+
+# Problems with up to this many outputs share one bucket.
+MIN_OUTPUTS = 8
+# Trajectories with up to this many save times share one bucket (the default grid has 129).
+MIN_SAVES = 129
+
+
+def _power_of_two(n: int, minimum: int) -> int:
+    """The smallest power of two >= max(n, minimum)."""
+    return 1 << (max(n, minimum) - 1).bit_length()
+
+
+def output_bucket(num_outputs: int) -> int:
+    """The padded output count of a tabular problem with ``num_outputs`` outputs."""
+    return _power_of_two(num_outputs, MIN_OUTPUTS)
+
+
+def save_bucket(num_saves: int) -> int:
+    """The padded number of save times: 2^k + 1 >= max(num_saves, MIN_SAVES)."""
+    return _power_of_two(max(num_saves, MIN_SAVES) - 1, 1) + 1
+
+
+def batch_bucket(size: int) -> int:
+    """The padded size of a batch of one-prompt problems."""
+    return _power_of_two(size, 1)
+
+
+def bucketed(problem) -> bool:
+    """Whether the solvers pad ``problem`` (tabular policies)."""
+    return isinstance(problem.policy, Tabular)
+
+
+def _pad_last(table, size: int, value=None) -> np.ndarray:
+    """``table`` [..., Y] padded on its last axis to ``size`` with ``value`` (None: a copy of the
+    last entry), on the host."""
+    table = np.asarray(table)
+    widths = [(0, 0)] * (table.ndim - 1) + [(0, size - table.shape[-1])]
+    if value is None:
+        return np.pad(table, widths, mode="edge")
+    return np.pad(table, widths, constant_values=value)
+
+
+def pad_outputs(problem, *tables, size: int | None = None):
+    """(padded problem, *padded tables): a tabular problem (and reward tables [X, Y] laid out like
+    its rewards) with its outputs padded to ``size`` (default :func:`output_bucket`); see the
+    module docstring. Built on the host and moved to the device in one transfer per leaf."""
+    size = output_bucket(np.shape(problem.reward_rm)[-1]) if size is None else size
+    leaves, treedef = jax.tree.flatten(problem)
+    logits = {id(problem.params0), id(problem.ref_log_probs)}
+    rewards = {id(problem.reward_rm), id(problem.reward_gt)}
+    padded = []
+    for leaf in leaves:
+        if id(leaf) in logits:
+            padded.append(to_device(_pad_last(leaf, size, ABSENT_LOGIT)))
+        elif id(leaf) in rewards:
+            padded.append(to_device(_pad_last(leaf, size)))
+        else:  # kl_coef
+            padded.append(leaf)
+    out = jax.tree.unflatten(treedef, padded)
+    return (out, *(to_device(_pad_last(t, size)) for t in tables))
+
+
+def prompt_slice(problem, table, prompt: int):
+    """(one-prompt problem, table row [1, Y]) of prompt x, sliced on the host."""
+
+    def row(leaf):
+        return leaf if np.ndim(leaf) == 0 else to_device(np.asarray(leaf)[prompt : prompt + 1])
+
+    return jax.tree.map(row, problem), row(table)
+
+
+def host_batch(problem):
+    """:func:`~theory_sim.flow.solve._as_batch`'s batch of one-prompt problems [X, 1, Y] of an
+    expressive problem, built on the host."""
+
+    def split(leaf):
+        leaf = np.asarray(leaf)
+        if leaf.ndim == 0:
+            return to_device(np.full(problem.num_prompts, leaf))
+        return to_device(leaf[:, None])
+
+    return jax.tree.map(split, problem)
+
+
+def pad_batch(batch, size: int):
+    """A batch of problems (leading axis B) padded to ``size`` with copies of its first member,
+    on the host."""
+
+    def grow(leaf):
+        leaf = np.asarray(leaf)
+        extra = np.repeat(leaf[:1], size - leaf.shape[0], axis=0)
+        return to_device(np.concatenate([leaf, extra], axis=0))
+
+    return jax.tree.map(grow, batch)
+
+
+def pad_times(ts, size: int) -> np.ndarray:
+    """Save times [T] padded to ``size`` with copies of the last."""
+    ts = np.asarray(ts, np.float64)
+    return np.concatenate([ts, np.full(size - len(ts), ts[-1])])
