@@ -40,8 +40,8 @@ MUTANTS = [
     ),
     (
         "theory_sim/theorems/_common.py",
-        "return float(_jit_reward_variance(probs, np.asarray(problem.reward_rm[prompt])))",
-        "return float(_jit_reward_variance(probs, np.asarray(problem.reward_gt[prompt])))",
+        "return float(_host_reward_variance(probs, np.asarray(problem.reward_rm)[prompt]))",
+        "return float(_host_reward_variance(probs, np.asarray(problem.reward_gt)[prompt]))",
         "Prop 3 variance of r_G instead of r_RM",
     ),
     (

@@ -12,8 +12,7 @@ import numpy as np
 
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import default_save_ts, gradient_flow
-from theory_sim.metrics import _jit_expected_reward
-from theory_sim.objective import kl_optimal_policy
+from theory_sim.metrics import _host_expected_reward
 from theory_sim.policies import MLP, Transformer
 from theory_sim.problem import Problem
 
@@ -105,9 +104,13 @@ def neural_policy(kind: str, width: int, depth: int, scale: float, seed: int):
 def limit_policy(problem: Problem, prompt: int) -> np.ndarray:
     """Where the flow of an expressive policy at ``prompt`` heads: pi* for lambda > 0, else the
     best r_RM output (a unique argmax for rewards drawn from a continuous distribution)."""
-    if float(problem.kl_coef) > 0:
-        return np.asarray(kl_optimal_policy(problem)).reshape(problem.num_prompts, -1)[prompt]
-    return np.eye(problem.num_outputs)[int(np.argmax(np.asarray(problem.reward_rm[prompt])))]
+    reward = np.asarray(problem.reward_rm)[prompt]
+    lam = float(problem.kl_coef)
+    if lam > 0:  # pi* = softmax(log pi_0 + r_RM / lambda) (kl_optimal_policy), on the host
+        z = np.asarray(problem.ref_log_probs)[prompt] + reward / lam
+        e = np.exp(z - z.max())
+        return e / e.sum()
+    return np.eye(problem.num_outputs)[int(np.argmax(reward))]
 
 
 def headroom(problem: Problem, prompt: int, table, t_max: float) -> float:
@@ -120,9 +123,9 @@ def headroom(problem: Problem, prompt: int, table, t_max: float) -> float:
     """
     probs0 = np.exp(np.asarray(problem.ref_log_probs)[prompt])
     row = np.asarray(table)[prompt]
-    start = float(_jit_expected_reward(probs0, row))
+    start = float(_host_expected_reward(probs0, row))
     if problem.policy.expressive:
-        return float(_jit_expected_reward(limit_policy(problem, prompt), row)) - start
+        return float(_host_expected_reward(limit_policy(problem, prompt), row)) - start
     probs = gradient_flow(problem, t_max, default_save_ts(t_max)).probs
     series = np.asarray(probs).reshape(probs.shape[0], problem.num_prompts, -1)[:, prompt] @ row
     return float(series.max()) - start
@@ -132,8 +135,8 @@ def target_gain(problem, prompt: int, table, frac: float, t_max: float = 1e12) -
     """``frac`` of :func:`headroom` (a reachable target), or, if the reward does not rise,
     ``frac`` of the largest gain the reward allows: t_gamma is then inf and the row vacuous."""
     gain = headroom(problem, prompt, table, t_max)
-    row = np.asarray(table[prompt])
+    row = np.asarray(table)[prompt]
     if gain > 1e-9 * float(np.ptp(row)):  # a rise, not round-off on a falling reward
         return frac * gain
-    probs0 = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    return frac * (float(row.max()) - float(_jit_expected_reward(probs0, row)))
+    probs0 = np.exp(np.asarray(problem.ref_log_probs)[prompt])
+    return frac * (float(row.max()) - float(_host_expected_reward(probs0, row)))

@@ -36,22 +36,34 @@ __all__ = [
 # ----------------------------------------------------------------------------- kernels (no checks)
 
 
-def _centered(probs: jax.Array, reward: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(c, E_pi c, r_m) with c = r - r_m and r_m the reward of the most probable output."""
-    mode = jnp.argmax(probs, axis=-1, keepdims=True)
-    r_mode = jnp.take_along_axis(reward, mode, axis=-1)
+def _centered(probs, reward, xp=jnp) -> tuple:
+    """(c, E_pi c, r_m) with c = r - r_m and r_m the reward of the most probable output; ``xp``
+    is jax.numpy (traceable) or numpy (on the host: no compiled program per shape)."""
+    mode = xp.argmax(probs, axis=-1, keepdims=True)
+    r_mode = xp.take_along_axis(reward, mode, axis=-1)
     centered = reward - r_mode
-    return centered, jnp.sum(probs * centered, axis=-1), r_mode[..., 0]
+    return centered, xp.sum(probs * centered, axis=-1), r_mode[..., 0]
 
 
-def _expected_reward(probs: jax.Array, reward: jax.Array) -> jax.Array:
-    _, mean_c, r_mode = _centered(probs, reward)
+def _expected_reward(probs, reward, xp=jnp):
+    _, mean_c, r_mode = _centered(probs, reward, xp)
     return r_mode + mean_c
 
 
-def _reward_variance(probs: jax.Array, reward: jax.Array) -> jax.Array:
-    centered, mean_c, _ = _centered(probs, reward)
-    return jnp.sum(probs * jnp.square(centered - mean_c[..., None]), axis=-1)
+def _reward_variance(probs, reward, xp=jnp):
+    centered, mean_c, _ = _centered(probs, reward, xp)
+    return xp.sum(probs * xp.square(centered - mean_c[..., None]), axis=-1)
+
+
+def _host_expected_reward(probs, reward) -> np.ndarray:
+    """:func:`_expected_reward` in numpy, for host values (an eager JAX call would compile a
+    program for each new shape)."""
+    return _expected_reward(np.asarray(probs, np.float64), np.asarray(reward, np.float64), np)
+
+
+def _host_reward_variance(probs, reward) -> np.ndarray:
+    """:func:`_reward_variance` in numpy, for host values."""
+    return _reward_variance(np.asarray(probs, np.float64), np.asarray(reward, np.float64), np)
 
 
 def _kl_divergence(probs: jax.Array, ref_probs: jax.Array) -> jax.Array:

@@ -31,7 +31,6 @@ from theory_sim.flow.coordinates import (
     _field,
     _gain_value,
     _jit_coordinates,
-    _jit_gain_value,
     _jit_prompt_slices,
     _prompt_problem,
     _prompt_rows,
@@ -54,6 +53,7 @@ from theory_sim.flow.solve import (
     _solve,
     _stopped_message,
 )
+from theory_sim.metrics import _host_expected_reward
 from theory_sim.problem import Problem, check_problem
 
 # Newton on the event function stops when successive times agree to this relative precision.
@@ -101,7 +101,9 @@ def _out_of_reach(problem, table, prompt, gamma) -> bool:
     """Whether E_pi0 r + gamma >= max_y r at ``prompt``: never reached by any method, since
     E_pi r < max_y r for every softmax policy (all probabilities are positive). The margin leaves
     cases within round-off of the maximum to the solver."""
-    start = float(_jit_gain_value(problem, problem.params0, table, prompt))
+    # E_pi0 r on the host (log pi_0 is the problem's ref_log_probs): no program per shape
+    probs0 = np.exp(np.asarray(problem.ref_log_probs)[prompt])
+    start = float(_host_expected_reward(probs0, np.asarray(table)[prompt]))
     return gamma > float(np.max(np.asarray(table)[prompt])) - start + 1e-12 * (1.0 + abs(start))
 
 

@@ -18,7 +18,7 @@ from theory_sim.flow import (
     DEFAULT_RTOL,
 )
 from theory_sim.flow.crossing import _gain_arguments, _solve_gain
-from theory_sim.metrics import _jit_reward_variance
+from theory_sim.metrics import _host_reward_variance
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
 
@@ -142,8 +142,8 @@ def tightest(checks) -> dict[str, dict[str, Any]]:
 
 
 def _initial_variance(problem: Problem, prompt: int) -> float:
-    probs = np.exp(np.asarray(problem.ref_log_probs[prompt]))
-    return float(_jit_reward_variance(probs, np.asarray(problem.reward_rm[prompt])))
+    probs = np.exp(np.asarray(problem.ref_log_probs)[prompt])
+    return float(_host_reward_variance(probs, np.asarray(problem.reward_rm)[prompt]))
 
 
 def _require_tabular(problem: Problem, claim: str) -> None:

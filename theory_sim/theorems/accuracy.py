@@ -11,7 +11,7 @@ from theory_sim._validation import (
     check_int,
     check_probabilities,
 )
-from theory_sim.metrics import _jit_reward_variance, accuracy, best_of_n
+from theory_sim.metrics import _host_reward_variance, accuracy, best_of_n
 from theory_sim.rewards import theorem_5_models
 from theory_sim.theorems._common import (
     TIME_RTOL,
@@ -90,7 +90,7 @@ def check_theorem_5(
     weights = None if pair_weights is None else _pair_distribution(pair_weights, n)
     t_slow = _one_prompt_time(probs, models.slow, r_gt, lam, gamma, num_prompts, claim)
     t_fast = _one_prompt_time(probs, models.fast, r_gt, lam, gamma, num_prompts, claim)
-    var_slow = float(_jit_reward_variance(probs, models.slow))
+    var_slow = float(_host_reward_variance(probs, models.slow))
     label = instance or f"Y={n} T={T:g} lambda={lam:.2g}"
     details = {
         "T": float(T),

@@ -36,7 +36,7 @@ from theory_sim.flow import (
     gradient_flow,
 )
 from theory_sim.flow.solve import _dense_solution
-from theory_sim.metrics import _jit_reward_variance
+from theory_sim.metrics import _host_reward_variance
 from theory_sim.problem import Problem, check_problem
 from theory_sim.theorems._common import Check, _describe, _require_tabular
 
@@ -148,7 +148,7 @@ def check_lemma_9(
     if t_max is None:
         var0 = float(
             np.max(
-                _jit_reward_variance(np.exp(problem.ref_log_probs), np.asarray(problem.reward_rm))
+                _host_reward_variance(np.exp(problem.ref_log_probs), np.asarray(problem.reward_rm))
             )
         )
         if var0 <= 0:

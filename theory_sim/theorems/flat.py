@@ -28,7 +28,7 @@ from theory_sim.flow import (
     gradient_flow,
 )
 from theory_sim.flow.solve import _dense_solution
-from theory_sim.metrics import _jit_reward_variance, _reward_variance
+from theory_sim.metrics import _host_reward_variance, _reward_variance
 from theory_sim.objective import _prompt_objective
 from theory_sim.problem import Problem, check_problem
 from theory_sim.theorems._common import (
@@ -136,7 +136,7 @@ def check_proposition_3_trajectory(
     log_probs = logits - _logsumexp(logits)
     ref = np.asarray(problem.ref_log_probs[prompt])
     r_kl = np.asarray(problem.reward_rm[prompt]) - float(problem.kl_coef) * (log_probs - ref)
-    var_t = np.asarray(_jit_reward_variance(np.exp(log_probs), r_kl))
+    var_t = _host_reward_variance(np.exp(log_probs), r_kl)
     var_ratio = var_t / (var0 / (1.0 - u) ** 2)
     shift = np.linalg.norm(logits - np.asarray(problem.params0[prompt]), axis=-1)
     shift_ratio = shift / (2.0 * np.log(1.0 / (1.0 - u)))
@@ -197,7 +197,7 @@ def check_theorem_4(
     problem = check_problem(problem)
     claim = "Theorem 4"
     gamma, prompt, t_max, measured = _gain_time(problem, gamma, reward, prompt, t_max, claim)
-    var0 = np.asarray(_jit_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
+    var0 = _host_reward_variance(np.exp(np.asarray(problem.ref_log_probs)), problem.reward_rm)
     mean_var0 = float(var0.mean())
     path = jacobian_path(problem, measured if math.isfinite(measured) else t_max)
     jac = float(path.max())
@@ -249,7 +249,7 @@ def jacobian_path(problem: Problem, t_end: float, prompt: int | None = None) -> 
     if ts[-1] <= 0:
         return np.array([policy.jacobian_norm(problem.params0, prompt)])
     params = problem.internal_params(to_device(gradient_flow(problem, ts[-1], ts).params))
-    return np.array([policy.jacobian_norm(p, prompt) for p in params])
+    return np.array([policy.jacobian_norm(p, prompt) for p in np.asarray(params)])
 
 
 # Held-out prompts: the first crossing of the held-out gain is looked for on this many log-spaced
@@ -365,7 +365,7 @@ def check_theorem_4_held_out(
             "steps (the flow may settle at a stiff stationary point); lower `t_max`."
         )
     measured = float(time) if bool(reached) else math.inf
-    var0 = np.asarray(_jit_reward_variance(jnp.exp(problem.ref_log_probs), problem.reward_rm))
+    var0 = _host_reward_variance(np.exp(np.asarray(problem.ref_log_probs)), problem.reward_rm)
     mean_var0 = float(var0.mean())
     # J_{t_gamma} over the training prompts and h: constant for linear logit maps, else the max
     # over the same grid of [0, t_gamma] as check_theorem_4 (jacobian_path)

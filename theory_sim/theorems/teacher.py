@@ -20,7 +20,7 @@ from theory_sim._validation import (
 from theory_sim.flow import (
     gradient_flow,
 )
-from theory_sim.metrics import _jit_reward_variance
+from theory_sim.metrics import _host_reward_variance
 from theory_sim.problem import Problem, check_problem
 from theory_sim.rewards import theorem_6_instance
 from theory_sim.theorems._common import (
@@ -82,7 +82,7 @@ def check_theorem_6(
     for name, probs, matching, mismatched, fast_bound, lam in families:
         t_match = _one_prompt_time(probs, matching, r_gt, lam, gamma, num_prompts, claim)
         t_other = _one_prompt_time(probs, mismatched, r_gt, lam, gamma, num_prompts, claim)
-        var_other = float(_jit_reward_variance(probs, mismatched))
+        var_other = float(_host_reward_variance(probs, mismatched))
         label = instance or f"Y={r_gt.shape[0]} T={T:g} c={c:g}"
         label = f"{label} from {name}"
         details = {
