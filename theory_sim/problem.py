@@ -228,8 +228,16 @@ def _validated(init_logits, reward_rm, reward_gt, kl_coef, policy):
 
 
 def _finite_ref(policy, params, host_params) -> jax.Array:
-    """log pi_0 [X, Y] of ``params``, refused when some log-probability overflows to -inf."""
-    ref = _jit_log_probs(policy, params)
+    """log pi_0 [X, Y] of ``params``, refused when some log-probability overflows to -inf.
+
+    Tabular logits are normalised on the host (the log-softmax of Tabular.log_probs, in numpy):
+    an eager JAX call would compile a program for each new shape."""
+    if isinstance(policy, Tabular):
+        logits = np.asarray(host_params, np.float64)
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        ref = to_device(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
+    else:
+        ref = _jit_log_probs(policy, params)
     if not np.all(np.isfinite(np.asarray(ref))):
         raise ValueError(
             "`init_logits` must give every output a positive probability; these logits are so "

@@ -90,7 +90,8 @@ def pad_outputs(problem, *tables, size: int | None = None):
 
 
 def prompt_slice(problem, table, prompt: int):
-    """(one-prompt problem, table row [1, Y]) of prompt x, sliced on the host."""
+    """(one-prompt problem, table row [1, Y]) of prompt x of an expressive problem, sliced on the
+    host (:func:`~theory_sim.flow.coordinates._prompt_problem`'s slices)."""
 
     def row(leaf):
         return leaf if np.ndim(leaf) == 0 else to_device(np.asarray(leaf)[prompt : prompt + 1])
@@ -99,16 +100,32 @@ def prompt_slice(problem, table, prompt: int):
 
 
 def host_batch(problem):
-    """:func:`~theory_sim.flow.solve._as_batch`'s batch of one-prompt problems [X, 1, Y] of an
-    expressive problem, built on the host."""
+    """:func:`~theory_sim.flow.solve._as_batch`'s batch, built on the host: one one-prompt
+    problem per prompt [X, 1, ...] for an expressive policy, else a batch of one [1, ...]."""
 
     def split(leaf):
         leaf = np.asarray(leaf)
+        if not problem.policy.expressive:
+            return to_device(leaf[None])
         if leaf.ndim == 0:
             return to_device(np.full(problem.num_prompts, leaf))
         return to_device(leaf[:, None])
 
     return jax.tree.map(split, problem)
+
+
+def host_params(problem, base, ws, ts) -> np.ndarray:
+    """theta = base + w at the save times ``ts`` [T] from a solved batch (saved states ws
+    [B, T, ...], bases [B, ...]), in the problem's layout [T, ...], with theta_0 itself at t = 0:
+    :func:`~theory_sim.flow.solve._unbatch` then :func:`~theory_sim.flow.solve._params_at`,
+    on the host."""
+    ws, base = np.asarray(ws), np.asarray(base)
+    if problem.policy.expressive:
+        ws, base = np.moveaxis(ws[:, :, 0], 0, 1), base[:, 0]
+    else:
+        ws, base = ws[0], base[0]
+    at_start = (np.asarray(ts) <= 0).reshape((-1,) + (1,) * (ws.ndim - 1))
+    return np.where(at_start, np.asarray(problem.params0), base + ws)
 
 
 def pad_batch(batch, size: int):

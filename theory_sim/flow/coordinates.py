@@ -174,12 +174,6 @@ def _prompt_rows(table, prompt):
     return jax.lax.dynamic_slice_in_dim(table, prompt, 1, axis=0)
 
 
-@jax.jit
-def _jit_prompt_slices(problem, table, prompt):
-    """(:func:`_prompt_problem`, :func:`_prompt_rows` of ``table``) as one program."""
-    return _prompt_problem(problem, prompt), _prompt_rows(table, prompt)
-
-
 def _prompt_problem(problem, prompt):
     """The one-prompt problem of prompt x (expressive policies: prompts evolve independently).
 

@@ -31,7 +31,6 @@ from theory_sim.flow.coordinates import (
     _field,
     _gain_value,
     _jit_coordinates,
-    _jit_prompt_slices,
     _prompt_problem,
     _prompt_rows,
 )
@@ -309,16 +308,14 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
     scale = 1.0
     if problem.policy.expressive and problem.num_prompts > 1:
         scale = float(problem.num_prompts)
-        if bucketed(problem):  # sliced on the host: no program per shape
-            problem, table = prompt_slice(problem, table, prompt)
-        else:
-            problem, table = _jit_prompt_slices(problem, table, prompt)
+        problem, table = prompt_slice(problem, table, prompt)  # on the host: no program
         prompt = 0
     eligible = _implicit_eligible(problem)
     unpadded = problem, table
     if bucketed(problem):  # explicit solves run in the problem's bucket (see .buckets)
         problem, table = pad_outputs(problem, table)
-    _, w = _jit_coordinates(problem)
+    # w_0 = theta_0 - base; base = 0 unless the policy is expressive (_coordinates)
+    w = _jit_coordinates(problem)[1] if problem.policy.expressive else problem.params0
     _check_resolvable(gamma, table, prompt, w)
     horizon = t_max / scale
     t0, guard, steps, implicit, implicit_from = 0.0, -1.0, 0, False, math.inf

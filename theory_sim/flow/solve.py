@@ -309,17 +309,6 @@ def _batch_scale(problem) -> float:
     return float(problem.num_prompts) if problem.policy.expressive else 1.0
 
 
-# Outside a trace, each as one program (op by op they were several, each compiled per shape).
-_jit_as_batch = jax.jit(lambda problem: _as_batch(problem)[0])
-
-
-@jax.jit
-def _jit_assemble(problem, base, ws, save_ts):
-    """:func:`_unbatch` then :func:`_params_at`."""
-    ws, base = _unbatch(problem, ws, base)
-    return _params_at(problem, base, ws, save_ts)
-
-
 def _check_tolerances(rtol, atol) -> tuple[float, float]:
     rtol = check_float_scalar("rtol", rtol, positive=True)
     atol = check_float_scalar("atol", atol, positive=True)

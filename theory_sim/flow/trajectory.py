@@ -23,6 +23,7 @@ from theory_sim.flow.buckets import (
     batch_bucket,
     bucketed,
     host_batch,
+    host_params,
     pad_batch,
     pad_outputs,
     pad_times,
@@ -40,8 +41,6 @@ from theory_sim.flow.solve import (
     _check_max_steps,
     _check_tolerances,
     _implicit_eligible,
-    _jit_as_batch,
-    _jit_assemble,
     _path_segments,
     _stopped_message,
     default_save_ts,
@@ -112,9 +111,13 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
         batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0]))
         save_ts = pad_times(save_ts, save_bucket(size[1]))
     else:
-        batch = _jit_as_batch(problem)
-    frame, w = _batch_coordinates(batch)
-    base = frame.base
+        batch = host_batch(problem)
+    if problem.policy.expressive:
+        frame, w = _batch_coordinates(batch)
+        base = frame.base
+    else:  # base = 0 and w_0 = theta_0 (_coordinates), on the host
+        w = np.asarray(batch.params0)
+        base = np.zeros_like(w)
     tail = (-1,) + (1,) * (w.ndim - 1)
     # the bookkeeping between solves is numpy: as eager JAX it cost a compiled program per shape
     t_end = np.zeros(w.shape[0])
@@ -168,11 +171,8 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
         )
     converged_at = float(t_end.max()) if (status == _CONVERGED).all() else math.inf
     ts = np.asarray(ts, np.float64)
-    if bucketed(problem):  # theta = base + w on the host: no program per shape
-        params = np.moveaxis(np.asarray(ws)[:, :, 0], 0, 1) + np.asarray(base)[:, 0]
-        params = np.where((ts <= 0)[:, None, None], np.asarray(problem.params0), params)
-        return to_device(params), steps, converged_at, implicit_from
-    return _jit_assemble(problem, base, ws, ts), steps, converged_at, implicit_from
+    params = host_params(problem, base, ws, ts)  # on the host: no program per shape
+    return to_device(params), steps, converged_at, implicit_from
 
 
 def _cut(size, ws, w, t_end, status, base):
