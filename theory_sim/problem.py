@@ -234,8 +234,9 @@ def _finite_ref(policy, params, host_params) -> jax.Array:
     an eager JAX call would compile a program for each new shape."""
     if isinstance(policy, Tabular):
         logits = np.asarray(host_params, np.float64)
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        ref = to_device(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
+        with np.errstate(over="ignore", invalid="ignore"):  # logits ~1e308 apart: -inf, below
+            shifted = logits - logits.max(axis=-1, keepdims=True)
+            ref = to_device(shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True)))
     else:
         ref = _jit_log_probs(policy, params)
     if not np.all(np.isfinite(np.asarray(ref))):
