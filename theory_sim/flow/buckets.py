@@ -4,7 +4,8 @@ Each new array shape costs a solver program of its own (tracing and compiling a 
 with its events takes seconds), and most programs a session compiles differ only in shapes. So
 the adaptive solvers pad a tabular problem before solving it:
 
-* outputs to the next power of two, at least ``MIN_OUTPUTS``: added outputs get the logit
+* outputs to the next power of two, at least ``MIN_OUTPUTS`` (past ``OUTPUT_STEP``, to the next
+  multiple of it): added outputs get the logit
   ``ABSENT_LOGIT`` (probability exactly 0 under pi_0, along the flow and under pi*, see
   :mod:`.coordinates`) and a copy of the row's last reward (so max_y r and min_y r, which the
   unreachability certificate reads, are unchanged);
@@ -30,6 +31,9 @@ from theory_sim.policies import Tabular
 
 # Problems with up to this many outputs share one bucket.
 MIN_OUTPUTS = 8
+# Past this many outputs, buckets are multiples of it rather than powers of two (padding costs
+# at most this many outputs, a fraction 1024 / Y of the work).
+OUTPUT_STEP = 1024
 # Trajectories with up to this many save times share one bucket (the default grid has 129).
 MIN_SAVES = 129
 
@@ -40,7 +44,10 @@ def _power_of_two(n: int, minimum: int) -> int:
 
 
 def output_bucket(num_outputs: int) -> int:
-    """The padded output count of a tabular problem with ``num_outputs`` outputs."""
+    """The padded output count of a tabular problem with ``num_outputs`` outputs: the next power
+    of two (at least MIN_OUTPUTS) up to OUTPUT_STEP, then the next multiple of OUTPUT_STEP."""
+    if num_outputs > OUTPUT_STEP:
+        return -(-num_outputs // OUTPUT_STEP) * OUTPUT_STEP
     return _power_of_two(num_outputs, MIN_OUTPUTS)
 
 

@@ -24,6 +24,7 @@ from theory_sim.flow.buckets import (
     bucketed,
     host_batch,
     host_params,
+    output_bucket,
     pad_batch,
     pad_outputs,
     pad_times,
@@ -217,15 +218,18 @@ _SAVED_TABLE_COPIES = 3
 
 
 def _check_saved_size(problem, ts, what: str) -> None:
-    """Refuse, before solving, a trajectory whose saved states would not fit in memory."""
-    per_save = (
-        _SAVED_PARAM_COPIES * problem.params0.size
-        + _SAVED_TABLE_COPIES * problem.num_prompts * problem.num_outputs
-    )
+    """Refuse, before solving, a trajectory whose saved states would not fit in memory (a
+    tabular problem's in its bucketed shape, which the solver holds: see .buckets)."""
+    params, table, saves = problem.params0.size, problem.num_prompts * problem.num_outputs, len(ts)
+    if bucketed(problem):
+        size = batch_bucket(problem.num_prompts) * output_bucket(problem.num_outputs)
+        params = table = size
+        saves = save_bucket(saves)
+    per_save = _SAVED_PARAM_COPIES * params + _SAVED_TABLE_COPIES * table
     check_allocation(
         f"{what} ({len(ts)} times, each saving {problem.num_prompts} prompt(s) x "
         f"{problem.num_outputs} outputs)",
-        8.0 * len(ts) * per_save,
+        8.0 * saves * per_save,
     )
 
 
