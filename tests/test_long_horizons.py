@@ -525,16 +525,22 @@ def _radau_gain_time(problem, reward, gamma, t_max):
     return float(times[0])
 
 
-@pytest.mark.parametrize("kind", ["tabular", "log-linear"])
+@pytest.mark.parametrize("kind", ["tabular", "log-linear", "log-linear, more features"])
 def test_time_to_gain_crosses_after_the_implicit_hand_over(kind, monkeypatch):
     """With the explicit budget cut to 24 steps the solve hands its state to the implicit solver
     long before the target: the crossing found after the hand-over matches scipy's Radau, and so
-    does the crossing found with the default budget (all explicit)."""
+    does the crossing found with the default budget (all explicit). The tabular solve is padded
+    to its bucket until the hand-over and unpadded after it; a log-linear state with more
+    parameters than outputs is handed over whole."""
     rng = np.random.default_rng(11)
     if kind == "tabular":
         problem = ts.Problem(2 * rng.normal(size=(1, 6)), rng.uniform(-1, 1, (1, 6)), kl_coef=0.05)
-    else:
+    elif kind == "log-linear":
         problem = _log_linear_problem(0, 1, 0.2)
+    else:
+        policy = ts.LogLinear(rng.normal(size=(1, 4, 6)))
+        problem = ts.Problem(rng.normal(size=6), rng.uniform(-1, 1, (1, 4)), kl_coef=0.2,
+                             policy=policy)  # fmt: skip
     r = np.asarray(problem.reward_rm)
     t_max = 1e6
     settled = ts.gradient_flow(problem, t_max, save_ts=[0.0, t_max]).expected_rm[:, 0]

@@ -356,8 +356,9 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
             break
         if eligible:
             implicit, implicit_from = True, float(t0) * scale
-            problem, table = unpadded  # the implicit solver runs unpadded (see .buckets)
-            w = np.asarray(w)[..., : problem.num_outputs]
+            if problem is not unpadded[0]:  # the implicit solver runs unpadded (.buckets)
+                problem, table = unpadded
+                w = np.asarray(w)[..., : problem.num_outputs]
         elif steps >= max_steps:
             break
     status = int(out["status"])

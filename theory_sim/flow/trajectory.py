@@ -28,9 +28,10 @@ from theory_sim.flow.buckets import (
     pad_batch,
     pad_outputs,
     pad_times,
+    prompt_slice,
     save_bucket,
 )
-from theory_sim.flow.coordinates import _batch_coordinates, _prompt_problem
+from theory_sim.flow.coordinates import _batch_coordinates
 from theory_sim.flow.euler import _check_dt, _euler_path
 from theory_sim.flow.solve import (
     _CONVERGED,
@@ -102,17 +103,16 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     that :func:`_implicit_eligible` admits is handed to the implicit solver instead.
     """
     scale = _batch_scale(problem)
-    eligible = _implicit_eligible(_prompt_problem(problem, 0) if scale > 1 else problem)
+    one = prompt_slice(problem, problem.reward_rm, 0)[0] if scale > 1 else problem
+    eligible = _implicit_eligible(one)
     save_ts, horizon = np.asarray(ts, np.float64) / scale, t_max / scale
+    batch = host_batch(problem)
     padded = bucketed(problem)
     if padded:  # explicit solves run in the problem's bucket (see .buckets)
-        batch = host_batch(problem)
         size = (problem.num_prompts, len(save_ts), problem.num_outputs)  # X, T, Y
         unpadded = batch, save_ts
         batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0]))
         save_ts = pad_times(save_ts, save_bucket(size[1]))
-    else:
-        batch = host_batch(problem)
     if problem.policy.expressive:
         frame, w = _batch_coordinates(batch)
         base = frame.base
