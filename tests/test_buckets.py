@@ -49,7 +49,8 @@ def test_bucket_sizes():
     assert [buckets.save_bucket(n) for n in (2, 64, 129, 130, 257, 258)] == [
         129, 129, 129, 257, 257, 513,
     ]  # fmt: skip
-    assert [buckets.batch_bucket(n) for n in (1, 2, 3, 5)] == [1, 2, 4, 8]
+    assert [buckets.batch_bucket(n, 8) for n in (1, 2, 3, 5)] == [2, 2, 4, 8]
+    assert [buckets.batch_bucket(n, 5000) for n in (1, 2, 3)] == [1, 2, 4]
 
 
 @pytest.mark.parametrize("kl_coef", [0.0, 0.05, 2.0])

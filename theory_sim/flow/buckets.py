@@ -9,8 +9,9 @@ the adaptive solvers pad a tabular problem before solving it:
   ``ABSENT_LOGIT`` (probability exactly 0 under pi_0, along the flow and under pi*, see
   :mod:`.coordinates`) and a copy of the row's last reward (so max_y r and min_y r, which the
   unreachability certificate reads, are unchanged);
-* the batch of one-prompt problems of a trajectory to the next power of two, with copies of the
-  first prompt (a vmapped solve advances each prompt on its own: a copy changes no other);
+* the batch of one-prompt problems of a trajectory to the next power of two (at least 2 for up
+  to ``OUTPUT_STEP`` outputs), with copies of the first prompt (a vmapped solve advances each
+  prompt on its own: a copy changes no other);
 * save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time.
 
 Every evaluation the solver makes (field, step-size norm, gain, certificates) is the unpadded
@@ -58,9 +59,11 @@ def save_bucket(num_saves: int) -> int:
     return _power_of_two(max(num_saves, MIN_SAVES) - 1, 1) + 1
 
 
-def batch_bucket(size: int) -> int:
-    """The padded size of a batch of one-prompt problems."""
-    return _power_of_two(size, 1)
+def batch_bucket(size: int, num_outputs: int) -> int:
+    """The padded size of a batch of ``size`` one-prompt problems with ``num_outputs`` outputs:
+    the next power of two, at least 2 while the outputs fit one OUTPUT_STEP (one and two prompts
+    then share a program; a second lane costs little next to a step's fixed cost)."""
+    return _power_of_two(size, 2 if num_outputs <= OUTPUT_STEP else 1)
 
 
 def bucketed(problem) -> bool:

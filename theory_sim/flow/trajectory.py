@@ -111,7 +111,7 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     if padded:  # explicit solves run in the problem's bucket (see .buckets)
         size = (problem.num_prompts, len(save_ts), problem.num_outputs)  # X, T, Y
         unpadded = batch, save_ts
-        batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0]))
+        batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0], size[2]))
         save_ts = pad_times(save_ts, save_bucket(size[1]))
     if problem.policy.expressive:
         frame, w = _batch_coordinates(batch)
@@ -222,7 +222,8 @@ def _check_saved_size(problem, ts, what: str) -> None:
     tabular problem's in its bucketed shape, which the solver holds: see .buckets)."""
     params, table, saves = problem.params0.size, problem.num_prompts * problem.num_outputs, len(ts)
     if bucketed(problem):
-        size = batch_bucket(problem.num_prompts) * output_bucket(problem.num_outputs)
+        size = batch_bucket(problem.num_prompts, problem.num_outputs)
+        size *= output_bucket(problem.num_outputs)
         params = table = size
         saves = save_bucket(saves)
     per_save = _SAVED_PARAM_COPIES * params + _SAVED_TABLE_COPIES * table
