@@ -2,7 +2,7 @@
 
     python bench/run.py            # all benchmarks but coldstart
     python bench/run.py flat       # one of: flat, long, batched, autoregressive, estimators,
-                                   # sweep, sweep-mixed, cores, accuracy, neural, field
+                                   # sweep, sweep-mixed, cores, accuracy, neural, field, evaluate
     python bench/run.py coldstart [full]
 
 flat:    t_gamma >= 1e6 on a flat landscape to relative accuracy 1e-6: adaptive flow against
@@ -36,6 +36,11 @@ coldstart: `theory-sim check --no-exponents` in a fresh process with an empty ca
          and the programs each made ready (XLA compilations and reads from JAX's cache, counted
          by bench/count_programs.py). `coldstart full` adds `check` with its exponent fits and
          the full `reproduce`, both cold.
+evaluate: theory-sim's score-dump evaluation at scale: 10^5 prompts x 64 responses x 8 reward
+         models (a Parquet file of 6.4 million rows with gold scores) loaded and measured
+         (accuracy, variance, all-equal fraction, quantiles, 2000-resample bootstrap intervals;
+         not the flow), against reading the file alone with pandas; target under 60 s on two
+         cores, peak memory a small multiple of the input's arrays.
 cores:   a 512-cell sweep (run_sweep, chunks of 64) pinned to one core against the default
          (every core): throughput ratio, target >= 1.7x on 2 cores; the results must be equal.
 """
@@ -723,6 +728,53 @@ def _command_cold(args, cache_home):
         return wall, json.loads(counts_file.read_text())
 
 
+def bench_evaluate(num_prompts=100_000, num_responses=64, num_models=8, seed=0):
+    import resource
+    import tempfile
+
+    import pandas as pd
+
+    from theory_sim.evaluate import load_dump, measure_dump
+
+    rng = np.random.default_rng(seed)
+    rows = num_prompts * num_responses
+    gold = rng.uniform(-1, 1, rows)
+    table = {
+        "prompt_id": np.repeat(np.arange(num_prompts), num_responses),
+        "response_id": np.tile(np.arange(num_responses), num_prompts),
+        "gold": gold,
+    }
+    for m in range(num_models):
+        table[f"rm{m}"] = gold + rng.normal(0, 0.2 * (m + 1), rows)
+    input_bytes = rows * (3 + num_models) * 8
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/dump.parquet"
+        pd.DataFrame(table).to_parquet(path)
+        del table
+        read, _ = _best_of(lambda: pd.read_parquet(path), repeats=2)
+        base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        start = time.perf_counter()
+        dump = load_dump(path)
+        loaded = time.perf_counter() - start
+        measures = measure_dump(dump)
+        total = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        f"evaluate: {num_prompts} prompts x {num_responses} responses x {num_models} models "
+        f"({rows / 1e6:.1f} M rows, {input_bytes / 2**20:.0f} MiB of float64 input)"
+    )
+    print(f"  read the Parquet file alone:   {read:6.2f} s")
+    print(f"  load_dump (read + arrays):     {loaded:6.2f} s")
+    print(
+        f"  load_dump + measure_dump:      {total:6.2f} s  ({total / read:.1f}x reading alone; "
+        f"target < 60 s: {'met' if total < 60 else 'NOT met'}); {len(measures)} measures"
+    )
+    print(
+        f"  peak resident memory:          {peak / 2**20:6.0f} MiB ({peak / input_bytes:.1f}x "
+        f"the input; {base_rss / 2**20:.0f} MiB before loading)"
+    )
+
+
 def bench_coldstart(*options):
     import tempfile
 
@@ -768,6 +820,7 @@ BENCHMARKS = {
     "cores": bench_cores,
     "neural": bench_neural,
     "field": bench_field,
+    "evaluate": bench_evaluate,
     "coldstart": bench_coldstart,
 }
 

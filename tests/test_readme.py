@@ -30,6 +30,15 @@ QUOTED = re.compile(r"(?<![\w.,])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+\.\d*|\.\d+|\d+)(
 
 # (notebook, a README fragment whose every number that notebook prints)
 NOTEBOOK_QUOTES = [
+    ("10_evaluate_reward_models", "(Kendall tau mean 0.56), the dump's variance ranks"),
+    (
+        "10_evaluate_reward_models",
+        "the models about as well (0.55) and its accuracy not at all (-0.00)",
+    ),
+    ("10_evaluate_reward_models", "Kendall tau mean 0.56, positive on 18 of 20 seeds"),
+    ("10_evaluate_reward_models", "(mean 0.55, positive on 20 of 20)"),
+    ("10_evaluate_reward_models", "(accuracy 1.000, predicted t 776)"),
+    ("10_evaluate_reward_models", "(accuracy 0.503, t 8.47)"),
     ("01_quickstart", "(2.78 -> 278)"),
     ("03_accuracy_is_not_enough", "(accurate model 153, 1,526, 15,265; inaccurate model 9.7"),
     (

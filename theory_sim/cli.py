@@ -286,6 +286,34 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from theory_sim.evaluate import evaluate, load_dump, write_report
+
+    dump = load_dump(args.dump, gold=args.gold, logprob=args.logprob, models=args.model,
+                     prompt=args.prompt, response=args.response,
+                     gold_labels=args.labels)  # fmt: skip
+    ev = evaluate(
+        dump, gamma=args.gamma, kl_coef=args.kl_coef, flow_prompts=args.flow_prompts,
+        resamples=args.resamples, threshold=args.threshold, seed=args.seed,
+        normalise=not args.no_normalise, progress=_progress,
+    )  # fmt: skip
+    out = write_report(ev, args.out)
+    rows = [m for m in ev.measures if not m.name.startswith("variance q")]
+    width = max(len(m.model) for m in rows)
+    for m in rows:
+        print(f"{m.model:<{width}}  {m.name:<20} {format_number(m.value):>10}  "
+              f"[{format_number(m.low)}, {format_number(m.high)}]")  # fmt: skip
+    for t in sorted(ev.teaching, key=lambda t: t.time):
+        print(f"{t.model:<{width}}  {'predicted t_gamma':<20} {format_number(t.time):>10}  "
+              f"(Proposition 3 bound {format_number(t.bound)})")  # fmt: skip
+    for name, tau in ev.rankings.items():
+        print(f"Kendall tau, {name}: {format_number(tau)}")
+    if dump.excluded:
+        print(f"excluded: {len(dump.excluded)} prompts with a single response")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
 def _interrupted(args) -> str:
     """One line for Ctrl-C: what is kept and how to go on."""
     if args.command == "sweep":
@@ -338,6 +366,14 @@ violation) with the instance. Exit code 1 if any bound is violated. Progress goe
 _PLOT_HELP = """Draw the standard figures of a finished sweep from its results directory: the
 ground-truth gain at --horizon against Var_pi0 r_RM and against accuracy, and t_gamma against
 Var_pi0 r_RM, one colour per reward model and one marker per initial policy (sweep.png, .pdf)."""
+
+
+_EVALUATE_HELP = """Measure reward models from a score dump (one row per prompt and response,
+a score column per model, optionally gold scores or 0/1 labels and the policy's
+log-probabilities): accuracy, reward variance under the policy and verifier rates with bootstrap
+intervals over prompts, and the teaching time each model predicts by the exact tabular flow on
+the sampled responses (arXiv 2503.15477: variance, not accuracy alone, decides the speed).
+Writes report.md, evaluation.json and figures to --out."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -440,6 +476,51 @@ def main(argv: list[str] | None = None) -> int:
     plot.add_argument(
         "--horizon", type=float, default=None, help="horizon of the gain panels (default largest)"
     )
+    ev = sub.add_parser(
+        "evaluate", help="measure reward models from a score dump", description=_EVALUATE_HELP
+    )
+    ev.add_argument("dump", help="the dump: .csv, .jsonl, .json, .parquet or .npz")
+    ev.add_argument("--out", required=True, help="directory for report.md, JSON and figures")
+    ev.add_argument("--gold", default=None, help="gold score or 0/1 label column (default: gold)")
+    ev.add_argument(
+        "--labels",
+        action="store_true",
+        help="the gold column holds 0/1 labels: any other value is an error",
+    )
+    ev.add_argument("--logprob", default=None, help="the policy's log-probability column")
+    ev.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="a score column (repeatable; default every other numeric column)",
+    )
+    ev.add_argument("--prompt", default="prompt_id", help="prompt id column (default prompt_id)")
+    ev.add_argument("--response", default="response_id",
+                    help="response id column (default response_id)")  # fmt: skip
+    ev.add_argument(
+        "--gamma",
+        type=float,
+        default=None,
+        help="mean gold gain for t_gamma (default a quarter of the headroom)",
+    )
+    ev.add_argument("--kl-coef", type=float, default=0.0, help="lambda of the flow (default 0)")
+    ev.add_argument(
+        "--flow-prompts",
+        type=int,
+        default=256,
+        help="prompts the flow runs on (default 256, drawn with --seed)",
+    )
+    ev.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
+    ev.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="verifier decision score > THRESHOLD (default 0.5 for [0, 1], else 0)",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="bootstrap and prompt-draw seed")
+    ev.add_argument("--no-normalise", action="store_true",
+                    help="keep the models' relative scales in the flow (default: each normalised "
+                    "to mean 0, variance 1 under the policy)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         from theory_sim.cache import enable_compilation_cache  # JAX's import: Ctrl-C is caught
@@ -457,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(args)
         if args.command == "tightness":
             return _tightness(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
     except ValueError as err:
         parser.exit(2, f"theory-sim {args.command}: error: {err}\n")
     except OSError as err:  # a path that cannot be read or written: one line naming it

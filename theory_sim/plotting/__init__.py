@@ -17,6 +17,18 @@ from theory_sim.plotting.checks import (
 from theory_sim.plotting.checks import (
     plot_tightness as plot_tightness,
 )
+from theory_sim.plotting.evaluate import (
+    plot_convergence as plot_convergence,
+)
+from theory_sim.plotting.evaluate import (
+    plot_prompt_variance as plot_prompt_variance,
+)
+from theory_sim.plotting.evaluate import (
+    plot_teaching_times as plot_teaching_times,
+)
+from theory_sim.plotting.evaluate import (
+    plot_variance_accuracy as plot_variance_accuracy,
+)
 from theory_sim.plotting.stories import (
     plot_accuracy_variance as plot_accuracy_variance,
 )
@@ -45,15 +57,19 @@ from theory_sim.plotting.stories import (
 __all__ = [
     "plot_accuracy_variance",
     "plot_bound_check",
+    "plot_convergence",
     "plot_exponent_fits",
     "plot_flat_landscape",
+    "plot_prompt_variance",
     "plot_remark_1",
     "plot_reward_curves",
     "plot_section_4_1",
     "plot_snr_study",
     "plot_sweep",
     "plot_teacher_student",
+    "plot_teaching_times",
     "plot_theorem_5",
     "plot_theorem_6",
     "plot_tightness",
+    "plot_variance_accuracy",
 ]

@@ -28,6 +28,7 @@ from theory_sim.stories.section41 import ON_POLICY_FRACTIONS as ON_POLICY_FRACTI
 from theory_sim.stories.section41 import PAPER_TABLE_2 as PAPER_TABLE_2
 from theory_sim.stories.section41 import Section41 as Section41
 from theory_sim.stories.section41 import section_4_1 as section_4_1
+from theory_sim.stories.section41 import section_4_1_world as section_4_1_world
 from theory_sim.stories.sequences import SequenceTeachers as SequenceTeachers
 from theory_sim.stories.sequences import sequence_teachers as sequence_teachers
 from theory_sim.stories.sequences import top_sequences as top_sequences
@@ -54,6 +55,7 @@ __all__ = [
     "flat_landscape",
     "remark_1",
     "section_4_1",
+    "section_4_1_world",
     "sequence_teachers",
     "teacher_student",
     "theorem_5_story",

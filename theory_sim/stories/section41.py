@@ -107,6 +107,49 @@ def _section_4_1_models(probs, r_gt, num_pairs, beta, key) -> dict:
     return {name: bradley_terry.normalize_rewards(r, probs) for name, r in models.items()}
 
 
+def _world(param, seed, num_prompts, num_outputs, pairs_per_prompt, beta, logit_std):
+    """(pi_0 [X, Y], r_G [X, Y], {name: normalised r_RM [X, Y]}) of one seed (see
+    :func:`section_4_1`)."""
+    k_gt, k_pi, k_rm, _ = jax.random.split(jax.random.key(seed), 4)
+    shape = (num_prompts, num_outputs)
+    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+    if isinstance(param, Autoregressive):
+        logits = logit_std * np.asarray(
+            jax.random.normal(k_pi, (num_prompts, param.num_prefixes, param.vocab_size))
+        )
+        probs = np.exp(np.asarray(param.log_probs(logits)))
+    else:
+        probs = np.asarray(
+            jax.nn.softmax(logit_std * np.asarray(jax.random.normal(k_pi, shape)), axis=-1)
+        )
+    models = _section_4_1_models(probs, r_gt, pairs_per_prompt * num_prompts, beta, k_rm)
+    return probs, r_gt, models
+
+
+def section_4_1_world(
+    seed: int = 0,
+    *,
+    num_prompts: int = 20,
+    num_outputs: int = 16,
+    pairs_per_prompt: int = 40,
+    beta: float = 4.0,
+    logit_std: float = 2.0,
+):
+    """One seed's tabular world of :func:`section_4_1`: r_G ~ U[-1, 1], pi_0 = softmax of
+    N(0, logit_std^2) logits, and the reward models (five Bradley-Terry fits with 100 to 0 %
+    on-policy pairs, the accurate low-variance model and r_G), each normalised under pi_0.
+
+    Returns:
+        (pi_0 [X, Y], r_G [X, Y], {name: r_RM [X, Y]}), the same arrays section_4_1 uses.
+    """
+    return _world(
+        Tabular(), check_seed("seed", seed), check_int("num_prompts", num_prompts),
+        check_int("num_outputs", num_outputs, 2), check_int("pairs_per_prompt", pairs_per_prompt),
+        check_float_scalar("beta", beta, positive=True),
+        check_float_scalar("logit_std", logit_std, nonnegative=True),
+    )  # fmt: skip
+
+
 def section_4_1(
     policy=None,
     *,
@@ -176,21 +219,10 @@ def section_4_1(
     times = np.concatenate([[0.0], np.geomspace(horizon * 1e-3, horizon, 40)])
 
     def one_seed(seed):  # the rows of one seed's reward models, and their r_G increase curves
-        key = jax.random.key(seed)
-        k_gt, k_pi, k_rm, k_rl = jax.random.split(key, 4)
-        shape = (num_prompts, num_outputs)
-        r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
-        if isinstance(param, Autoregressive):
-            logits = logit_std * np.asarray(
-                jax.random.normal(k_pi, (num_prompts, param.num_prefixes, param.vocab_size))
-            )
-            probs = np.exp(np.asarray(param.log_probs(logits)))
-        else:
-            probs = np.asarray(
-                jax.nn.softmax(logit_std * np.asarray(jax.random.normal(k_pi, shape)), axis=-1)
-            )
+        probs, r_gt, models = _world(param, seed, num_prompts, num_outputs, pairs_per_prompt,
+                                     beta, logit_std)  # fmt: skip
+        k_rl = jax.random.split(jax.random.key(seed), 4)[3]
         params, _ = start_at(param, probs)
-        models = _section_4_1_models(probs, r_gt, pairs_per_prompt * num_prompts, beta, k_rm)
         rows, gt_curves = {}, {}
         for i, (name, r_rm) in enumerate(models.items()):
             problem = Problem(params, r_rm, r_gt, kl_coef=kl_coef, policy=param)

@@ -1,0 +1,105 @@
+"""Figures of a reward-model evaluation (:mod:`theory_sim.evaluate`): variance against accuracy,
+per-prompt variance per model, predicted teaching times, and estimates against K."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory_sim.plotting._common import T_GAMMA, _axes, _legend_outside, _note
+
+__all__ = [
+    "plot_convergence",
+    "plot_prompt_variance",
+    "plot_teaching_times",
+    "plot_variance_accuracy",
+]
+
+
+def _lookup(measures, name: str) -> dict:
+    return {m.model: m for m in measures if m.name == name}
+
+
+def plot_variance_accuracy(measures, *, accuracy: str = "accuracy", ax=None):
+    """Mean reward variance under the policy against accuracy per model, with both intervals
+    (``measures``: a list of :class:`~theory_sim.evaluate.Measure`)."""
+    fig, ax = _axes(ax)
+    acc, var = _lookup(measures, accuracy), _lookup(measures, "variance")
+    for i, model in enumerate(m for m in var if m in acc):
+        a, v = acc[model], var[model]
+        ax.errorbar(
+            a.value, v.value,
+            xerr=[[a.value - a.low], [a.high - a.value]],
+            yerr=[[v.value - v.low], [v.high - v.value]],
+            fmt="o", color=f"C{i % 10}", capsize=3, label=model,
+        )  # fmt: skip
+    ax.set_xlabel(accuracy)
+    ax.set_ylabel("mean reward variance under the policy")
+    if all(v.low > 0 for v in var.values()):
+        ax.set_yscale("log")
+    _legend_outside(ax)
+    level = next(iter(var.values())).level if var else 0.95
+    _note(fig, f"bars: {round(100 * level)} % bootstrap intervals over prompts")
+    return fig
+
+
+def plot_prompt_variance(per_prompt: dict, ax=None):
+    """The distribution over prompts of each model's estimated reward variance
+    (``per_prompt``: {model: [P] variances}); prompts with variance 0 are counted in the labels,
+    since a log axis cannot show them."""
+    fig, ax = _axes(ax)
+    names = list(per_prompt)
+    data, labels = [], []
+    for name in names:
+        v = np.asarray(per_prompt[name])
+        zero = int(np.sum(v <= 0))
+        data.append(v[v > 0] if np.any(v > 0) else np.array([np.nan]))
+        labels.append(f"{name}\n({zero} at 0)" if zero else name)
+    ax.boxplot(data, orientation="horizontal", tick_labels=labels, flierprops={"markersize": 2})
+    ax.set_xscale("log")
+    ax.set_xlabel("reward variance under the policy, per prompt")
+    ax.invert_yaxis()  # models top to bottom in dump order
+    ax.tick_params(axis="y", labelsize=7)
+    return fig
+
+
+def plot_teaching_times(teaching, ax=None):
+    """Predicted t_gamma per model (log scale) beside Proposition 3's lower bound
+    (``teaching``: a list of :class:`~theory_sim.evaluate.Teaching`); a model that does not
+    reach the gain by the horizon is drawn at the axis edge with an arrow."""
+    fig, ax = _axes(ax)
+    times = np.array([t.time for t in teaching])
+    finite = times[np.isfinite(times)]
+    edge = finite.max() * 3 if len(finite) else 1.0
+    y = np.arange(len(teaching))
+    ax.barh(y, np.where(np.isfinite(times), times, edge), color="tab:blue", alpha=0.7,
+            label=f"predicted {T_GAMMA}")  # fmt: skip
+    for i, t in enumerate(teaching):
+        if not np.isfinite(t.time):
+            ax.annotate("not reached", (edge, i), xytext=(-4, 0), textcoords="offset points",
+                        ha="right", va="center", fontsize=7, color="white")  # fmt: skip
+    ax.scatter([t.bound for t in teaching], y, marker="|", s=200, color="black",
+               label="Proposition 3 bound", zorder=3)  # fmt: skip
+    ax.set_yticks(y, [t.model for t in teaching], fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"{T_GAMMA} / |S| on the sampled support")
+    ax.invert_yaxis()
+    _legend_outside(ax)
+    return fig
+
+
+def plot_convergence(sizes, errors: dict, ax=None):
+    """Mean absolute error of each estimate against the number of responses K per prompt
+    (``errors``: {measure: [len(sizes)]}), with the K^(-1/2) reference slope."""
+    fig, ax = _axes(ax)
+    sizes = np.asarray(sizes, np.float64)
+    for name, err in errors.items():
+        ax.plot(sizes, err, "o-", label=name)
+    first = np.array([e[0] for e in errors.values()])
+    ref = np.exp(np.mean(np.log(first[first > 0]))) if np.any(first > 0) else 1.0
+    ax.plot(sizes, ref * np.sqrt(sizes[0] / sizes), "k--", lw=1, label=r"$\propto K^{-1/2}$")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("responses per prompt K")
+    ax.set_ylabel("mean |estimate - exact|")
+    _legend_outside(ax)
+    return fig
