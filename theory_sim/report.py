@@ -103,6 +103,15 @@ def _sections() -> list[_Section]:
     def section_4_1(policy):
         return lambda size: [functools.partial(stories.section_4_1, policy, **size("section_4_1"))]
 
+    def evaluation(size):
+        from pathlib import Path
+
+        from theory_sim.evaluate import evaluate, validation
+
+        example = Path(__file__).resolve().parents[1] / "examples" / "reward_dump.csv"
+        tasks = [functools.partial(validation.validation_study, **size("validation_study"))]
+        return tasks + ([functools.partial(evaluate, example)] if example.is_file() else [])
+
     def tightness(size):
         evaluations = size("tightness").get("evaluations", 240)
         return [functools.partial(tightness_search, seed=0, evaluations=evaluations)]
@@ -145,6 +154,8 @@ def _sections() -> list[_Section]:
                  _write_remark_1),
         _Section("tightness", "9. How sharp the constants are (the tightness search)",
                  "09_tightness.ipynb", tightness, _write_tightness),
+        _Section("evaluate", "10. Reward models judged from score dumps",
+                 "10_evaluate_reward_models.ipynb", evaluation, _write_evaluation),
     ]  # fmt: skip
 
 
@@ -190,8 +201,9 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     as PNG only (the report shows the PNGs; PDF, for papers, costs a third of the figures'
     drawing time).
 
-    Every notebook is covered, 01 to 09. A run that is interrupted keeps the sections it
-    finished; the same call again resumes (see the module docstring).
+    Every notebook is covered, 01 to 10 (10's example dump where examples/ is present). A run
+    that is interrupted keeps the sections it finished; the same call again resumes (see the
+    module docstring).
 
     Returns:
         The path of the report.
@@ -362,6 +374,23 @@ def _write_remark_1(out: Path, results, figure):
     write_csv(out / "remark_1.csv", study.rows)
     files = figure("plot_remark_1", study, "remark_1")
     return [*files, "remark_1.csv"], markdown_table(study.fits, digits=3)
+
+
+def _write_evaluation(out: Path, results, figure):
+    study = results[0]
+    write_csv(out / "evaluate_coverage.csv", study["coverage"])
+    ranking = study["ranking"]
+    rows = [{"seed": s, "tau (predicted t)": a, "tau (accuracy)": b, "tau (variance)": c}
+            for s, a, b, c in zip(ranking["seeds"], ranking["tau"], ranking["tau accuracy"],
+                                  ranking["tau variance"], strict=True)]  # fmt: skip
+    write_csv(out / "evaluate_ranking.csv", rows)
+    files = figure("plot_convergence", study["errors"], "evaluate_convergence")
+    text = markdown_table(study["coverage"], digits=3) + "\n\n" + markdown_table(rows, digits=2)
+    if len(results) > 1:  # the example dump of examples/ (a source checkout)
+        ev = results[1]
+        files += figure("plot_variance_accuracy", ev.measures, "evaluate_variance_accuracy")
+        files += figure("plot_teaching_times", ev.teaching, "evaluate_teaching_times")
+    return [*files, "evaluate_coverage.csv", "evaluate_ranking.csv"], text
 
 
 def _write_tightness(out: Path, results, figure):

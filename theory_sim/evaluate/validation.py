@@ -7,11 +7,18 @@ from __future__ import annotations
 import numpy as np
 
 from theory_sim._validation import check_int
+from theory_sim.evaluate import worlds
 from theory_sim.evaluate.measures import measure_dump
 from theory_sim.evaluate.teaching import kendall_tau, predict
 from theory_sim.evaluate.worlds import World, section_4_1
 
-__all__ = ["coverage", "estimate_errors", "ranking_agreement"]
+__all__ = [
+    "coverage",
+    "coverage_rows",
+    "estimate_errors",
+    "ranking_agreement",
+    "validation_study",
+]
 
 
 def coverage(world: World, num_responses: int, replications: int = 200, *, resamples=1000):
@@ -30,8 +37,8 @@ def coverage(world: World, num_responses: int, replications: int = 200, *, resam
 
 
 def estimate_errors(world: World, sizes, replications: int = 50, measures=("accuracy", "variance")):
-    """{measure: [len(sizes)]} the mean over models and ``replications`` of |estimate - exact|
-    for K in ``sizes``."""
+    """{"K": sizes, measure: [len(sizes)]}: the mean over models and ``replications`` of
+    |estimate - exact| for each K in ``sizes``."""
     out = {name: [] for name in measures}
     for k in sizes:
         exact = world.exact(int(k))
@@ -42,7 +49,7 @@ def estimate_errors(world: World, sizes, replications: int = 50, measures=("accu
                     errs[m.name].append(abs(m.value - exact[m.model, m.name]))
         for name in measures:
             out[name].append(float(np.mean(errs[name])))
-    return {name: np.array(v) for name, v in out.items()}
+    return {"K": np.asarray(sizes), **{name: np.array(v) for name, v in out.items()}}
 
 
 def ranking_agreement(seeds, num_responses: int = 16, *, gamma: float = 0.1, **world_options):
@@ -73,3 +80,37 @@ def ranking_agreement(seeds, num_responses: int = 16, *, gamma: float = 0.1, **w
             values = [measured[t.model, name] for t in exact]
             out.setdefault(f"tau {name}", []).append(kendall_tau(speed, values))
     return out
+
+
+COVERAGE_WORLDS = ("random", "binary", "section_4_1", "theorem_5")
+
+
+def coverage_rows(sizes=(8, 32), replications: int = 200) -> list[dict]:
+    """One row per world of :data:`COVERAGE_WORLDS` (seed 0) and K in ``sizes``: the lowest and
+    the mean coverage over its measures, and where the lowest is (notebook 10, section 2a)."""
+    builders = {"random": worlds.random_world, "binary": worlds.binary_world,
+                "section_4_1": worlds.section_4_1, "theorem_5": worlds.theorem_5_world}  # fmt: skip
+    rows = []
+    for key in COVERAGE_WORLDS:
+        world = builders[key](0)
+        for k in sizes:
+            cover = coverage(world, k, replications)
+            worst = min(cover, key=cover.get)
+            mean = float(np.mean(list(cover.values())))
+            rows.append({
+                "world": world.name, "K": k, "measures": len(cover),
+                "lowest coverage": cover[worst], "mean coverage": mean,
+                "lowest at": f"{worst[1]} of {worst[0]!r}",
+            })  # fmt: skip
+    return rows
+
+
+def validation_study(replications: int = 200, seeds=tuple(range(20)), error_replications=30):
+    """Notebook 10's validation in one call (for ``theory-sim reproduce``): coverage rows,
+    estimate errors against K on the random world (seed 5), and the ranking agreement."""
+    sizes = [4, 8, 16, 32, 64, 128]
+    return {
+        "coverage": coverage_rows(replications=replications),
+        "errors": estimate_errors(worlds.random_world(5), sizes, error_replications),
+        "ranking": ranking_agreement(seeds, 16),
+    }

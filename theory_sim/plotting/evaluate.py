@@ -87,14 +87,16 @@ def plot_teaching_times(teaching, ax=None):
     return fig
 
 
-def plot_convergence(sizes, errors: dict, ax=None):
+def plot_convergence(errors: dict, ax=None):
     """Mean absolute error of each estimate against the number of responses K per prompt
-    (``errors``: {measure: [len(sizes)]}), with the K^(-1/2) reference slope."""
+    (``errors``: {"K": [n], measure: [n]}, as :func:`theory_sim.evaluate.validation.
+    estimate_errors` returns), with the K^(-1/2) reference slope."""
     fig, ax = _axes(ax)
-    sizes = np.asarray(sizes, np.float64)
-    for name, err in errors.items():
+    sizes = np.asarray(errors["K"], np.float64)
+    curves = {name: err for name, err in errors.items() if name != "K"}
+    for name, err in curves.items():
         ax.plot(sizes, err, "o-", label=name)
-    first = np.array([e[0] for e in errors.values()])
+    first = np.array([e[0] for e in curves.values()])
     ref = np.exp(np.mean(np.log(first[first > 0]))) if np.any(first > 0) else 1.0
     ax.plot(sizes, ref * np.sqrt(sizes[0] / sizes), "k--", lw=1, label=r"$\propto K^{-1/2}$")
     ax.set_xscale("log", base=2)

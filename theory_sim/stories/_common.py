@@ -19,6 +19,7 @@ QUICK = {
     "section_4_1": {"num_prompts": 6, "num_outputs": 8, "seeds": (0, 1), "rloo_steps": 50},
     "estimator_snr_study": {"good_masses": (1e-1, 1e-2, 1e-3), "num_estimates": 300},
     "remark_1": {"models": (("mlp", 8, 1),), "num_points": 3, "decades": 2.0},
+    "validation_study": {"replications": 10, "seeds": (0, 1), "error_replications": 3},
 }
 
 
