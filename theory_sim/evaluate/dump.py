@@ -95,9 +95,10 @@ def _first_bad(values: np.ndarray, bad: np.ndarray, column: str, what: str) -> N
     ``bad`` holds."""
     if np.any(bad):
         i = int(np.argmax(bad))
+        value = values[i].item() if isinstance(values[i], np.generic) else values[i]
         raise ValueError(
             f"column {column!r}: {what}; first at row {i} (counting from 0 after the header; "
-            f"value {values[i]!r})."
+            f"value {value!r})."
         )
 
 
@@ -261,7 +262,7 @@ def load_dump(
             p, k = np.argwhere(bad)[0]
             raise ValueError(
                 f"column {gold or 'gold'!r}: gold labels must be 0 or 1; first offending value "
-                f"{dump.gold[p, k]!r} at prompt {dump.prompts[p]!r}, response {k}."
+                f"{float(dump.gold[p, k])!r} at prompt {dump.prompts[p]!r}, response {k}."
             )
     return dump
 
@@ -379,7 +380,7 @@ def _finish(prompts, mask, scores, gold, logprob, source, logprob_name) -> Dump:
             p, k = np.argwhere(bad)[0]
             raise ValueError(
                 f"column {logprob_name!r}: log-probability above 0; first at prompt "
-                f"{prompts[p]!r}, response {k} (value {logprob[p, k]!r})."
+                f"{prompts[p]!r}, response {k} (value {float(logprob[p, k])!r})."
             )
     # each prompt's responses packed to the left, in their order
     pack = np.argsort(~mask, axis=1, kind="stable")

@@ -25,7 +25,7 @@ class Evaluation:
         measures: every :class:`Measure` of every model, with its interval.
         teaching: the predicted t_gamma of every model (empty without gold scores).
         rankings: Kendall's tau between the ranking by predicted speed and the rankings by
-            accuracy and by variance ({"speed vs accuracy": tau, ...}).
+            accuracy and by variance ({"speed vs accuracy": tau, ...}); empty with one model.
         prompt_variance: {model: [P] per-prompt variance estimates}.
         summary: the dump's size, exclusions and the settings used.
     """
@@ -113,10 +113,11 @@ def evaluate(
         acc = "on-policy accuracy" if dump.logprob is not None else "accuracy"
         by = {m.model: m.value for m in measures if m.name == acc}
         var = {m.model: m.value for m in measures if m.name == "variance"}
-        rankings = {
-            f"speed vs {acc}": kendall_tau(speed, [by[t.model] for t in teaching]),
-            "speed vs variance": kendall_tau(speed, [var[t.model] for t in teaching]),
-        }
+        if len(teaching) > 1:  # a ranking needs two models
+            rankings = {
+                f"speed vs {acc}": kendall_tau(speed, [by[t.model] for t in teaching]),
+                "speed vs variance": kendall_tau(speed, [var[t.model] for t in teaching]),
+            }
         summary.update(
             {
                 "flow prompts": len(rows),
@@ -190,8 +191,9 @@ def _markdown(ev: Evaluation) -> str:
                 f"| {t.model} | {_fmt(t.time)} | {_fmt(t.bound)} | {_fmt(t.var0)} | "
                 f"{_fmt(t.final_gain)} |"
             )
-        lines += ["", "Kendall's tau between the ranking by predicted speed and:", ""]
-        lines += [f"* {k.split(' vs ')[1]}: {_fmt(v)}" for k, v in ev.rankings.items()]
+        if ev.rankings:
+            lines += ["", "Kendall's tau between the ranking by predicted speed and:", ""]
+            lines += [f"* {k.split(' vs ')[1]}: {_fmt(v)}" for k, v in ev.rankings.items()]
     lines += ["", "Figures: variance_accuracy.png, prompt_variance.png"]
     if ev.teaching:
         lines[-1] += ", teaching_times.png"
