@@ -754,15 +754,22 @@ def bench_evaluate(num_prompts=100_000, num_responses=64, num_models=8, seed=0):
     rng = np.random.default_rng(seed)
     rows = num_prompts * num_responses
     gold = rng.uniform(-1, 1, rows)
-    table = {"prompt_id": np.repeat(np.arange(num_prompts), num_responses),
-             "response_id": np.tile(np.arange(num_responses), num_prompts), "gold": gold}
+    table = {
+        "prompt_id": np.repeat(np.arange(num_prompts), num_responses),
+        "response_id": np.tile(np.arange(num_responses), num_prompts),
+        "gold": gold,
+    }
     for m in range(num_models):
         table[f"rm{m}"] = gold + rng.normal(0, 0.2 * (m + 1), rows)
     input_bytes = rows * (3 + num_models) * 8
 
     def child(path, what):  # a fresh process: its own time and peak memory
-        out = subprocess.run([sys.executable, "-c", _EVALUATE_CHILD, path, what],
-                             capture_output=True, text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", _EVALUATE_CHILD, path, what],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         return [float(x) for x in out]
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -772,16 +779,24 @@ def bench_evaluate(num_prompts=100_000, num_responses=64, num_models=8, seed=0):
         read = min((child(path, "read") for _ in range(2)), key=lambda r: r[0])
         full = child(path, "evaluate")
     total, peak, loaded, count = full
-    print(f"evaluate: {num_prompts} prompts x {num_responses} responses x {num_models} models "
-          f"({rows / 1e6:.1f} M rows, {input_bytes / 2**20:.0f} MiB as float64 arrays), each in "
-          "a fresh process")
-    print(f"  read the Parquet file alone:   {read[0]:6.2f} s, peak memory {read[1] / 2**20:5.0f} MiB")
+    print(
+        f"evaluate: {num_prompts} prompts x {num_responses} responses x {num_models} models "
+        f"({rows / 1e6:.1f} M rows, {input_bytes / 2**20:.0f} MiB as float64 arrays), each in "
+        "a fresh process"
+    )
+    print(
+        f"  read the Parquet file alone:   {read[0]:6.2f} s, peak memory {read[1] / 2**20:5.0f} MiB"
+    )
     print(f"  load_dump (read + arrays):     {loaded:6.2f} s")
-    print(f"  load_dump + measure_dump:      {total:6.2f} s, peak memory {peak / 2**20:5.0f} MiB "
-          f"({int(count)} measures, 2000 bootstrap resamples)")
-    print(f"  ratio to reading alone: {total / read[0]:.1f}x time, {peak / read[1]:.1f}x memory; "
-          f"peak memory {peak / input_bytes:.1f}x the input's arrays; "
-          f"target < 60 s: {'met' if total < 60 else 'NOT met'}")
+    print(
+        f"  load_dump + measure_dump:      {total:6.2f} s, peak memory {peak / 2**20:5.0f} MiB "
+        f"({int(count)} measures, 2000 bootstrap resamples)"
+    )
+    print(
+        f"  ratio to reading alone: {total / read[0]:.1f}x time, {peak / read[1]:.1f}x memory; "
+        f"peak memory {peak / input_bytes:.1f}x the input's arrays; "
+        f"target < 60 s: {'met' if total < 60 else 'NOT met'}"
+    )
 
 
 def bench_coldstart(*options):
