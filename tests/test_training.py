@@ -4,6 +4,7 @@ import optax
 import pytest
 
 import theory_sim as ts
+from theory_sim import estimators
 from theory_sim import training as tr
 
 
@@ -215,12 +216,12 @@ def test_closed_form_runs_match_autodiff_runs(policy, rng):
 def test_inverse_cdf_sampling_draws_each_output_with_its_probability():
     probs = np.array([[0.5, 0.0, 0.2, 0.3, 0.0], [0.0, 0.0, 0.0, 0.999, 0.001]])
     n = 200_000
-    samples = np.asarray(tr._sample(jax.random.key(3), jax.numpy.asarray(probs), n))
+    samples = np.asarray(estimators._sample(jax.random.key(3), jax.numpy.asarray(probs), n))
     counts = np.stack([np.bincount(row, minlength=5) for row in samples]) / n
     assert counts[0, 1] == 0 and counts[0, 4] == 0 and counts[1, :3].sum() == 0  # never drawn
     # binomial standard errors; 5 of them would flag a wrong distribution, not noise
     np.testing.assert_array_less(
         np.abs(counts - probs), 5 * np.sqrt(probs * (1 - probs) / n) + 1e-12
     )
-    other = np.asarray(tr._sample(jax.random.key(4), jax.numpy.asarray(probs), n))
+    other = np.asarray(estimators._sample(jax.random.key(4), jax.numpy.asarray(probs), n))
     assert not np.array_equal(samples, other)  # different seeds, different draws

@@ -37,7 +37,7 @@ _EXPORTS = {
     "compare_methods": "theory_sim.training",
     "default_save_ts": "theory_sim.flow",
     "entropy": "theory_sim.metrics",
-    "estimate_gradient": "theory_sim.training",
+    "estimate_gradient": "theory_sim.estimators",
     "expected_reward": "theory_sim.metrics",
     "GainTime": "theory_sim.flow",
     "gradient_flow": "theory_sim.flow",

@@ -7,7 +7,7 @@ tables (1-D over the Y outputs, which may be token sequences), checks its precon
 which one fails.
 
 By concept: :mod:`.counterexamples` (Theorems 5 and 6), :mod:`.variance` (a chosen variance,
-the same ranking), :mod:`.rankings` (a chosen accuracy).
+the same ranking), :mod:`.rankings` (a chosen accuracy), :mod:`.verifiers` (noisy 0/1 verifiers).
 """
 
 from theory_sim.rewards.counterexamples import Theorem5Models as Theorem5Models
@@ -22,6 +22,9 @@ from theory_sim.rewards.variance import max_monotone_variance as max_monotone_va
 from theory_sim.rewards.variance import scale_prompts as scale_prompts
 from theory_sim.rewards.variance import variance_sweep as variance_sweep
 from theory_sim.rewards.variance import with_variance as with_variance
+from theory_sim.rewards.verifiers import noisy_verifier as noisy_verifier
+from theory_sim.rewards.verifiers import sample_verdicts as sample_verdicts
+from theory_sim.rewards.verifiers import youden_j as youden_j
 
 __all__ = [
     "Theorem5Models",
@@ -30,10 +33,13 @@ __all__ = [
     "attainable_accuracies",
     "max_monotone_variance",
     "nearest_attainable_accuracy",
+    "noisy_verifier",
     "ranking_with_accuracy",
+    "sample_verdicts",
     "scale_prompts",
     "theorem_5_models",
     "theorem_6_instance",
     "variance_sweep",
     "with_variance",
+    "youden_j",
 ]

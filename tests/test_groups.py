@@ -1,0 +1,168 @@
+"""Noisy verifiers and group estimators' expected updates: exact against closed forms and against
+Monte Carlo, and the flows they define against the exact flow."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import theory_sim as ts
+from theory_sim import groups
+from theory_sim.groups import _compositions
+from theory_sim.rewards import noisy_verifier, youden_j
+
+PROBS = np.array([0.05, 0.25, 0.3, 0.4])
+CORRECT = np.array([1.0, 0.0, 0.0, 0.0])
+
+
+def _exact(problem):
+    return np.asarray(ts.policy_gradient(problem, problem.user_params(problem.params0)))
+
+
+@pytest.mark.parametrize("kl", [0.0, 0.3])
+def test_unbiased_estimators_expect_the_exact_gradient_and_drgrpo_a_fraction(kl):
+    problem = ts.Problem(np.log(PROBS), np.array([0.3, -0.2, 0.9, -1.0]), kl_coef=kl)
+    params = np.log(PROBS) + np.array([0.1, -0.3, 0.2, 0.0])  # away from pi_0: r_KL != r_RM
+    exact = np.asarray(ts.policy_gradient(problem, params))
+    for method in ("reinforce", "rloo"):
+        got = groups.expected_update(problem, params, method=method, group_size=6)
+        np.testing.assert_allclose(got, exact, rtol=1e-12, atol=1e-15)
+    got = groups.expected_update(problem, params, method="drgrpo", group_size=6)
+    np.testing.assert_allclose(got, 5 / 6 * exact, rtol=1e-12, atol=1e-15)
+
+
+def test_grpo_on_binary_rewards_is_the_group_weight_times_the_gradient():
+    problem = ts.Problem(np.log(PROBS), CORRECT)
+    for g in (2, 5, 8):
+        got = np.asarray(groups.expected_update(problem, method="grpo", group_size=g))
+        np.testing.assert_allclose(got, groups.group_weight(0.05, g) * _exact(problem), rtol=1e-12)
+    # p -> 0: w(p) -> sqrt(G - 1); and the weight is not constant (p = 0.5 differs)
+    assert groups.group_weight(1e-9, 8) == pytest.approx(math.sqrt(7), rel=1e-7)
+    assert abs(groups.group_weight(0.5, 8) - math.sqrt(7)) > 0.1
+
+
+def test_group_identities():
+    # the population std of k ones among G is sqrt(k (G - k)) / G
+    for g in (2, 5, 8):
+        for k in range(g + 1):
+            group = np.r_[np.ones(k), np.zeros(g - k)]
+            assert np.std(group) == pytest.approx(math.sqrt(k * (g - k)) / g, abs=1e-15)
+    # P(all G rewards tie) = p^G + (1 - p)^G, against the multiset enumeration
+    for g in (3, 6):
+        counts = _compositions(g, len(PROBS))
+        log_w = [math.lgamma(g + 1) - sum(math.lgamma(c + 1) for c in row)
+                 + sum(c * math.log(p) for c, p in zip(row, PROBS, strict=True))
+                 for row in counts]  # fmt: skip
+        correct = counts @ CORRECT
+        tied = (correct == 0) | (correct == g)
+        assert np.sum(np.exp(log_w)[tied]) == pytest.approx(
+            groups.no_signal_probability(0.05, g), rel=1e-12
+        )
+        assert np.sum(np.exp(log_w)) == pytest.approx(1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("reward", "kl", "g"),
+    [(CORRECT, 0.0, 8), (np.array([0.3, -0.2, 0.9, -1.0]), 0.2, 5)],
+    ids=["binary", "general with KL"],
+)
+def test_grpo_expectation_matches_a_million_groups(reward, kl, g):
+    # 10^6 sampled GRPO estimates: each coordinate of their mean within 4.5 standard errors of
+    # the exact expectation (false alarm about 7e-6 per coordinate, 3e-5 per test)
+    problem = ts.Problem(np.log(PROBS), reward, kl_coef=kl)
+    params = np.log(PROBS) + np.array([0.2, 0.0, -0.1, 0.1])
+    exact = np.asarray(groups.expected_update(problem, params, method="grpo", group_size=g))
+    total, square = 0.0, 0.0
+    for i in range(4):
+        est = np.asarray(ts.estimate_gradient(problem, params, key=jax.random.key(i),
+                                              num_samples=g, method="grpo",
+                                              num_estimates=250_000))  # fmt: skip
+        total, square = total + est.sum(0), square + (est**2).sum(0)
+    mean = total / 1e6
+    se = np.sqrt((square / 1e6 - mean**2) / 1e6)
+    assert np.all(np.abs(mean - exact) < 4.5 * se), (mean, exact, se)
+    # and it is a different vector from the exact gradient (the test can tell them apart)
+    grad = np.asarray(ts.policy_gradient(problem, params))
+    assert np.any(np.abs(mean - grad) > 10 * se)
+
+
+def test_expected_flows_against_the_exact_flow():
+    problem = ts.Problem(np.log(PROBS), CORRECT)
+    exact = ts.time_to_gain(problem, 0.5)
+    rloo = groups.expected_time_to_gain(problem, 0.5, method="rloo", group_size=8)
+    drgrpo = groups.expected_time_to_gain(problem, 0.5, method="drgrpo", group_size=8)
+    assert rloo == pytest.approx(exact, rel=1e-8)
+    assert drgrpo == pytest.approx(exact * 8 / 7, rel=1e-8)
+    # GRPO on 0/1 rewards: the exact flow with time reparametrised by w(p(t)): its path in
+    # probability space is the exact one, t_GRPO = integral of dt / w(p(t)) along the exact flow
+    traj = ts.gradient_flow(problem, exact, save_ts=np.linspace(0, exact, 20001))
+    p = traj.probs[:, 0]
+    w = np.array([groups.group_weight(float(q), 8) for q in p])
+    f = 1.0 / w
+    integral = float(np.sum((f[1:] + f[:-1]) / 2 * np.diff(traj.ts)))
+    grpo = groups.expected_time_to_gain(problem, 0.5, method="grpo", group_size=8)
+    assert grpo == pytest.approx(integral, rel=1e-6)
+    flow = groups.expected_flow(problem, grpo, np.array([0.0, grpo]), method="grpo", group_size=8)
+    assert flow.expected_gt[-1, 0] - flow.expected_gt[0, 0] == pytest.approx(0.5, abs=1e-7)
+
+
+def test_noisy_verifier_is_affine_with_slope_j():
+    assert noisy_verifier(CORRECT, 0.1, 0.2).tolist() == pytest.approx([0.8, 0.1, 0.1, 0.1])
+    assert youden_j(0.1, 0.2) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="`false_positive` must be a rate in \\[0, 1\\]"):
+        noisy_verifier(CORRECT, 1.5, 0.0)
+    with pytest.raises(ValueError, match="`correct` must hold 0/1 correctness labels"):
+        noisy_verifier(np.array([0.5, 1.0]), 0.1, 0.1)
+
+
+@pytest.mark.parametrize("kl", [0.0, 0.05])
+def test_noisy_verifier_phases_under_the_flow(kl):
+    # Rate or Fate (arXiv 2601.04411), exactly: t_gamma(J) = t_gamma(1) / J with the clean flow's
+    # lambda / J; J = 0 never moves; J < 0 lowers the ground truth
+    clean = ts.Problem(np.log(PROBS), CORRECT, CORRECT, kl_coef=kl)
+    for fpr, fnr in [(0.0, 0.0), (0.1, 0.2), (0.3, 0.1), (0.05, 0.6)]:
+        j = youden_j(fpr, fnr)
+        noisy = ts.Problem(np.log(PROBS), noisy_verifier(CORRECT, fpr, fnr), CORRECT, kl_coef=kl)
+        scaled = clean.with_kl_coef(kl / j)
+        assert ts.time_to_gain(noisy, 0.2) == pytest.approx(ts.time_to_gain(scaled, 0.2) / j,
+                                                            rel=1e-6)  # fmt: skip
+    flat = ts.Problem(np.log(PROBS), noisy_verifier(CORRECT, 0.4, 0.6), CORRECT, kl_coef=kl)
+    assert ts.time_to_gain(flat, 0.01) == math.inf
+    traj = ts.gradient_flow(flat, 10.0)
+    np.testing.assert_allclose(traj.probs[-1], PROBS, rtol=1e-12)
+    worse = ts.Problem(np.log(PROBS), noisy_verifier(CORRECT, 0.6, 0.5), CORRECT, kl_coef=kl)
+    gain = ts.gradient_flow(worse, 20.0).expected_gt
+    assert np.all(np.diff(gain) < 0)
+
+
+@pytest.mark.parametrize("method", ["reinforce", "rloo"])
+def test_sampled_estimators_under_the_noise_channel_scale_by_j(method):
+    # E[estimate with noisy verdicts] = J E[estimate with clean labels] = J grad (unbiased
+    # estimators): 2e5 estimates, every coordinate within 4.5 standard errors
+    problem = ts.Problem(np.log(PROBS), CORRECT)
+    fpr, fnr = 0.2, 0.3
+    est = np.asarray(ts.estimate_gradient(problem, np.log(PROBS), key=jax.random.key(7),
+                                          num_samples=4, method=method, num_estimates=200_000,
+                                          verifier=(fpr, fnr)))  # fmt: skip
+    se = est.std(0) / np.sqrt(len(est))
+    target = youden_j(fpr, fnr) * _exact(problem)
+    assert np.all(np.abs(est.mean(0) - target) < 4.5 * se)
+    assert np.any(np.abs(est.mean(0) - _exact(problem)) > 10 * se)  # J = 0.5 is seen
+
+
+def test_bad_group_arguments():
+    problem = ts.Problem(np.log(PROBS), CORRECT)
+    with pytest.raises(ValueError, match="`group_size` must be an integer >= 2 for grpo"):
+        groups.expected_update(problem, method="grpo", group_size=1)
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        groups.expected_update(problem, method="ppo")
+    with pytest.raises(ValueError, match="`eps` must be"):
+        groups.expected_update(problem, eps=-1.0)
+    with pytest.raises(ValueError, match="limit is 2,000,000"):
+        groups.expected_update(ts.Problem(np.zeros(40), np.linspace(-1, 1, 40)), group_size=12)
+    with pytest.raises(ValueError, match="`verifier` needs 0/1 correctness labels"):
+        ts.estimate_gradient(ts.Problem(np.zeros(3), np.array([0.5, 0.0, 1.0])), np.zeros(3),
+                             key=jax.random.key(0), verifier=(0.1, 0.1))  # fmt: skip
+    with pytest.raises(ValueError, match="`p` must be a probability"):
+        groups.group_weight(1.5, 8)
