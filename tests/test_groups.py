@@ -11,6 +11,7 @@ import theory_sim as ts
 from theory_sim import groups
 from theory_sim.groups import _compositions
 from theory_sim.rewards import noisy_verifier, youden_j
+from theory_sim.stories import group_exponents, verifier_phases
 
 PROBS = np.array([0.05, 0.25, 0.3, 0.4])
 CORRECT = np.array([1.0, 0.0, 0.0, 0.0])
@@ -166,3 +167,28 @@ def test_bad_group_arguments():
                              key=jax.random.key(0), verifier=(0.1, 0.1))  # fmt: skip
     with pytest.raises(ValueError, match="`p` must be a probability"):
         groups.group_weight(1.5, 8)
+
+
+def test_verifier_phase_diagram_has_three_phases():
+    phases = verifier_phases(rates=(0.0, 0.3, 0.5, 0.7), horizon=10.0)
+    learned, flat, falls = phases.j > 1e-12, np.abs(phases.j) < 1e-12, phases.j < -1e-12
+    assert learned.sum() == 10 and flat.sum() == 3 and falls.sum() == 3
+    np.testing.assert_allclose(phases.time[learned], phases.predicted[learned], rtol=1e-6)
+    assert np.all(np.isinf(phases.time[~learned]))
+    assert np.all(phases.gain[learned] > 0) and np.all(phases.gain[falls] < 0)
+    assert np.all(phases.gain[flat] == 0.0)
+
+
+def test_group_exponents_match_the_expected_update_predictions():
+    # four points over two decades: Dr. GRPO's slope is the exact one (its update is 7/8 of
+    # the gradient, so its times are 8/7 of the exact ones); GRPO's reward-scale slope is 0
+    # (scale invariance, exact up to the solver); GRPO's concentration slope is within 0.03 of
+    # the w(p_0) prediction (it neglects w's change along the path, about 1 % of a decade)
+    conc = group_exponents("concentration", num_points=4, decades=2.0)
+    scale = group_exponents("reward_scale", num_points=4, decades=2.0)
+    np.testing.assert_allclose(conc.times["drgrpo"], conc.times["exact"] * 8 / 7, rtol=1e-6)
+    np.testing.assert_allclose(scale.times["drgrpo"], scale.times["exact"] * 8 / 7, rtol=1e-6)
+    assert abs(scale.fits["grpo"].slope) < 1e-6 and scale.predicted["grpo"] == 0.0
+    assert abs(scale.fits["exact"].slope + 0.5) < 1e-6
+    assert abs(conc.fits["grpo"].slope - conc.predicted["grpo"]) < 0.03
+    assert conc.fits["grpo"].slope < -0.9  # the rare output keeps GRPO's landscape flat

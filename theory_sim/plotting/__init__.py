@@ -21,6 +21,9 @@ from theory_sim.plotting.evaluate import (
     plot_convergence as plot_convergence,
 )
 from theory_sim.plotting.evaluate import (
+    plot_group_exponents as plot_group_exponents,
+)
+from theory_sim.plotting.evaluate import (
     plot_prompt_variance as plot_prompt_variance,
 )
 from theory_sim.plotting.evaluate import (
@@ -28,6 +31,9 @@ from theory_sim.plotting.evaluate import (
 )
 from theory_sim.plotting.evaluate import (
     plot_variance_accuracy as plot_variance_accuracy,
+)
+from theory_sim.plotting.evaluate import (
+    plot_verifier_phases as plot_verifier_phases,
 )
 from theory_sim.plotting.stories import (
     plot_accuracy_variance as plot_accuracy_variance,
@@ -60,6 +66,7 @@ __all__ = [
     "plot_convergence",
     "plot_exponent_fits",
     "plot_flat_landscape",
+    "plot_group_exponents",
     "plot_prompt_variance",
     "plot_remark_1",
     "plot_reward_curves",
@@ -72,4 +79,5 @@ __all__ = [
     "plot_theorem_6",
     "plot_tightness",
     "plot_variance_accuracy",
+    "plot_verifier_phases",
 ]

@@ -1,5 +1,6 @@
-"""Figures of a reward-model evaluation (:mod:`theory_sim.evaluate`): variance against accuracy,
-per-prompt variance per model, predicted teaching times, and estimates against K."""
+"""Figures of reward-model evaluation (:mod:`theory_sim.evaluate`: variance against accuracy,
+per-prompt variance per model, predicted teaching times, estimates against K) and of verifiable
+rewards (notebook 11: the noisy-verifier phase diagram, group estimators' exponents)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from theory_sim.plotting._common import T_GAMMA, _axes, _legend_outside, _note
 
 __all__ = [
     "plot_convergence",
+    "plot_group_exponents",
     "plot_prompt_variance",
     "plot_teaching_times",
     "plot_variance_accuracy",
+    "plot_verifier_phases",
 ]
 
 
@@ -104,4 +107,60 @@ def plot_convergence(errors: dict, ax=None):
     ax.set_xlabel("responses per prompt K")
     ax.set_ylabel("mean |estimate - exact|")
     _legend_outside(ax)
+    return fig
+
+
+def plot_verifier_phases(phases, ax=None):
+    """The Rate-or-Fate phase diagram (:func:`theory_sim.stories.verifier_phases`): log10 t_gamma
+    over (FPR, FNR) where the ground truth is learned, and the sign of its gain elsewhere."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = _axes(ax)
+    rates = np.asarray(phases.rates)
+    logt = np.where(np.isfinite(phases.time), np.log10(phases.time), np.nan)
+    mesh = ax.pcolormesh(rates, rates, logt.T, shading="nearest", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label=r"$\log_{10} t_\gamma$ (learned: $J > 0$)")
+    for a, fpr in enumerate(rates):
+        for b, fnr in enumerate(rates):
+            if not np.isfinite(phases.time[a, b]):
+                sign = "0" if abs(phases.gain[a, b]) < 1e-12 else "-"
+                ax.text(fpr, fnr, sign, ha="center", va="center", fontsize=8, color="0.3")
+    ax.plot(rates, 1 - rates, "k--", lw=1)
+    ax.set_xlabel("false-positive rate FPR")
+    ax.set_ylabel("false-negative rate FNR")
+    ax.set_xlim(rates[0] - 0.05, rates[-1] + 0.05)
+    ax.set_ylim(rates[0] - 0.05, rates[-1] + 0.05)
+    _note(fig, "dashed: J = 1 - FPR - FNR = 0; '0': no gain, '-': the ground truth falls")
+    plt.setp(ax.get_xticklabels(), fontsize=8)
+    return fig
+
+
+def plot_group_exponents(studies, axes=None):
+    """t_gamma against Var0 under the exact, Dr. GRPO and GRPO flows, one panel per family
+    (``studies``: :class:`theory_sim.stories.GroupExponents` results), fitted slopes in the
+    legend beside the predicted ones."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, len(studies), figsize=(5.2 * len(studies), 4.2),
+                                 layout="constrained", squeeze=False)  # fmt: skip
+        axes = axes[0]
+    fig = axes[0].figure
+    labels = {"exact": "exact flow", "drgrpo": "Dr. GRPO", "grpo": "GRPO"}
+    for ax, study in zip(axes, studies, strict=True):
+        for i, (flow, times) in enumerate(study.times.items()):
+            fit = study.fits[flow]
+            ax.loglog(
+                study.var0,
+                times,
+                "os^"[i % 3] + "-",
+                color=f"C{i}",
+                label=(
+                    f"{labels[flow]}: slope {fit.slope:.2f} (predicted {study.predicted[flow]:.2f})"
+                ),
+            )
+        ax.set_xlabel(r"$\mathrm{Var}_{\pi_0}\, r_{\mathrm{RM}}$")
+        ax.set_ylabel(T_GAMMA)
+        ax.set_title(study.family.replace("_", " "), fontsize=10)
+        ax.legend(fontsize=7)
     return fig

@@ -36,6 +36,10 @@ from theory_sim.stories.teacher import TeacherStudent as TeacherStudent
 from theory_sim.stories.teacher import Theorem6Story as Theorem6Story
 from theory_sim.stories.teacher import teacher_student as teacher_student
 from theory_sim.stories.teacher import theorem_6_story as theorem_6_story
+from theory_sim.stories.verifiable import GroupExponents as GroupExponents
+from theory_sim.stories.verifiable import VerifierPhases as VerifierPhases
+from theory_sim.stories.verifiable import group_exponents as group_exponents
+from theory_sim.stories.verifiable import verifier_phases as verifier_phases
 
 __all__ = [
     "PAPER_TABLE_2",
@@ -44,15 +48,18 @@ __all__ = [
     "REMARK_1_SCALES",
     "AccuracyVarianceGrid",
     "FlatLandscape",
+    "GroupExponents",
     "Remark1",
     "Section41",
     "SequenceTeachers",
     "TeacherStudent",
     "Theorem5Story",
     "Theorem6Story",
+    "VerifierPhases",
     "accuracy_variance_grid",
     "counterexample_instance",
     "flat_landscape",
+    "group_exponents",
     "remark_1",
     "section_4_1",
     "section_4_1_world",
@@ -61,4 +68,5 @@ __all__ = [
     "theorem_5_story",
     "theorem_6_story",
     "top_sequences",
+    "verifier_phases",
 ]

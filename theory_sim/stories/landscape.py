@@ -83,6 +83,20 @@ def _concentrated(policy, eps: float, num_outputs: int) -> np.ndarray:
     return np.prod(per_token[seqs], axis=-1)
 
 
+def family_instance(param, family: str, level: float, key, num_outputs: int = 8):
+    """(pi_0, r_RM, r_G, gamma) of ``family`` with Var0 lowered by 10^``level`` (see
+    :func:`flat_landscape`): shared by the landscapes of notebooks 02 and 11."""
+    if family == "reward_scale":
+        k_p, k_r = jax.random.split(key)
+        probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
+        r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+        r_rm = 10.0 ** (-level / 2) * r_gt
+        return probs, r_rm, r_gt, 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
+    r_gt = np.full(num_outputs, -1.0)
+    r_gt[0] = 1.0
+    return _concentrated(param, 0.1 * 10.0 ** (-level), num_outputs), r_gt, r_gt, 0.5
+
+
 def flat_landscape(
     policy: str = "tabular",
     family: str = "concentration",
@@ -122,19 +136,7 @@ def flat_landscape(
     var0, times, gammas, prop3, thm4 = [], [], [], [], []
     for k in range(num_points):
         level = decades * k / (num_points - 1)  # Var0 falls by 10^level
-        if family == "reward_scale":
-            k_p, k_r = jax.random.split(rng_key)
-            probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
-            r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
-            r_rm = 10.0 ** (-level / 2) * r_gt
-            gamma = 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
-        else:
-            eps = 0.1 * 10.0 ** (-level)
-            r_gt = np.full(num_outputs, -1.0)
-            r_gt[0] = 1.0
-            r_rm = r_gt
-            probs = _concentrated(param, eps, num_outputs)
-            gamma = 0.5
+        probs, r_rm, r_gt, gamma = family_instance(param, family, level, rng_key, num_outputs)
         params, _ = start_at(param, probs)
         problem = Problem(params, r_rm, r_gt, policy=param)
         v = float(reward_variance(probs, r_rm))
