@@ -19,6 +19,7 @@ from theory_sim.evaluate import (
     predict,
     validation,
     worlds,
+    write_report,
 )
 from theory_sim.evaluate.dump import to_table
 from theory_sim.evaluate.measures import _resampled_sums
@@ -308,7 +309,7 @@ def test_kendall_tau_handles_unreached_times():
     ("text", "kwargs", "match"),
     [
         (HAND.replace("rm_a", "rm a"), {"models": ["rm_a"]}, r"column 'rm_a'.*not in the dump"),
-        (HAND, {"gold": "gold_score"}, r"column 'gold_score' \(the gold score\)"),
+        (HAND, {"gold": "gold_score"}, r"column 'gold_score' \(the gold score, `gold`\)"),
         (HAND.replace("p1,r2,0.0,0.2", "p1,r2,0.0,abc"), {}, r"column 'rm_a': non-numeric.*row 1"),
         (HAND.replace("p2,r1,0.0,0.1", "p2,r1,0.0,"), {}, r"column 'rm_a': missing.*row 3"),
         (HAND.replace("p1,r3", "p1,r2"), {}, r"duplicate row 2 \(prompt 'p1', response 'r2'\)"),
@@ -339,6 +340,11 @@ def test_bad_sources_and_a_dump_without_pairs(tmp_path):
         load_dump({"m": np.ones((2, 2))}, gold="g")
     with pytest.raises(ValueError, match="`resamples` must be an integer >= 100"):
         measure_dump(load_dump({"m": np.eye(2)}), resamples=10)
+    with pytest.raises(ValueError, match="`ev` must be an Evaluation"):
+        write_report({"not": "an evaluation"}, tmp_path / "out")
+    ev = evaluate(load_dump({"m": np.eye(3), "g": np.eye(3)}, gold="g"), resamples=100)
+    with pytest.raises(ValueError, match="`directory` must be a path"):
+        write_report(ev, None)
 
 
 def test_command_line_writes_the_report(tmp_path, capsys):
@@ -361,4 +367,4 @@ def test_command_line_writes_the_report(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["evaluate", str(path), "--gold", "nope", "--out", str(out)])
     assert stop.value.code == 2
-    assert "column 'nope' (the gold score) is not in the dump" in capsys.readouterr().err
+    assert "column 'nope' (the gold score, `gold`) is not in the dump" in capsys.readouterr().err

@@ -91,7 +91,10 @@ def _check_verifier(problem, verifier) -> tuple[float, float]:
     """(FPR, FNR) as floats in [0, 1], with ``problem.reward_rm`` holding 0/1 labels."""
     if not isinstance(verifier, tuple | list) or len(verifier) != 2:
         raise ValueError(f"`verifier` must be a pair (FPR, FNR); got {verifier!r}.")
-    youden_j(*verifier)  # checks both rates
+    try:
+        youden_j(*verifier)  # checks both rates
+    except ValueError as err:
+        raise ValueError(f"`verifier`: {err}") from None
     labels = np.asarray(problem.reward_rm)
     if not np.all(np.isin(labels, (0.0, 1.0))):
         raise ValueError(

@@ -29,9 +29,12 @@ from theory_sim.stories import (
 from theory_sim.theorems import (
     Check,
     ExponentFit,
+    check_group_update,
     check_lemma_9,
     check_lemma_10,
     check_monotone_ascent,
+    check_no_signal_probability,
+    check_noisy_verifier,
     check_proposition_1,
     check_proposition_2,
     check_proposition_3,
@@ -52,6 +55,7 @@ __all__ = [
     "counterexample_checks",
     "estimator_snr_study",
     "exponent_study",
+    "verifiable_checks",
 ]
 
 # A few shapes, cycled: each shape compiles once, so the suite's cost is dominated by solving.
@@ -93,7 +97,8 @@ def check_suite(
     Lemma 9 (d pi/dt in closed form against autodiff through the solver) along the flow of every
     instance with i % 4 == 2; the two monotone facts of Proposition 4's proof and Theorem 4 at a
     prompt held out of a log-linear policy's training set (:func:`_held_out_rows`) on every one
-    with i % 4 == 3. Then :func:`counterexample_checks` (Theorems 5 and 6).
+    with i % 4 == 3. Then :func:`counterexample_checks` (Theorems 5 and 6) and
+    :func:`verifiable_checks` (noisy verifiers, group estimators).
 
     Args:
         seed: root seed; same seed, same instances and numbers.
@@ -104,8 +109,10 @@ def check_suite(
         A list of :class:`~theory_sim.theorems.Check`.
     """
 
-    def run(task):  # an instance, or None for the counterexamples
-        return counterexample_checks(seed) if task is None else _instance_checks(*task)
+    def run(task):  # an instance, or None for the counterexamples and the verifiable rewards
+        if task is None:
+            return counterexample_checks(seed) + verifiable_checks(seed)
+        return _instance_checks(*task)
 
     parts = []
     # Instances are independent: one thread per core works through them; rows keep their order.
@@ -219,6 +226,31 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
         return checks + theorem_6_story(seed, num_prompts=2).checks
     except ValueError:  # no c gives the two families a common V0 on this instance
         return checks
+
+
+# (FPR, FNR) of the noisy-verifier rows: J = 1, 0.7, 0.4, 0.3, 0 and -0.1
+VERIFIER_RATES = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.3), (0.2, 0.5), (0.5, 0.5), (0.6, 0.5))
+
+
+def verifiable_checks(seed: int = 0) -> list[Check]:
+    """Verifiable 0/1 rewards on the seeded counterexample instance (Y = 6), its two best outputs
+    under r_G correct: the noisy-verifier identity (J > 0) and no gain (J <= 0) for
+    :data:`VERIFIER_RATES` at lambda in {0, 0.05} with gamma = 0.1 (arXiv 2601.04411); the
+    enumerated expected update of REINFORCE, RLOO, Dr. GRPO and GRPO for G in {2, 4, 8} against
+    their closed forms; the no-signal probability p^G + (1 - p)^G for the same G."""
+    probs, r_gt = counterexample_instance(seed)
+    correct = np.zeros_like(r_gt)
+    correct[np.argsort(r_gt)[-2:]] = 1.0
+    rows = [
+        check_noisy_verifier(probs, correct, fpr, fnr, 0.1, lam)
+        for lam in (0.0, 0.05)
+        for fpr, fnr in VERIFIER_RATES
+    ]
+    problem = Problem(np.log(probs), correct)
+    for g in (2, 4, 8):
+        rows += [check_group_update(problem, m, g) for m in ("reinforce", "rloo", "drgrpo", "grpo")]
+        rows.append(check_no_signal_probability(probs, correct, g))
+    return rows
 
 
 def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list[Check]:

@@ -51,8 +51,15 @@ import numpy as np
 import optimistix as optx
 from jax.scipy.special import gammaln
 
-from theory_sim._validation import check_choice, check_float_scalar, check_index, check_int
+from theory_sim._validation import (
+    as_float_array,
+    check_choice,
+    check_float_scalar,
+    check_index,
+    check_int,
+)
 from theory_sim.metrics import _expected_reward
+from theory_sim.objective import _jit_grad
 from theory_sim.problem import Problem, check_problem
 
 __all__ = [
@@ -175,8 +182,10 @@ def expected_update(
     problem = check_problem(problem)
     params = problem.params0 if params is None else problem.check_params("params", params)
     method, group_size, eps, counts = _check_group(problem, method, group_size, eps)
-    out = _jit_update(problem, params, method, group_size, eps, counts)
-    return problem.user_params(out)
+    if method != "grpo":  # a multiple of the exact gradient: its program serves every G
+        factor = (group_size - 1.0) / group_size if method == "drgrpo" else 1.0
+        return factor * problem.user_params(_jit_grad(problem, params))
+    return problem.user_params(_jit_update(problem, params, method, group_size, eps, counts))
 
 
 def group_weight(p: float, group_size: int, eps: float = 0.0) -> float:
@@ -204,6 +213,8 @@ def group_weight(p: float, group_size: int, eps: float = 0.0) -> float:
 def no_signal_probability(p: float, group_size: int) -> float:
     """P(a group of G 0/1 rewards all tie) = p^G + (1 - p)^G: GRPO's update is then zero."""
     p = check_float_scalar("p", p, nonnegative=True)
+    if p > 1:
+        raise ValueError(f"`p` must be a probability in [0, 1]; got {p}.")
     g = check_int("group_size", group_size, 1)
     return p**g + (1 - p) ** g
 
@@ -273,8 +284,8 @@ def expected_flow(
     t_max = check_float_scalar("t_max", t_max, positive=True)
     if save_ts is None:
         save_ts = np.concatenate([[0.0], np.geomspace(t_max * 1e-6, t_max, 128)])
-    ts = np.asarray(save_ts, np.float64)
-    if ts.ndim != 1 or np.any(np.diff(ts) < 0) or ts[0] < 0 or ts[-1] > t_max:
+    ts = as_float_array("save_ts", save_ts, ndim=(1,))
+    if len(ts) == 0 or np.any(np.diff(ts) < 0) or ts[0] < 0 or ts[-1] > t_max:
         raise ValueError("`save_ts` must be non-decreasing times in [0, t_max].")
     ys, steps, ok = _solve_path(problem, ts, method, group_size, eps, counts,
                                 check_int("max_steps", max_steps))  # fmt: skip

@@ -116,8 +116,8 @@ def _require_columns(df, columns: list[str], role: dict) -> None:
     if missing:
         c = missing[0]
         raise ValueError(
-            f"column {c!r} ({role.get(c, 'score')}) is not in the dump; its columns are "
-            f"{list(map(str, df.columns))}."
+            f"column {c!r} ({role.get(c, 'a score, `models`')}) is not in the dump; its "
+            f"columns are {list(map(str, df.columns))}."
         )
 
 
@@ -251,6 +251,18 @@ def load_dump(
             log-probability above 0, a gold label other than 0 or 1 (``gold_labels``), or a dump
             with no prompt of two responses.
     """
+    for name, value in (("gold", gold), ("logprob", logprob)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"`{name}` must be a column name or None; got {value!r}.")
+    for name, value in (("prompt", prompt), ("response", response)):
+        if not isinstance(value, str):
+            raise ValueError(f"`{name}` must be a column name; got {value!r}.")
+    if models is not None and (
+        isinstance(models, str) or not all(isinstance(m, str) for m in np.atleast_1d(models))
+    ):
+        raise ValueError(f"`models` must be a list of column names or None; got {models!r}.")
+    if not isinstance(gold_labels, bool):
+        raise ValueError(f"`gold_labels` must be True or False; got {gold_labels!r}.")
     dump = _load(source, gold, logprob, models, prompt, response, gold_labels)
     if gold_labels:
         if dump.gold is None:
@@ -300,8 +312,8 @@ def _load(source, gold, logprob, models, prompt, response, gold_labels) -> Dump:
         gold = "gold"
     if logprob is None and "logprob" in df.columns:
         logprob = "logprob"
-    role = {prompt: "the prompt id", response: "the response id", gold: "the gold score",
-            logprob: "the log-probability"}  # fmt: skip
+    role = {prompt: "the prompt id, `prompt`", response: "the response id, `response`",
+            gold: "the gold score, `gold`", logprob: "the log-probability, `logprob`"}  # fmt: skip
     long = MODEL in df.columns and SCORE in df.columns and models is None
     _require_columns(df, [prompt, response] + [c for c in (gold, logprob) if c], role)
     keys = [prompt, response] + ([MODEL] if long else [])

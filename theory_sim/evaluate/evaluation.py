@@ -74,7 +74,10 @@ def evaluate(
         progress: optional callable (done, total, what) for the flow's progress.
     """
     if not isinstance(dump, Dump):
-        dump = load_dump(dump)
+        try:
+            dump = load_dump(dump)
+        except ValueError as err:
+            raise ValueError(f"`dump`: {err}") from None
     flow_prompts = check_int("flow_prompts", flow_prompts, 1)
     seed = check_seed("seed", seed)
     kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
@@ -202,6 +205,10 @@ def _markdown(ev: Evaluation) -> str:
 
 def write_report(ev: Evaluation, directory) -> Path:
     """Write report.md, evaluation.json and the figures into ``directory``; returns its path."""
+    if not isinstance(ev, Evaluation):
+        raise ValueError(f"`ev` must be an Evaluation (see evaluate); got {type(ev).__name__}.")
+    if not isinstance(directory, str | Path):
+        raise ValueError(f"`directory` must be a path; got {directory!r}.")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -205,6 +205,8 @@ def measure_dump(
     Returns:
         A list of :class:`Measure`, models in dump order.
     """
+    if not isinstance(dump, Dump):
+        raise ValueError(f"`dump` must be a Dump (see load_dump); got {type(dump).__name__}.")
     resamples = check_int("resamples", resamples, 100)
     level = check_float_scalar("level", level, positive=True)
     if level >= 1:

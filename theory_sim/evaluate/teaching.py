@@ -40,7 +40,12 @@ import math
 import numpy as np
 from scipy import stats
 
-from theory_sim._validation import check_float_scalar, check_int
+from theory_sim._validation import (
+    as_float_array,
+    check_float_scalar,
+    check_int,
+    check_probabilities,
+)
 from theory_sim.bradley_terry import normalize_rewards
 from theory_sim.flow import gradient_flow
 from theory_sim.flow.coordinates import ABSENT_LOGIT
@@ -174,9 +179,22 @@ def predict(
             is slow because its scores are small (Theorem 5's accurate model) stays slow.
         progress: optional callable (done, total, what), called after each model.
     """
-    probs = np.asarray(probs, np.float64)
+    probs = check_probabilities("probs", probs)
+    if probs.ndim != 2:
+        raise ValueError(f"`probs` must be [X, Y] (prompts, outputs); got shape {probs.shape}.")
+    if not isinstance(models, dict) or not models:
+        raise ValueError(
+            f"`models` must be a non-empty dict of [X, Y] score tables; got {models!r}."
+        )
+    models = {str(k): as_float_array(f"models[{k!r}]", v) for k, v in models.items()}
+    gold = as_float_array("gold", gold)
+    for name, table in (*((f"models[{k!r}]", v) for k, v in models.items()), ("gold", gold)):
+        if table.shape != probs.shape:
+            raise ValueError(
+                f"`{name}` must have the shape {probs.shape} of `probs`; got {table.shape}."
+            )
     present = probs > 0
-    gold = _gold_in_range(np.asarray(gold, np.float64), present)
+    gold = _gold_in_range(gold, present)
     gamma = default_gamma(probs, gold) if gamma is None else gamma
     gamma = check_float_scalar("gamma", gamma, positive=True)
     kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
@@ -205,7 +223,20 @@ def predict(
 def kendall_tau(a, b) -> float:
     """Kendall's tau-b between two orderings given as scores (larger = ranked higher; inf and
     -inf allowed, ties allowed); nan when either is constant."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    out = []
+    for name, value in (("a", a), ("b", b)):
+        try:
+            arr = np.asarray(value, np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"`{name}` must be a 1-D array of scores; got {value!r}.") from None
+        if arr.ndim != 1 or np.isnan(arr).any():
+            raise ValueError(f"`{name}` must be a 1-D array of scores without NaN; got {value!r}.")
+        out.append(arr)
+    a, b = out
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(
+            f"`a` and `b` must score the same items, two or more; got {len(a)}, {len(b)}."
+        )
     ra, rb = stats.rankdata(a), stats.rankdata(b)
     if np.ptp(ra) == 0 or np.ptp(rb) == 0:
         return math.nan

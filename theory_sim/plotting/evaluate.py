@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory_sim.plotting._common import T_GAMMA, _axes, _legend_outside, _note
+from theory_sim.plotting._common import T_GAMMA, _axes, _inputs, _legend_outside, _note
 
 __all__ = [
     "plot_convergence",
@@ -22,6 +22,7 @@ def _lookup(measures, name: str) -> dict:
     return {m.model: m for m in measures if m.name == name}
 
 
+@_inputs("measures", "objects", "model", "name", "value", "low", "high", "level")
 def plot_variance_accuracy(measures, *, accuracy: str = "accuracy", ax=None):
     """Mean reward variance under the policy against accuracy per model, with both intervals
     (``measures``: a list of :class:`~theory_sim.evaluate.Measure`)."""
@@ -45,6 +46,7 @@ def plot_variance_accuracy(measures, *, accuracy: str = "accuracy", ax=None):
     return fig
 
 
+@_inputs("per_prompt", "fits", "shape")
 def plot_prompt_variance(per_prompt: dict, ax=None):
     """The distribution over prompts of each model's estimated reward variance
     (``per_prompt``: {model: [P] variances}); prompts with variance 0 are counted in the labels,
@@ -65,6 +67,7 @@ def plot_prompt_variance(per_prompt: dict, ax=None):
     return fig
 
 
+@_inputs("teaching", "objects", "model", "time", "bound")
 def plot_teaching_times(teaching, ax=None):
     """Predicted t_gamma per model (log scale) beside Proposition 3's lower bound
     (``teaching``: a list of :class:`~theory_sim.evaluate.Teaching`); a model that does not
@@ -90,10 +93,13 @@ def plot_teaching_times(teaching, ax=None):
     return fig
 
 
+@_inputs("errors", "fits", "shape")
 def plot_convergence(errors: dict, ax=None):
     """Mean absolute error of each estimate against the number of responses K per prompt
     (``errors``: {"K": [n], measure: [n]}, as :func:`theory_sim.evaluate.validation.
     estimate_errors` returns), with the K^(-1/2) reference slope."""
+    if "K" not in errors:
+        raise ValueError("`errors` must hold the sizes under the key 'K' beside each measure.")
     fig, ax = _axes(ax)
     sizes = np.asarray(errors["K"], np.float64)
     curves = {name: err for name, err in errors.items() if name != "K"}
@@ -110,6 +116,7 @@ def plot_convergence(errors: dict, ax=None):
     return fig
 
 
+@_inputs("phases", "object", "rates", "time", "gain")
 def plot_verifier_phases(phases, ax=None):
     """The Rate-or-Fate phase diagram (:func:`theory_sim.stories.verifier_phases`): log10 t_gamma
     over (FPR, FNR) where the ground truth is learned, and the sign of its gain elsewhere."""
@@ -135,6 +142,7 @@ def plot_verifier_phases(phases, ax=None):
     return fig
 
 
+@_inputs("studies", "objects", "family", "var0", "times", "fits", "predicted")
 def plot_group_exponents(studies, axes=None):
     """t_gamma against Var0 under the exact, Dr. GRPO and GRPO flows, one panel per family
     (``studies``: :class:`theory_sim.stories.GroupExponents` results), fitted slopes in the

@@ -27,13 +27,19 @@ import jax
 import numpy as np
 
 from theory_sim import groups
-from theory_sim._validation import check_float_scalar, check_int, check_seed
+from theory_sim._validation import (
+    as_float_array,
+    check_choice,
+    check_float_scalar,
+    check_int,
+    check_seed,
+)
 from theory_sim.flow import gradient_flow, time_to_gain
 from theory_sim.metrics import reward_variance
 from theory_sim.policies import Tabular
 from theory_sim.problem import Problem
 from theory_sim.rewards import noisy_verifier, youden_j
-from theory_sim.stories.landscape import FLAT_FAMILIES, family_instance
+from theory_sim.stories.landscape import FLAT_FAMILIES, MAX_DECADES, family_instance
 from theory_sim.theorems import ExponentFit, fit_exponent
 
 __all__ = [
@@ -57,7 +63,7 @@ class VerifierPhases:
         j: [N, N] Youden's J per (FPR, FNR).
         time: [N, N] t_gamma of the ground truth under the verifier's expected reward (inf where
             J <= 0).
-        predicted: [N, N] t_gamma(clean, lambda / J) / J (nan where J <= 0).
+        predicted: [N, N] t_gamma(clean, lambda / J) / J (inf where J <= 0: never).
         gain: [N, N] the ground-truth gain at ``horizon``: positive, zero or negative.
         gamma, kl_coef, horizon: the settings.
     """
@@ -81,7 +87,9 @@ def verifier_phases(
 ) -> VerifierPhases:
     """The Rate-or-Fate phase diagram (arXiv 2601.04411) under the exact flow: one prompt, four
     outputs, pi_0 = (0.05, 0.25, 0.3, 0.4), the first output correct."""
-    rates = np.asarray(rates, np.float64)
+    rates = as_float_array("rates", rates, ndim=(1,))
+    if np.any(rates < 0) or np.any(rates > 1):
+        raise ValueError(f"`rates` must be error rates in [0, 1]; got {rates.tolist()}.")
     gamma = check_float_scalar("gamma", gamma, positive=True)
     kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
     horizon = check_float_scalar("horizon", horizon, positive=True)
@@ -89,7 +97,8 @@ def verifier_phases(
     correct = np.array([1.0, 0.0, 0.0, 0.0])
     clean = Problem(np.log(probs), correct, correct, kl_coef=kl_coef)
     n = len(rates)
-    j, time, predicted, gain = (np.full((n, n), math.nan) for _ in range(4))
+    j, time, gain = (np.full((n, n), math.nan) for _ in range(3))
+    predicted = np.full((n, n), math.inf)
     for a, fpr in enumerate(rates):
         for b, fnr in enumerate(rates):
             j[a, b] = youden_j(fpr, fnr)
@@ -161,11 +170,13 @@ def group_exponents(
     """Fit the exponent of t_gamma in Var0 under the exact, Dr. GRPO and GRPO (eps = 0) flows
     (tabular, eight outputs, lambda = 0, G = ``group_size``) on a notebook 02 family; Var0 spans
     ``decades`` decades over ``num_points`` instances."""
-    if family not in FLAT_FAMILIES:
-        raise ValueError(f"`family` must be one of {list(FLAT_FAMILIES)}; got {family!r}.")
+    family = check_choice("family", family, FLAT_FAMILIES)
     group_size = check_int("group_size", group_size, 2)
     num_points = check_int("num_points", num_points, 3)
     decades = check_float_scalar("decades", decades, positive=True)
+    if decades > MAX_DECADES:
+        raise ValueError(f"`decades` must be at most {MAX_DECADES:g}, as for flat_landscape; "
+                         f"got {decades:g}.")  # fmt: skip
     key = jax.random.key(check_seed("seed", seed))
     var0, p0, times = [], [], {flow: [] for flow in GROUP_FLOWS}
     for k in range(num_points):

@@ -104,6 +104,11 @@ from theory_sim.theorems.tightness import (
 from theory_sim.theorems.tightness import (
     tightness_search as tightness_search,
 )
+from theory_sim.theorems.verifiable import check_group_update as check_group_update
+from theory_sim.theorems.verifiable import (
+    check_no_signal_probability as check_no_signal_probability,
+)
+from theory_sim.theorems.verifiable import check_noisy_verifier as check_noisy_verifier
 
 __all__ = [
     "TIGHTNESS_CLAIMS",
@@ -112,9 +117,12 @@ __all__ = [
     "Proposition4Conditions",
     "Proposition4YBad",
     "Tightest",
+    "check_group_update",
     "check_lemma_9",
     "check_lemma_10",
     "check_monotone_ascent",
+    "check_no_signal_probability",
+    "check_noisy_verifier",
     "check_proposition_1",
     "check_proposition_2",
     "check_proposition_3",

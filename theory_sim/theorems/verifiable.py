@@ -1,0 +1,172 @@
+"""Checks for verifiable 0/1 rewards: noisy verifiers ("Rate or Fate? RLVeR", arXiv 2601.04411)
+and the exact expected update of group estimators (GRPO, arXiv 2402.03300; Dr. GRPO,
+arXiv 2503.20783), as rows of ``theory-sim check``.
+
+* Noisy verifier, J > 0: t_gamma under the verifier's expected reward FPR + J r_G equals
+  t_gamma(clean, lambda / J) / J. arXiv 2601.04411 states the phases for sampled RLVR
+  qualitatively (learning slows with the noise and reverses past J = 0); here the statement is
+  the exact identity of the flows, checked to the solver's accuracy.
+* Noisy verifier, J <= 0: the ground truth's gain at the horizon is <= 0 (exactly 0 for J = 0).
+* Group update: the enumerated expected update (:func:`theory_sim.groups.expected_update`, a sum
+  over multisets of the other samples) against the closed forms for 0/1 rewards: the gradient
+  for REINFORCE and RLOO, (G - 1)/G of it for Dr. GRPO, w(p) times it for GRPO (w from the
+  binomial sum over the correct others, :func:`theory_sim.groups.group_weight`).
+* GRPO no-signal probability: the enumerated probability that all G rewards tie against
+  p^G + (1 - p)^G.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from theory_sim import groups
+from theory_sim._validation import check_float_scalar, check_int, check_probabilities
+from theory_sim.flow import gradient_flow, time_to_gain
+from theory_sim.objective import _jit_grad
+from theory_sim.problem import Problem, check_problem
+from theory_sim.rewards import noisy_verifier, youden_j
+from theory_sim.rewards.verifiers import _binary
+from theory_sim.theorems._common import TIME_RTOL, Check
+
+__all__ = [
+    "GROUP_RTOL",
+    "check_group_update",
+    "check_no_signal_probability",
+    "check_noisy_verifier",
+]
+
+# The enumerated expectation and the closed forms are each sums of at most a few thousand
+# float64 terms of size up to sqrt(G) |grad|: their round-off is below 1e-13 relative; 1e-11
+# leaves a margin and is far below the smallest difference a wrong weight makes (a GRPO weight
+# w(p) off by a factor (G - 1)/G, say, is 10 % or more).
+GROUP_RTOL = 1e-11
+
+
+# With J = 0 the reward is constant and the flow does not move, but E_pi r_G at the two times is
+# computed from two logit vectors that differ by the solver's round-off: the gain is zero to
+# about Y eps max|r_G| (1.7e-16 measured with lambda = 0.05); 1e-12 absolute allows for it and
+# is far below the gains of J < 0 (-0.04 at J = -0.1 here).
+GAIN_ATOL = 1e-12
+
+
+def check_noisy_verifier(
+    probs, correct, false_positive: float, false_negative: float, gamma: float,
+    kl_coef: float = 0.0, *, horizon: float = 10.0, instance: str = "",
+) -> Check:  # fmt: skip
+    """One prompt with pi_0 = ``probs`` and 0/1 ground truth ``correct``, trained on a verifier
+    with the given error rates (:func:`theory_sim.rewards.noisy_verifier`). J > 0: t_gamma equals
+    t_gamma(clean, lambda / J) / J within TIME_RTOL; J <= 0: the ground truth's gain at
+    ``horizon`` is at most 0."""
+    j = youden_j(false_positive, false_negative)
+    probs, correct = _one_prompt(probs, correct)
+    horizon = check_float_scalar("horizon", horizon, positive=True)
+    gamma = check_float_scalar("gamma", gamma, positive=True)
+    kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
+    reward = noisy_verifier(correct, false_positive, false_negative)
+    noisy = Problem(np.log(probs), reward, correct, kl_coef=kl_coef)
+    label = instance or (
+        f"Y={len(probs)} FPR={false_positive:g} FNR={false_negative:g} J={j:.2g} "
+        f"lambda={kl_coef:g} gamma={gamma:g}"
+    )
+    details = {"J": j, "false_positive": false_positive, "false_negative": false_negative,
+               "kl_coef": kl_coef, "gamma": gamma}  # fmt: skip
+    if j > 1e-12:
+        clean = Problem(np.log(probs), correct, correct, kl_coef=kl_coef / j)
+        measured = time_to_gain(noisy, gamma)
+        bound = time_to_gain(clean, gamma) / j
+        holds = math.isclose(measured, bound, rel_tol=TIME_RTOL)
+        details["tolerance"] = f"{TIME_RTOL:g} relative"
+        return Check("Noisy verifier, J > 0: t_gamma(J) = t_gamma(1) / J", label, measured,
+                     bound, "==", bool(holds), details)  # fmt: skip
+    traj = gradient_flow(noisy, horizon, save_ts=np.array([0.0, horizon]))
+    gain = float(traj.expected_gt[-1] - traj.expected_gt[0])
+    details.update(horizon=horizon, tolerance=f"{GAIN_ATOL:g} absolute")
+    return Check("Noisy verifier, J <= 0: no gain", label, gain, 0.0, "<=",
+                 bool(gain <= GAIN_ATOL), details)  # fmt: skip
+
+
+def _one_prompt(probs, correct) -> tuple[np.ndarray, np.ndarray]:
+    """pi_0 (strictly positive, 1-D) and 0/1 labels of its shape."""
+    probs = check_probabilities("probs", probs, positive=True)
+    correct = _binary("correct", correct)
+    if probs.ndim != 1 or correct.shape != probs.shape:
+        raise ValueError(
+            f"`probs` and `correct` must be 1-D of one shape (one prompt); got {probs.shape} "
+            f"and {correct.shape}."
+        )
+    return probs, correct
+
+
+def _predicted(problem, method, group_size):
+    """The closed form for 0/1 rewards with lambda = 0 (module docstring)."""
+    grad = np.asarray(problem.user_params(_jit_grad(problem, problem.params0)))
+    if method in ("reinforce", "rloo"):
+        return grad
+    if method == "drgrpo":
+        return (group_size - 1) / group_size * grad
+    probs = np.exp(np.asarray(problem.ref_log_probs))[0]
+    p = float(np.sum(probs[np.asarray(problem.reward_rm)[0] == 1.0]))
+    return groups.group_weight(p, group_size) * grad
+
+
+def check_group_update(problem: Problem, method: str, group_size: int, *, instance="") -> Check:
+    """The enumerated expected update of ``method`` at pi_0 against its closed form for a
+    one-prompt problem with 0/1 r_RM and lambda = 0; the row shows the coordinate where the two
+    differ most, relative to the largest coordinate."""
+    problem = check_problem(problem)
+    group_size = check_int("group_size", group_size, 2)
+    labels = np.asarray(problem.reward_rm)
+    if (
+        problem.num_prompts != 1
+        or float(problem.kl_coef) != 0.0
+        or not np.all(np.isin(labels, (0.0, 1.0)))
+    ):
+        raise ValueError(
+            "`problem` must have one prompt, lambda = 0 and 0/1 rewards for the closed forms."
+        )
+    got = np.asarray(groups.expected_update(problem, method=method, group_size=group_size))
+    want = _predicted(problem, method, group_size)
+    scale = float(np.max(np.abs(want)))
+    worst = int(np.argmax(np.abs(got - want)))
+    deviation = float(np.max(np.abs(got - want))) / scale if scale > 0 else 0.0
+    vacuous = "" if scale > 0 else "the gradient is 0: every estimator's update is 0"
+    return Check(
+        "Group estimator expected update (0/1 rewards)",
+        instance or f"Y={problem.num_outputs} {method} G={group_size}",
+        float(got.ravel()[worst]),
+        float(want.ravel()[worst]),
+        "==",
+        bool(deviation <= GROUP_RTOL),
+        {
+            "method": method,
+            "group_size": group_size,
+            "max_relative_deviation": deviation,
+            "tolerance": f"{GROUP_RTOL:g} relative",
+        },
+        vacuous,
+    )
+
+
+def check_no_signal_probability(probs, correct, group_size: int, *, instance="") -> Check:
+    """P(all G rewards of a group tie), enumerated over the multisets of G outputs, against
+    p^G + (1 - p)^G with p the probability of a correct output."""
+    probs, correct = _one_prompt(probs, correct)
+    group_size = check_int("group_size", group_size, 1)
+    if math.comb(len(probs) + group_size - 1, group_size) > groups.MAX_COMPOSITIONS:
+        raise ValueError(f"`group_size` = {group_size} needs too many multisets of {len(probs)} "
+                         f"outputs (limit {groups.MAX_COMPOSITIONS:,}).")  # fmt: skip
+    counts = groups._compositions(group_size, len(probs))
+    log_w = (math.lgamma(group_size + 1) - np.sum([[math.lgamma(c + 1) for c in row]
+             for row in counts], axis=1) + counts @ np.log(probs))  # fmt: skip
+    right = counts @ correct
+    tied = (right == 0) | (right == group_size)
+    measured = float(np.sum(np.exp(log_w)[tied]))
+    bound = groups.no_signal_probability(float(probs @ correct), group_size)
+    return Check(
+        "GRPO no-signal probability p^G + (1 - p)^G",
+        instance or f"Y={len(probs)} p={float(probs @ correct):.3g} G={group_size}",
+        measured, bound, "==", math.isclose(measured, bound, rel_tol=GROUP_RTOL),
+        {"group_size": group_size, "tolerance": f"{GROUP_RTOL:g} relative"},
+    )  # fmt: skip
