@@ -223,18 +223,18 @@ def test_reproduce_quick_resumes_and_writes_every_artefact(tmp_path, capsys, mon
     assert (tmp_path / "quickstart.png").stat().st_mtime_ns == kept  # not computed again
     report = (tmp_path / "report.md").read_text()
     linked = [line.split("(")[-1].rstrip(")") for line in report.splitlines() if "](" in line]
-    assert len(linked) == 28  # 14 figures and 14 tables
+    assert len(linked) == 32  # 16 figures and 16 tables
     for name in linked:
         assert (tmp_path / name).stat().st_size > 0, name
     assert not list(tmp_path.glob("*.pdf"))  # quick writes PNG only
-    for number in range(1, 11):  # every notebook
+    for number in range(1, 12):  # every notebook
         assert f"`notebooks/{number:02d}_" in report
     # a damaged file is computed again; other sizes start over
     (tmp_path / "tightness.csv").write_text("edited")
     assert cli.main(["reproduce", "--quick", "--out", str(tmp_path)]) == 0
     err = capsys.readouterr().err
     assert "section tightness: a file is missing or changed; computing it again" in err
-    assert "resuming: 10 finished section(s) kept" in err
+    assert "resuming: 11 finished section(s) kept" in err
     assert (tmp_path / "tightness.csv").read_text() != "edited"
 
 

@@ -156,6 +156,15 @@ def _sections() -> list[_Section]:
                  "09_tightness.ipynb", tightness, _write_tightness),
         _Section("evaluate", "10. Reward models judged from score dumps",
                  "10_evaluate_reward_models.ipynb", evaluation, _write_evaluation),
+        _Section("verifiable", "11. Verifiable rewards, noisy verifiers and GRPO",
+                 "11_verifiable_rewards_and_grpo.ipynb",
+                 lambda size: [
+                     functools.partial(stories.verifier_phases, **size("verifier_phases")),
+                     functools.partial(stories.group_exponents, "concentration",
+                                       **size("group_exponents")),
+                     functools.partial(stories.group_exponents, "reward_scale",
+                                       **size("group_exponents")),
+                 ], _write_verifiable),
     ]  # fmt: skip
 
 
@@ -201,7 +210,7 @@ def reproduce(out, *, quick: bool = False, progress: Callable[[str], None] | Non
     as PNG only (the report shows the PNGs; PDF, for papers, costs a third of the figures'
     drawing time).
 
-    Every notebook is covered, 01 to 10 (10's example dump where examples/ is present). A run
+    Every notebook is covered, 01 to 11 (10's example dump where examples/ is present). A run
     that is interrupted keeps the sections it finished; the same call again resumes (see the
     module docstring).
 
@@ -391,6 +400,22 @@ def _write_evaluation(out: Path, results, figure):
         files += figure("plot_variance_accuracy", ev.measures, "evaluate_variance_accuracy")
         files += figure("plot_teaching_times", ev.teaching, "evaluate_teaching_times")
     return [*files, "evaluate_coverage.csv", "evaluate_ranking.csv"], text
+
+
+def _write_verifiable(out: Path, results, figure):
+    phases, *studies = results
+    rows = [
+        {"false_positive": float(a), "false_negative": float(b), "J": float(phases.j[i, k]),
+         "t_gamma": float(phases.time[i, k]), "t_gamma(1) / J": float(phases.predicted[i, k]),
+         "gain": float(phases.gain[i, k])}
+        for i, a in enumerate(phases.rates) for k, b in enumerate(phases.rates)
+    ]  # fmt: skip
+    write_csv(out / "verifier_phases.csv", rows)
+    fits = [row for study in studies for row in study.rows()]
+    write_csv(out / "group_exponents.csv", fits)
+    files = figure("plot_verifier_phases", phases, "verifier_phases")
+    files += figure("plot_group_exponents", studies, "group_exponents")
+    return [*files, "verifier_phases.csv", "group_exponents.csv"], markdown_table(fits, digits=3)
 
 
 def _write_tightness(out: Path, results, figure):
