@@ -51,7 +51,7 @@ from theory_sim.flow import gradient_flow
 from theory_sim.flow.coordinates import ABSENT_LOGIT
 from theory_sim.problem import Problem
 
-__all__ = ["Teaching", "default_gamma", "scaled_models", "teaching_time"]
+__all__ = ["Teaching", "default_gamma", "kendall_tau", "predict", "scaled_models", "teaching_time"]
 
 
 @dataclasses.dataclass(frozen=True)
