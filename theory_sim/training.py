@@ -6,8 +6,9 @@ Here both run on the same enumerated problems:
 * :func:`optimize` / :func:`steps_to_gain`: any optax transformation on the exact objective (optax
   minimises, so it is handed -grad phi, the closed form of :mod:`theory_sim.objective`), or
   natural policy gradient;
-* :func:`estimate_gradient`: REINFORCE (exact baseline), RLOO and GRPO estimates of grad phi from k
-  sampled outputs per prompt, seeded and vmappable over keys;
+* :func:`estimate_gradient` (defined in :mod:`theory_sim.estimators`, re-exported here): REINFORCE
+  (exact baseline), RLOO and GRPO estimates of grad phi from k sampled outputs per prompt, seeded
+  and vmappable over keys; :func:`sampled_optimize` trains with them;
 * :func:`gradient_snr` and :func:`compare_methods`: how sampling noise and discrete steps change
   the picture, next to the reward variance that governs the exact flow.
 """
@@ -286,7 +287,7 @@ def steps_to_gain(
     return float(k) if bool(reached) else float("inf")
 
 
-# ----------------------------------------------------------------------------- estimators
+# ------------------------------------------ training with the sampled estimators (.estimators)
 
 
 def _sampled_update(problem, params, key, num_samples, method, learning_rate):

@@ -73,7 +73,7 @@ def _pair_counts(s, g, m):
     def row(a):
         s, g, m = a
         both = m[:, None] & m[None, :]
-        return jnp.sum(_agree(s, g) & both, dtype=jnp.int32) - jnp.sum(m, dtype=jnp.int32)
+        return jnp.sum(_agree(s, g) & both, dtype=jnp.int64) - jnp.sum(m, dtype=jnp.int64)
 
     return jax.lax.map(row, (s, g, m), batch_size=block)
 

@@ -64,8 +64,8 @@ def noisy_verifier(correct, false_positive: float, false_negative: float) -> np.
     Examples:
         >>> import numpy as np
         >>> from theory_sim.rewards import noisy_verifier
-        >>> noisy_verifier(np.array([1.0, 0.0]), 0.1, 0.2).tolist()
-        [0.8, 0.1]
+        >>> noisy_verifier(np.array([1.0, 0.0]), 0.25, 0.25).tolist()
+        [0.75, 0.25]
     """
     table = _binary("correct", correct)
     fpr, fnr = _rates(false_positive, false_negative)

@@ -78,12 +78,12 @@ def check_noisy_verifier(
         bound = time_to_gain(clean, gamma) / j
         holds = math.isclose(measured, bound, rel_tol=TIME_RTOL)
         details["tolerance"] = f"{TIME_RTOL:g} relative"
-        return Check("Noisy verifier, J > 0: t_gamma(J) = t_gamma(1) / J", label, measured,
+        return Check("Noisy verifier: t(J) = t(1)/J", label, measured,
                      bound, "==", bool(holds), details)  # fmt: skip
     traj = gradient_flow(noisy, horizon, save_ts=np.array([0.0, horizon]))
     gain = float(traj.expected_gt[-1] - traj.expected_gt[0])
     details.update(horizon=horizon, tolerance=f"{GAIN_ATOL:g} absolute")
-    return Check("Noisy verifier, J <= 0: no gain", label, gain, 0.0, "<=",
+    return Check("Noisy verifier: J <= 0, no gain", label, gain, 0.0, "<=",
                  bool(gain <= GAIN_ATOL), details)  # fmt: skip
 
 
@@ -133,7 +133,7 @@ def check_group_update(problem: Problem, method: str, group_size: int, *, instan
     deviation = float(np.max(np.abs(got - want))) / scale if scale > 0 else 0.0
     vacuous = "" if scale > 0 else "the gradient is 0: every estimator's update is 0"
     return Check(
-        "Group estimator expected update (0/1 rewards)",
+        "Group update (0/1 rewards)",
         instance or f"Y={problem.num_outputs} {method} G={group_size}",
         float(got.ravel()[worst]),
         float(want.ravel()[worst]),
@@ -165,7 +165,7 @@ def check_no_signal_probability(probs, correct, group_size: int, *, instance="")
     measured = float(np.sum(np.exp(log_w)[tied]))
     bound = groups.no_signal_probability(float(probs @ correct), group_size)
     return Check(
-        "GRPO no-signal probability p^G + (1 - p)^G",
+        "GRPO no-signal probability",
         instance or f"Y={len(probs)} p={float(probs @ correct):.3g} G={group_size}",
         measured, bound, "==", math.isclose(measured, bound, rel_tol=GROUP_RTOL),
         {"group_size": group_size, "tolerance": f"{GROUP_RTOL:g} relative"},
