@@ -17,6 +17,18 @@ PROBS = np.array([0.05, 0.25, 0.3, 0.4])
 CORRECT = np.array([1.0, 0.0, 0.0, 0.0])
 
 
+def _million_groups(problem, params, g, seed, **options):
+    """The mean of 10^6 sampled GRPO estimates (four batches) and its standard error."""
+    total, square = 0.0, 0.0
+    for i in range(4):
+        est = np.asarray(ts.estimate_gradient(problem, params, key=jax.random.key(seed + i),
+                                              num_samples=g, method="grpo",
+                                              num_estimates=250_000, **options))  # fmt: skip
+        total, square = total + est.sum(0), square + (est**2).sum(0)
+    mean = total / 1e6
+    return mean, np.sqrt((square / 1e6 - mean**2) / 1e6)
+
+
 def _exact(problem):
     return np.asarray(ts.policy_gradient(problem, problem.user_params(problem.params0)))
 
@@ -74,14 +86,7 @@ def test_grpo_expectation_matches_a_million_groups(reward, kl, g):
     problem = ts.Problem(np.log(PROBS), reward, kl_coef=kl)
     params = np.log(PROBS) + np.array([0.2, 0.0, -0.1, 0.1])
     exact = np.asarray(groups.expected_update(problem, params, method="grpo", group_size=g))
-    total, square = 0.0, 0.0
-    for i in range(4):
-        est = np.asarray(ts.estimate_gradient(problem, params, key=jax.random.key(i),
-                                              num_samples=g, method="grpo",
-                                              num_estimates=250_000))  # fmt: skip
-        total, square = total + est.sum(0), square + (est**2).sum(0)
-    mean = total / 1e6
-    se = np.sqrt((square / 1e6 - mean**2) / 1e6)
+    mean, se = _million_groups(problem, params, g, seed=0)
     assert np.all(np.abs(mean - exact) < 4.5 * se), (mean, exact, se)
     # and it is a different vector from the exact gradient (the test can tell them apart)
     grad = np.asarray(ts.policy_gradient(problem, params))
@@ -192,3 +197,29 @@ def test_group_exponents_match_the_expected_update_predictions():
     assert abs(scale.fits["exact"].slope + 0.5) < 1e-6
     assert abs(conc.fits["grpo"].slope - conc.predicted["grpo"]) < 0.03
     assert conc.fits["grpo"].slope < -0.9  # the rare output keeps GRPO's landscape flat
+
+
+def test_expected_update_under_a_noisy_verifier():
+    # REINFORCE, RLOO and Dr. GRPO are linear in the rewards: J times the clean expectation.
+    # GRPO's exact noisy expectation matches 10^6 sampled groups (4.5 standard errors) and is not
+    # J times its clean one (0.483 of it here, J = 0.5); a noiseless verifier changes nothing.
+    problem = ts.Problem(np.log(PROBS), CORRECT)
+    j = youden_j(0.2, 0.3)
+    for method in ("reinforce", "rloo", "drgrpo"):
+        clean = np.asarray(groups.expected_update(problem, method=method, group_size=4))
+        noisy = groups.expected_update(problem, method=method, group_size=4, verifier=(0.2, 0.3))
+        np.testing.assert_allclose(noisy, j * clean, rtol=1e-13)
+    clean = np.asarray(groups.expected_update(problem, method="grpo", group_size=4))
+    noisy = np.asarray(groups.expected_update(problem, method="grpo", group_size=4,
+                                              verifier=(0.2, 0.3)))  # fmt: skip
+    same = groups.expected_update(problem, method="grpo", group_size=4, verifier=(0.0, 0.0))
+    np.testing.assert_allclose(same, clean, rtol=1e-13)
+    mean, se = _million_groups(problem, np.log(PROBS), 4, seed=20, verifier=(0.2, 0.3))
+    assert np.all(np.abs(mean - noisy) < 4.5 * se)
+    ratio = noisy / clean
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)  # still a multiple of the gradient
+    assert abs(ratio[0] - j) > 0.01
+    with pytest.raises(ValueError, match="`verifier`: FNR must be a rate in \\[0, 1\\]"):
+        groups.expected_update(problem, verifier=(0.1, 1.5))
+    with pytest.raises(ValueError, match="`verifier` needs 0/1 correctness labels"):
+        groups.expected_update(problem.with_kl_coef(0.1), verifier=(0.1, 0.1))

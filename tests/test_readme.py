@@ -35,7 +35,8 @@ NOTEBOOK_QUOTES = [
     ("11_verifiable_rewards_and_grpo", "within 1.6e-10 on all 55 cells with"),
     ("11_verifiable_rewards_and_grpo", "(gains -0.0054 to -0.0251 by t = 20)"),
     ("11_verifiable_rewards_and_grpo", "average to 0.502 +- 0.004 of the clean"),
-    ("11_verifiable_rewards_and_grpo", "GRPO's to 0.485 +- 0.003"),
+    ("11_verifiable_rewards_and_grpo", "GRPO's to 0.485 +- 0.003, exactly 0.4828 by"),
+    ("11_verifiable_rewards_and_grpo", "expectation for J = 0.50 (exactly 0.5000)"),
     ("10_evaluate_reward_models", "(Kendall tau mean 0.56), the dump's variance ranks"),
     (
         "10_evaluate_reward_models",

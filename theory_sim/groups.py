@@ -132,6 +132,28 @@ def _update(problem, params, method, group_size, eps, counts):
     return pullback(probs * a / problem.num_prompts)[0]
 
 
+@functools.partial(jax.jit, static_argnames=("group_size",))
+def _jit_noisy_grpo(problem, params, group_size, eps, fpr, fnr, counts):
+    """GRPO's expected update when each sample's 0/1 label reaches the estimator through a
+    verifier with rates (fpr, fnr): the verdict v of an output y is 1 with probability q(y)
+    (1 - fnr if correct, fpr if not), so the rewards of a group are i.i.d. verdicts with
+    P(1) = sum_y pi(y) q(y), and a(y) = q(y) a(1) + (1 - q(y)) a(0), where a(v) is GRPO's
+    expected advantage of a sample whose verdict is v (the enumeration over the other G - 1
+    verdicts, ``counts`` [G, 2])."""
+    log_probs, pullback = jax.vjp(problem.log_probs, params)
+    probs = jnp.exp(log_probs)
+
+    def row(labels, p):
+        q = jnp.where(labels > 0.5, 1.0 - fnr, fpr)
+        accept = jnp.sum(p * q)
+        a1, a0 = _grpo_weights(jnp.array([1.0, 0.0]), jnp.stack([accept, 1.0 - accept]),
+                               group_size, eps, counts)  # fmt: skip
+        return q * a1 + (1.0 - q) * a0
+
+    a = jax.vmap(row)(problem.reward_rm, probs)
+    return pullback(probs * a / problem.num_prompts)[0]
+
+
 def _check_group(problem, method, group_size, eps):
     method = check_choice("method", method, GROUP_METHODS)
     low = 1 if method == "reinforce" else 2
@@ -155,13 +177,34 @@ def _check_group(problem, method, group_size, eps):
     return method, group_size, eps, counts
 
 
+def _check_noisy(problem, verifier) -> tuple[float, float]:
+    """(FPR, FNR) in [0, 1], for a problem with 0/1 labels as r_RM and lambda = 0."""
+    if not isinstance(verifier, tuple | list) or len(verifier) != 2:
+        raise ValueError(f"`verifier` must be a pair (FPR, FNR); got {verifier!r}.")
+    for name, rate in zip(("FPR", "FNR"), verifier, strict=True):
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError(f"`verifier`: {name} must be a rate in [0, 1]; got {rate!r}.")
+    labels = np.asarray(problem.reward_rm)
+    if float(problem.kl_coef) != 0.0 or not np.all(np.isin(labels, (0.0, 1.0))):
+        raise ValueError(
+            "`verifier` needs 0/1 correctness labels as the problem's reward_rm and lambda = 0."
+        )
+    return float(verifier[0]), float(verifier[1])
+
+
 @functools.partial(jax.jit, static_argnames=("method", "group_size"))
 def _jit_update(problem, params, method, group_size, eps, counts):
     return _update(problem, params, method, group_size, eps, counts)
 
 
 def expected_update(
-    problem: Problem, params=None, *, method: str = "grpo", group_size: int = 8, eps: float = 0.0
+    problem: Problem,
+    params=None,
+    *,
+    method: str = "grpo",
+    group_size: int = 8,
+    eps: float = 0.0,
+    verifier: tuple[float, float] | None = None,
 ) -> jax.Array:
     """The exact expectation over groups of G samples of a group estimator's update.
 
@@ -175,6 +218,11 @@ def expected_update(
         method: "reinforce", "rloo", "drgrpo" or "grpo".
         group_size: G (>= 2 except for REINFORCE).
         eps: GRPO's epsilon in (r - mean) / (std + eps), >= 0.
+        verifier: (FPR, FNR): ``reward_rm`` holds 0/1 labels (lambda = 0) and each sample is
+            rewarded by a noisy verifier's verdict, as ``estimate_gradient(verifier=...)``
+            samples it. REINFORCE, RLOO and Dr. GRPO are linear in the rewards, so their
+            expectation is J = 1 - FPR - FNR times the clean one; GRPO's is computed exactly
+            (the verdicts of a group are i.i.d. 0/1) and is not.
 
     Returns:
         The expected update, shaped like the parameters.
@@ -182,6 +230,14 @@ def expected_update(
     problem = check_problem(problem)
     params = problem.params0 if params is None else problem.check_params("params", params)
     method, group_size, eps, counts = _check_group(problem, method, group_size, eps)
+    if verifier is not None:
+        fpr, fnr = _check_noisy(problem, verifier)
+        if method != "grpo":
+            factor = (group_size - 1.0) / group_size if method == "drgrpo" else 1.0
+            return (1.0 - fpr - fnr) * factor * problem.user_params(_jit_grad(problem, params))
+        binary = jnp.asarray(_compositions(group_size - 1, 2))
+        out = _jit_noisy_grpo(problem, params, group_size, eps, fpr, fnr, binary)
+        return problem.user_params(out)
     if method != "grpo":  # a multiple of the exact gradient: its program serves every G
         factor = (group_size - 1.0) / group_size if method == "drgrpo" else 1.0
         return factor * problem.user_params(_jit_grad(problem, params))
