@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import theory_sim as ts
-from theory_sim import groups
+from theory_sim import groups, theorems
 from theory_sim.groups import _compositions
 from theory_sim.rewards import noisy_verifier, youden_j
 from theory_sim.stories import group_exponents, verifier_phases
@@ -223,3 +223,16 @@ def test_expected_update_under_a_noisy_verifier():
         groups.expected_update(problem, verifier=(0.1, 1.5))
     with pytest.raises(ValueError, match="`verifier` needs 0/1 correctness labels"):
         groups.expected_update(problem.with_kl_coef(0.1), verifier=(0.1, 0.1))
+
+
+def test_grpo_success_recurrence_and_amplification():
+    # the recurrence against each step's exact KL-regularised maximiser (check_grpo_success),
+    # every iterate above p_ref, and the iterates settling at a fixed point of h
+    for beta in (1.0, 4.0):
+        rows = theorems.check_grpo_success(PROBS, CORRECT, beta, steps=40)
+        assert all(r.status == "holds" for r in rows)
+        p = groups.success_iterates(0.05, beta, 200)
+        assert np.all(p[1:] > 0.05)
+        assert abs(p[-1] - p[-2]) < 1e-12
+    with pytest.raises(ValueError, match="`p_ref` must be a probability in \\(0, 1\\)"):
+        groups.success_iterates(1.0, 1.0)

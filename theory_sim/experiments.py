@@ -30,6 +30,7 @@ from theory_sim.theorems import (
     Check,
     ExponentFit,
     check_group_update,
+    check_grpo_success,
     check_lemma_9,
     check_lemma_10,
     check_monotone_ascent,
@@ -237,7 +238,9 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
     under r_G correct: the noisy-verifier identity (J > 0) and no gain (J <= 0) for
     :data:`VERIFIER_RATES` at lambda in {0, 0.05} with gamma = 0.1 (arXiv 2601.04411); the
     enumerated expected update of REINFORCE, RLOO, Dr. GRPO and GRPO for G in {2, 4, 8} against
-    their closed forms; the no-signal probability p^G + (1 - p)^G for the same G."""
+    their closed forms; the no-signal probability p^G + (1 - p)^G for the same G; iterated
+    GRPO with a KL term to pi_0 (beta in {1, 4}, 30 steps) against its success recurrence and
+    the reference's success probability (arXiv 2503.06639)."""
     probs, r_gt = counterexample_instance(seed)
     correct = np.zeros_like(r_gt)
     correct[np.argsort(r_gt)[-2:]] = 1.0
@@ -250,6 +253,8 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
     for g in (2, 4, 8):
         rows += [check_group_update(problem, m, g) for m in ("reinforce", "rloo", "drgrpo", "grpo")]
         rows.append(check_no_signal_probability(probs, correct, g))
+    for beta in (1.0, 4.0):
+        rows += check_grpo_success(probs, correct, beta)
     return rows
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "expected_update",
     "group_weight",
     "no_signal_probability",
+    "success_iterates",
 ]
 
 GROUP_METHODS = ("reinforce", "rloo", "drgrpo", "grpo")
@@ -427,3 +428,37 @@ def expected_time_to_gain(
         f"{float(time):.4g} before reaching gamma = {gamma:g} or t_max = {t_max:g}: raise "
         "max_steps."
     )
+
+
+def _whitened_gap(p: float, eps: float) -> float:
+    """1 / sqrt(p (1 - p) + eps): the gap between the whitened rewards of a correct and an
+    incorrect output when the success probability is p."""
+    return 1.0 / math.sqrt(p * (1.0 - p) + eps)
+
+
+def success_iterates(p_ref: float, beta: float, steps: int = 100, eps: float = 1e-8) -> np.ndarray:
+    """The success probabilities p_0 = p_ref, p_1, ... of iterated GRPO with a KL term to pi_ref
+    (the reference-KL variant of arXiv 2503.06639, derived here from its setup): step n
+    maximises E_pi A_{n-1} - beta KL(pi || pi_ref), where A_{n-1} is the 0/1 reward whitened
+    by the previous policy's success probability, (r - p) / sqrt(p (1 - p) + eps). The maximiser
+    is pi_ref exp(A_{n-1} / beta) / Z, so
+
+        p_n = h(p_{n-1}),
+        h(p) = p_ref / (p_ref + (1 - p_ref) exp(-1 / (beta sqrt(p (1 - p) + eps)))).
+
+    h(p) > p_ref for every p, so every iterate and the fixed point p* exceed p_ref: success is
+    amplified. (The paper's own statement of the recurrence was not available here to compare
+    symbol by symbol; :func:`theory_sim.theorems.check_grpo_success` checks this form against
+    the exact KL-regularised maximiser of :func:`theory_sim.kl_optimal_policy`.)
+    """
+    p_ref = check_float_scalar("p_ref", p_ref, positive=True)
+    if p_ref >= 1:
+        raise ValueError(f"`p_ref` must be a probability in (0, 1); got {p_ref}.")
+    beta = check_float_scalar("beta", beta, positive=True)
+    eps = check_float_scalar("eps", eps, positive=True)
+    steps = check_int("steps", steps, 1)
+    out = [p_ref]
+    for _ in range(steps):
+        odds = (1.0 - p_ref) / p_ref * math.exp(-_whitened_gap(out[-1], eps) / beta)
+        out.append(1.0 / (1.0 + odds))
+    return np.array(out)

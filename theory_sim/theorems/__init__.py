@@ -105,6 +105,7 @@ from theory_sim.theorems.tightness import (
     tightness_search as tightness_search,
 )
 from theory_sim.theorems.verifiable import check_group_update as check_group_update
+from theory_sim.theorems.verifiable import check_grpo_success as check_grpo_success
 from theory_sim.theorems.verifiable import (
     check_no_signal_probability as check_no_signal_probability,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "Proposition4YBad",
     "Tightest",
     "check_group_update",
+    "check_grpo_success",
     "check_lemma_9",
     "check_lemma_10",
     "check_monotone_ascent",

@@ -33,6 +33,7 @@ from theory_sim.theorems._common import TIME_RTOL, Check
 __all__ = [
     "GROUP_RTOL",
     "check_group_update",
+    "check_grpo_success",
     "check_no_signal_probability",
     "check_noisy_verifier",
 ]
@@ -170,3 +171,34 @@ def check_no_signal_probability(probs, correct, group_size: int, *, instance="")
         measured, bound, "==", math.isclose(measured, bound, rel_tol=GROUP_RTOL),
         {"group_size": group_size, "tolerance": f"{GROUP_RTOL:g} relative"},
     )  # fmt: skip
+
+
+def check_grpo_success(probs, correct, beta: float, steps: int = 30, eps: float = 1e-8,
+                       *, instance: str = "") -> list[Check]:  # fmt: skip
+    """Iterated GRPO with a KL term to pi_0 = ``probs`` (:func:`theory_sim.groups.
+    success_iterates`, arXiv 2503.06639's reference-KL variant): each step's policy computed as
+    the exact maximiser of E_pi A - beta KL(pi || pi_0) by :func:`theory_sim.kl_optimal_policy`
+    with the whitened reward A of the previous policy. Rows: its success probability after
+    ``steps`` steps against the recurrence h (equal to 1e-12 relative), and that probability
+    against p_ref (amplified: at least p_ref)."""
+    from theory_sim.objective import kl_optimal_policy
+
+    probs, correct = _one_prompt(probs, correct)
+    beta = check_float_scalar("beta", beta, positive=True)
+    steps = check_int("steps", steps, 1)
+    predicted = groups.success_iterates(float(probs @ correct), beta, steps, eps)
+    policy = probs
+    for _ in range(steps):
+        p = float(policy @ correct)
+        whitened = (correct - p) / math.sqrt(p * (1.0 - p) + eps)
+        problem = Problem(np.log(probs), whitened, kl_coef=beta)
+        policy = np.asarray(kl_optimal_policy(problem))
+    measured = float(policy @ correct)
+    label = instance or f"Y={len(probs)} p_ref={predicted[0]:.3g} beta={beta:g} n={steps}"
+    details = {"beta": beta, "steps": steps, "eps": eps, "tolerance": "1e-12 relative"}
+    return [
+        Check("GRPO success recurrence (arXiv 2503.06639)", label, measured, float(predicted[-1]),
+              "==", math.isclose(measured, predicted[-1], rel_tol=1e-12), details),
+        Check("GRPO success amplification: p_n >= p_ref", label, measured, float(predicted[0]),
+              ">=", measured >= predicted[0], {"beta": beta, "steps": steps}),
+    ]  # fmt: skip
