@@ -219,10 +219,12 @@ def test_expected_update_under_a_noisy_verifier():
     ratio = noisy / clean
     np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)  # still a multiple of the gradient
     assert abs(ratio[0] - j) > 0.01
-    with pytest.raises(ValueError, match="`verifier`: FNR must be a rate in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="`verifier`: `false_negative` must be a rate in \\[0, 1"):
         groups.expected_update(problem, verifier=(0.1, 1.5))
-    with pytest.raises(ValueError, match="`verifier` needs 0/1 correctness labels"):
+    with pytest.raises(ValueError, match="`verifier` needs lambda = 0"):
         groups.expected_update(problem.with_kl_coef(0.1), verifier=(0.1, 0.1))
+    with pytest.raises(ValueError, match="`verifier` needs 0/1 correctness labels"):
+        groups.expected_update(ts.Problem(np.log(PROBS), PROBS), verifier=(0.1, 0.1))
 
 
 def test_grpo_success_recurrence_and_amplification():

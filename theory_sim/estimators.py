@@ -104,15 +104,17 @@ def _check_verifier(problem, verifier) -> tuple[float, float]:
     return float(verifier[0]), float(verifier[1])
 
 
-def _check_estimator(method: str, num_samples) -> int:
-    method = check_choice("method", method, ESTIMATORS)
-    # RLOO and GRPO compare each sample with the others of its group: they need two
+def _check_estimator(method: str, num_samples, methods=ESTIMATORS, name="num_samples") -> int:
+    """``num_samples`` (called ``name``) as an int, after ``method`` is checked against
+    ``methods``: every method but REINFORCE compares each sample with the others of its group,
+    so it needs two."""
+    method = check_choice("method", method, methods)
     low = 1 if method == "reinforce" else 2
     try:
-        return check_int("num_samples", num_samples, low)
+        return check_int(name, num_samples, low)
     except ValueError:
         raise ValueError(
-            f"`num_samples` must be an integer >= {low} for {method}; got {num_samples!r}."
+            f"`{name}` must be an integer >= {low} for {method}; got {num_samples!r}."
         ) from None
 
 

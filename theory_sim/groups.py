@@ -53,11 +53,11 @@ from jax.scipy.special import gammaln
 
 from theory_sim._validation import (
     as_float_array,
-    check_choice,
     check_float_scalar,
     check_index,
     check_int,
 )
+from theory_sim.estimators import _check_estimator, _check_verifier
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _jit_grad
 from theory_sim.problem import Problem, check_problem
@@ -155,42 +155,22 @@ def _jit_noisy_grpo(problem, params, group_size, eps, fpr, fnr, counts):
     return pullback(probs * a / problem.num_prompts)[0]
 
 
-def _check_group(problem, method, group_size, eps):
-    method = check_choice("method", method, GROUP_METHODS)
-    low = 1 if method == "reinforce" else 2
-    try:
-        group_size = check_int("group_size", group_size, low)
-    except ValueError:
-        raise ValueError(
-            f"`group_size` must be an integer >= {low} for {method}; got {group_size!r}."
-        ) from None
+def _check_group(problem, method, group_size, eps, outputs: bool = True):
+    """(method, G, eps, counts): counts [C(Y + G - 2, G - 1), Y] enumerates the other G - 1
+    samples over the Y outputs for GRPO (refused past MAX_COMPOSITIONS); None for the other
+    methods, or without ``outputs`` (the noisy verifier enumerates verdicts instead)."""
+    group_size = _check_estimator(method, group_size, GROUP_METHODS, "group_size")
     eps = check_float_scalar("eps", eps, nonnegative=True)
-    counts = None
-    if method == "grpo":
-        size = math.comb(problem.num_outputs + group_size - 2, group_size - 1)
-        if size > MAX_COMPOSITIONS:
-            raise ValueError(
-                f"GRPO's exact expectation enumerates C(Y + G - 2, G - 1) = {size:,} multisets "
-                f"of the other samples for Y = {problem.num_outputs}, G = {group_size}; the "
-                f"limit is {MAX_COMPOSITIONS:,}. Use fewer outputs or a smaller group."
-            )
-        counts = jnp.asarray(_compositions(group_size - 1, problem.num_outputs))
-    return method, group_size, eps, counts
-
-
-def _check_noisy(problem, verifier) -> tuple[float, float]:
-    """(FPR, FNR) in [0, 1], for a problem with 0/1 labels as r_RM and lambda = 0."""
-    if not isinstance(verifier, tuple | list) or len(verifier) != 2:
-        raise ValueError(f"`verifier` must be a pair (FPR, FNR); got {verifier!r}.")
-    for name, rate in zip(("FPR", "FNR"), verifier, strict=True):
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            raise ValueError(f"`verifier`: {name} must be a rate in [0, 1]; got {rate!r}.")
-    labels = np.asarray(problem.reward_rm)
-    if float(problem.kl_coef) != 0.0 or not np.all(np.isin(labels, (0.0, 1.0))):
+    if method != "grpo" or not outputs:
+        return method, group_size, eps, None
+    size = math.comb(problem.num_outputs + group_size - 2, group_size - 1)
+    if size > MAX_COMPOSITIONS:
         raise ValueError(
-            "`verifier` needs 0/1 correctness labels as the problem's reward_rm and lambda = 0."
+            f"GRPO's exact expectation enumerates C(Y + G - 2, G - 1) = {size:,} multisets "
+            f"of the other samples for Y = {problem.num_outputs}, G = {group_size}; the "
+            f"limit is {MAX_COMPOSITIONS:,}. Use fewer outputs or a smaller group."
         )
-    return float(verifier[0]), float(verifier[1])
+    return method, group_size, eps, jnp.asarray(_compositions(group_size - 1, problem.num_outputs))
 
 
 @functools.partial(jax.jit, static_argnames=("method", "group_size"))
@@ -230,17 +210,20 @@ def expected_update(
     """
     problem = check_problem(problem)
     params = problem.params0 if params is None else problem.check_params("params", params)
-    method, group_size, eps, counts = _check_group(problem, method, group_size, eps)
-    if verifier is not None:
-        fpr, fnr = _check_noisy(problem, verifier)
-        if method != "grpo":
-            factor = (group_size - 1.0) / group_size if method == "drgrpo" else 1.0
-            return (1.0 - fpr - fnr) * factor * problem.user_params(_jit_grad(problem, params))
-        binary = jnp.asarray(_compositions(group_size - 1, 2))
-        out = _jit_noisy_grpo(problem, params, group_size, eps, fpr, fnr, binary)
-        return problem.user_params(out)
-    if method != "grpo":  # a multiple of the exact gradient: its program serves every G
-        factor = (group_size - 1.0) / group_size if method == "drgrpo" else 1.0
+    noisy = verifier is not None
+    method, group_size, eps, counts = _check_group(problem, method, group_size, eps, not noisy)
+    j = 1.0
+    if noisy:
+        fpr, fnr = _check_verifier(problem, verifier)
+        if float(problem.kl_coef) != 0.0:
+            raise ValueError("`verifier` needs lambda = 0: a verdict carries no KL term.")
+        j = 1.0 - fpr - fnr
+        if method == "grpo":  # the verdicts of a group are i.i.d. 0/1: enumerate them
+            verdicts = jnp.asarray(_compositions(group_size - 1, 2))
+            out = _jit_noisy_grpo(problem, params, group_size, eps, fpr, fnr, verdicts)
+            return problem.user_params(out)
+    if method != "grpo":  # linear in the rewards: a multiple of the exact gradient
+        factor = j * ((group_size - 1.0) / group_size if method == "drgrpo" else 1.0)
         return factor * problem.user_params(_jit_grad(problem, params))
     return problem.user_params(_jit_update(problem, params, method, group_size, eps, counts))
 

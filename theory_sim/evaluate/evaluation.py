@@ -11,7 +11,7 @@ import numpy as np
 from theory_sim._json import dumps
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.evaluate.dump import Dump, load_dump
-from theory_sim.evaluate.measures import Measure, measure_dump, per_prompt
+from theory_sim.evaluate.measures import Measure, measure_dump, prompt_variance
 from theory_sim.evaluate.teaching import default_gamma, kendall_tau, predict
 
 __all__ = ["Evaluation", "evaluate", "write_report"]
@@ -82,7 +82,8 @@ def evaluate(
     seed = check_seed("seed", seed)
     kl_coef = check_float_scalar("kl_coef", kl_coef, nonnegative=True)
     measures = measure_dump(dump, resamples=resamples, level=level, seed=seed, threshold=threshold)
-    prompt_variance = {m: per_prompt(dump, m, threshold)["variance"] for m in dump.models}
+    weights = dump.weights()
+    variances = {m: prompt_variance(dump, m, weights) for m in dump.models}
     summary = {
         "source": dump.source,
         "prompts": dump.num_prompts,
@@ -105,7 +106,7 @@ def evaluate(
         rows = np.arange(dump.num_prompts)
         if dump.num_prompts > flow_prompts:
             rows = np.sort(rng.choice(dump.num_prompts, flow_prompts, replace=False))
-        probs = dump.weights()[rows]
+        probs = weights[rows]
         gold = dump.gold[rows]
         if gamma is None:
             gamma = default_gamma(probs, gold)
@@ -130,7 +131,7 @@ def evaluate(
                 "normalised": normalise,
             }
         )
-    return Evaluation(measures, teaching, rankings, prompt_variance, summary)
+    return Evaluation(measures, teaching, rankings, variances, summary)
 
 
 def _fmt(x: float) -> str:

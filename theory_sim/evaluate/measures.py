@@ -39,8 +39,9 @@ from scipy import stats
 from theory_sim._device import to_device
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.evaluate.dump import Dump
+from theory_sim.metrics import _host_reward_variance
 
-__all__ = ["Measure", "measure_dump", "per_prompt"]
+__all__ = ["Measure", "measure_dump", "per_prompt", "prompt_variance"]
 
 QUANTILES = (0.1, 0.5, 0.9)
 # prompts per block of the fused pair kernel: [block, K, K] comparisons at a time
@@ -90,6 +91,18 @@ def _pair_weights(s, g, w):
     return jax.lax.map(row, (s, g, w), batch_size=block)
 
 
+def prompt_variance(dump: Dump, model: str, weights: np.ndarray | None = None) -> np.ndarray:
+    """[P] each prompt's reward variance (module docstring): the variance under the weights
+    w = :meth:`Dump.weights` (absent responses weigh 0), times K_p / (K_p - 1) for sampled
+    responses (no log-probabilities), which makes it the unbiased sample variance."""
+    w = dump.weights() if weights is None else weights
+    plug_in = _host_reward_variance(w, dump.scores[model])
+    if dump.logprob is not None:
+        return plug_in
+    n = dump.counts.astype(np.float64)
+    return plug_in * n / (n - 1.0)
+
+
 def per_prompt(dump: Dump, model: str, threshold: float | None = None) -> dict:
     """Per-prompt statistics of one model: {name: [P]} (see the module docstring)."""
     s, m = dump.scores[model], dump.mask
@@ -106,9 +119,7 @@ def per_prompt(dump: Dump, model: str, threshold: float | None = None) -> dict:
             valid = pair_mass > 1e-12  # a prompt whose mass sits on one response has no pair
             out["on-policy accuracy"] = np.where(valid, agree_w / np.where(valid, pair_mass, 1), 0)
             out["_valid"] = valid.astype(np.float64)
-    mean = np.sum(w * s, axis=1)
-    plug_in = np.sum(w * (s - mean[:, None]) ** 2, axis=1)
-    out["variance"] = plug_in if dump.logprob is not None else plug_in * n / (n - 1.0)
+    out["variance"] = prompt_variance(dump, model, w)
     hi = np.max(np.where(m, s, -np.inf), axis=1)
     lo = np.min(np.where(m, s, np.inf), axis=1)
     out["all equal"] = (hi == lo).astype(np.float64)

@@ -49,6 +49,7 @@ from theory_sim._validation import (
 from theory_sim.bradley_terry import normalize_rewards
 from theory_sim.flow import gradient_flow
 from theory_sim.flow.coordinates import ABSENT_LOGIT
+from theory_sim.metrics import _host_reward_variance
 from theory_sim.problem import Problem
 
 __all__ = ["Teaching", "default_gamma", "kendall_tau", "predict", "scaled_models", "teaching_time"]
@@ -204,8 +205,7 @@ def predict(
     for i, (name, r) in enumerate(scaled_models(probs, models, normalise).items()):
         if progress is not None:
             progress(i, len(models), "predicting teaching times")
-        mean = np.sum(probs * r, axis=1)
-        var0 = np.sum(probs * (r - mean[:, None]) ** 2, axis=1)
+        var0 = _host_reward_variance(probs, r)
         bound = (
             2.0 * (-math.expm1(-gamma / 2.0)) / math.sqrt(var0.max())
             if var0.max() > 0
