@@ -99,6 +99,7 @@ def verifier_phases(
     n = len(rates)
     j, time, gain = (np.full((n, n), math.nan) for _ in range(3))
     predicted = np.full((n, n), math.inf)
+    clean_times = {}  # t_gamma(clean, lambda / J), one solve per distinct lambda / J
     for a, fpr in enumerate(rates):
         for b, fnr in enumerate(rates):
             j[a, b] = youden_j(fpr, fnr)
@@ -106,9 +107,10 @@ def verifier_phases(
                             kl_coef=kl_coef)  # fmt: skip
             time[a, b] = time_to_gain(noisy, gamma)
             if j[a, b] > 1e-12:
-                predicted[a, b] = (
-                    time_to_gain(clean.with_kl_coef(kl_coef / j[a, b]), gamma) / j[a, b]
-                )
+                lam = kl_coef / j[a, b]
+                if lam not in clean_times:
+                    clean_times[lam] = time_to_gain(clean.with_kl_coef(lam), gamma)
+                predicted[a, b] = clean_times[lam] / j[a, b]
             traj = gradient_flow(noisy, horizon, save_ts=np.array([0.0, horizon]))
             gain[a, b] = traj.expected_gt[-1] - traj.expected_gt[0]
     return VerifierPhases(rates, j, time, predicted, gain, gamma, kl_coef, horizon)

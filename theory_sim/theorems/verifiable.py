@@ -24,7 +24,7 @@ import numpy as np
 from theory_sim import groups
 from theory_sim._validation import check_float_scalar, check_int, check_probabilities
 from theory_sim.flow import gradient_flow, time_to_gain
-from theory_sim.objective import _jit_grad
+from theory_sim.objective import _jit_grad, kl_optimal_policy
 from theory_sim.problem import Problem, check_problem
 from theory_sim.rewards import noisy_verifier, youden_j
 from theory_sim.rewards.verifiers import _binary
@@ -181,8 +181,6 @@ def check_grpo_success(probs, correct, beta: float, steps: int = 30, eps: float 
     with the whitened reward A of the previous policy. Rows: its success probability after
     ``steps`` steps against the recurrence h (equal to 1e-12 relative), and that probability
     against p_ref (amplified: at least p_ref)."""
-    from theory_sim.objective import kl_optimal_policy
-
     probs, correct = _one_prompt(probs, correct)
     beta = check_float_scalar("beta", beta, positive=True)
     steps = check_int("steps", steps, 1)
