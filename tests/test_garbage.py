@@ -255,6 +255,7 @@ CALLS = {
 AR = ts.Autoregressive(2, 2)
 LL = ts.LogLinear(np.eye(4)[:, :3])
 MLP = ts.MLP(np.eye(4)[None, :, :3], width=4, depth=1, key=0)
+SCALED = ts.ScaledMLP(np.eye(4)[:, :3], width=4, depth=2, parameterisation="mean_field", key=0)
 TRANSFORMER = ts.Transformer(2, 2, width=4, depth=1, heads=1, key=0)
 SWEEP_TEXT = """
 [problem]
@@ -285,6 +286,10 @@ METHODS = {
     (LL, "jacobian_norm"): {"params": np.zeros(3), "prompt": 0},
     (MLP, "jacobian_norm"): {"params": np.asarray(MLP.params), "prompt": 0},
     (MLP, "jacobian_norms"): {"params": np.asarray(MLP.params)},
+    (SCALED, "jacobian_norm"): {"params": np.asarray(SCALED.params), "prompt": 0},
+    (SCALED, "jacobian_norms"): {"params": np.asarray(SCALED.params)},
+    (SCALED, "starting_at"): {"probs": PI},
+    (SCALED, "gram"): {"theta": np.asarray(SCALED.params)},
     (TRANSFORMER, "jacobian_norm"): {"params": np.asarray(TRANSFORMER.params), "prompt": 0},
     (PROBLEM, "with_kl_coef"): {"kl_coef": 0.2},
 }
@@ -347,6 +352,7 @@ CALLS |= {
         {"landscapes": [tp._landscape("tabular", "reward_scale", -0.5)]},
     ),
     "plot_remark_1": (plotting.plot_remark_1, {"study": tp._remark_1()}),
+    "plot_remark_1_paths": (plotting.plot_remark_1_paths, {"study": tp._remark_1()}),
     "plot_theorem_5": (plotting.plot_theorem_5, {"story": tp._theorem_5()}),
     "plot_section_4_1": (plotting.plot_section_4_1, {"study": tp._section_4_1()}),
     **{name: (getattr(plotting, name), {arg: make()}) for name, arg, make in (
@@ -447,14 +453,15 @@ EXEMPT = {
     # tests/test_neural.py's refusals; their methods by METHODS above
     "Tabular": "takes no arguments",
     "MLP": "constructor refusals in tests/test_neural.py",
+    "ScaledMLP": "constructor refusals in tests/test_remark1.py",
     "Transformer": "constructor refusals in tests/test_neural.py",
     "Neural": "constructor refusals in tests/test_neural.py",
     # minutes per call even at small sizes, or a whole directory of files
     "search_tightness": "a search (seconds per call); its arguments in tests/test_tightness.py",
     "tightness_search": "a search over every claim; its arguments in tests/test_tightness.py",
     "recheck": "rebuilds a searched instance; its refusals in tests/test_tightness.py",
-    "remark_1": "fits networks for seconds a call, and its reference rows carry init_scale NaN "
-    "by design; its arguments are checked in tests/test_stories.py",
+    "remark_1": "solves 70 flows per network shape (seconds a call); its refusals in "
+    "tests/test_remark1.py",
     "run_sweep": "writes a directory; its refusals in tests/test_sweep.py",
     "write_report": "writes a directory (a garbage string would become one); its refusals in "
     "tests/test_evaluate.py",
@@ -516,7 +523,7 @@ def _public_callables() -> dict[str, object]:
             value = getattr(module, name)
             if callable(value) and not (isinstance(value, type) and issubclass(value, Exception)):
                 found[name] = value
-    for cls in (ts.Tabular, ts.Autoregressive, ts.LogLinear, ts.MLP, ts.Transformer):
+    for cls in (ts.Tabular, ts.Autoregressive, ts.LogLinear, ts.MLP, ts.Transformer, ts.ScaledMLP):
         for name, value in vars(cls).items():
             if callable(value) and not name.startswith("_"):
                 found[f"{cls.__name__}.{name}"] = value

@@ -145,17 +145,41 @@ def _snr_rows():
 
 
 def _remark_1():
-    rows, fits = [], []
-    for model, scale, slope in (("transformer w=8 d=1", 0.3, -0.6), ("mlp w=16 d=2", 3.0, -0.4)):
-        for eps in (1e-3, 1e-2, 1e-1):
-            var0 = eps * (1 - eps)
-            rows.append({"model": model, "init_scale": scale, "eps": eps, "var0": var0,
-                         "t_gamma": 2 * var0**slope, "theorem_4_bound": 1e-3 * var0 ** (-1 / 3),
-                         "J_ratio": 1 + eps})  # fmt: skip
-        fits.append({"model": model, "init_scale": scale, "slope": slope})
-    fits += [{"model": m, "init_scale": np.nan, "slope": s} for m, s in (("tabular", -1.0),
-             ("autoregressive", -0.84))]  # fmt: skip
-    return Remark1(rows, fits)
+    rows, fits, paths = [], [], {}
+    for param, slope in (("ntk", -1.0), ("mean_field", -0.98)):
+        for depth in (1, 2):
+            for width in (8, 64):
+                for lam in (0.0, 0.01):
+                    fits.append(
+                        {
+                            "parameterisation": param,
+                            "depth": depth,
+                            "width": width,
+                            "kl_coef": lam,
+                            "slope": slope,
+                            "slope_low": slope - 0.02,
+                            "slope_high": slope + 0.02,
+                            "J_ratio_median": 1 + 8 / width,
+                            "J_ratio_min": 1 + 4 / width,
+                            "J_ratio_max": 1 + 16 / width,
+                        }
+                    )
+                    ts = np.geomspace(1e-3, 10.0, 20)
+                    paths[(param, depth, width, lam)] = (np.r_[0.0, ts], 1 + np.r_[0.0, ts] / 40)
+                    for eps in (1e-3, 1e-2, 1e-1):
+                        var0 = 4 * eps * (1 - eps)
+                        rows.append(
+                            {
+                                "parameterisation": param,
+                                "depth": depth,
+                                "width": width,
+                                "kl_coef": lam,
+                                "var0": var0,
+                                "t_gamma": 2 * var0**slope,
+                                "theorem_4_bound": 1e-3 * var0 ** (-1 / 3),
+                            }
+                        )
+    return Remark1(rows, fits, {0.0: -1.0, 0.01: -1.0}, paths, 1.0)  # fmt: skip
 
 
 def _theorem_5():
@@ -199,6 +223,7 @@ FIGURES_INPUTS = {
 
 FIGURES = {
     "remark_1": lambda: plotting.plot_remark_1(_remark_1()),
+    "remark_1_paths": lambda: plotting.plot_remark_1_paths(_remark_1()),
     "theorem_5": lambda: plotting.plot_theorem_5(_theorem_5()),
     "section_4_1": lambda: plotting.plot_section_4_1(_section_4_1()),
     "bound_check": lambda: plotting.plot_bound_check(_checks()),

@@ -307,14 +307,3 @@ def test_correlations_are_scipys(pair):
             stories._common._kendall(x, y),
         ]
     ).all()
-
-
-def test_remark_1_refuses_unknown_models_before_computing():
-    from theory_sim import stories
-
-    with pytest.raises(ValueError, match="`models` must be a non-empty sequence"):
-        stories.remark_1(models=(("rnn", 8, 1),))
-    with pytest.raises(ValueError, match="`models` must be a non-empty sequence"):
-        stories.remark_1(models=())
-    with pytest.raises(ValueError, match="`init_scales` must hold at least one"):
-        stories.remark_1(init_scales=())

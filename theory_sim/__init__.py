@@ -54,6 +54,7 @@ _EXPORTS = {
     "prompt_objective": "theory_sim.objective",
     "reward_variance": "theory_sim.metrics",
     "sampled_optimize": "theory_sim.training",
+    "ScaledMLP": "theory_sim.policies",
     "start_at": "theory_sim.policies",
     "steps_to_gain": "theory_sim.training",
     "Tabular": "theory_sim.policies",

@@ -310,9 +310,10 @@ def _held_out_rows(i: int, key) -> list[Check]:
 
 
 def _neural_instance(i: int, key) -> tuple[Problem, str]:
-    """A neural policy at its seeded initialisation over eight outputs: the transformer
-    (V = 2, L = 3, width 8, depth 1) of :func:`~theory_sim.stories.remark_1` for i % 8 == 1, its
-    MLP (width 16, depth 2) otherwise; init scale 0.3, 1 or 3 by i; r_G ~ U[-1, 1], r_RM ~
+    """A neural policy at its seeded initialisation over eight outputs
+    (:func:`~theory_sim.instances.neural_policy`): a transformer (V = 2, L = 3, width 8, depth 1)
+    for i % 8 == 1, an MLP (width 16, depth 2) otherwise; init scale 0.3, 1 or 3 by i; r_G ~
+    U[-1, 1], r_RM ~
     U[-1, 1] scaled by 10^-u, u ~ U[0, 3]; lambda = 0."""
     kind, width, depth = ("transformer", 8, 1) if i % 8 == 1 else ("mlp", 16, 2)
     scale = (0.3, 1.0, 3.0)[(i // 4) % 3]

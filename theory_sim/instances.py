@@ -90,7 +90,7 @@ def counterexample_instance(seed: int = 0, num_outputs: int = 6):
 
 
 def neural_policy(kind: str, width: int, depth: int, scale: float, seed: int):
-    """The seeded neural policy of notebook 08 and the neural check rows: a Transformer over
+    """The seeded neural policy of the neural check rows: a Transformer over
     sequences of length 3 on a vocabulary of 2 (``kind="transformer"``), else an MLP on eight
     fixed Gaussian feature vectors of dimension 4."""
     seed = check_seed("seed", seed)

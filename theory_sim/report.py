@@ -381,8 +381,13 @@ def _write_estimators(out: Path, results, figure):
 def _write_remark_1(out: Path, results, figure):
     (study,) = results
     write_csv(out / "remark_1.csv", study.rows)
-    files = figure("plot_remark_1", study, "remark_1")
-    return [*files, "remark_1.csv"], markdown_table(study.fits, digits=3)
+    write_csv(out / "remark_1_fits.csv", study.fits)
+    files = [*figure("plot_remark_1", study, "remark_1"),
+             *figure("plot_remark_1_paths", study, "remark_1_paths")]  # fmt: skip
+    shown = ("parameterisation", "depth", "width", "kl_coef", "slope", "slope_low", "slope_high",
+             "J_ratio_median", "min_bound_ratio")  # fmt: skip
+    table = markdown_table([{k: f[k] for k in shown} for f in study.fits], digits=3)
+    return [*files, "remark_1.csv", "remark_1_fits.csv"], table
 
 
 def _write_evaluation(out: Path, results, figure):

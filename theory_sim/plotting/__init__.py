@@ -35,11 +35,14 @@ from theory_sim.plotting.evaluate import (
 from theory_sim.plotting.evaluate import (
     plot_verifier_phases as plot_verifier_phases,
 )
-from theory_sim.plotting.stories import (
-    plot_accuracy_variance as plot_accuracy_variance,
+from theory_sim.plotting.remark1 import (
+    plot_remark_1 as plot_remark_1,
+)
+from theory_sim.plotting.remark1 import (
+    plot_remark_1_paths as plot_remark_1_paths,
 )
 from theory_sim.plotting.stories import (
-    plot_remark_1 as plot_remark_1,
+    plot_accuracy_variance as plot_accuracy_variance,
 )
 from theory_sim.plotting.stories import (
     plot_section_4_1 as plot_section_4_1,
@@ -69,6 +72,7 @@ __all__ = [
     "plot_group_exponents",
     "plot_prompt_variance",
     "plot_remark_1",
+    "plot_remark_1_paths",
     "plot_reward_curves",
     "plot_section_4_1",
     "plot_snr_study",

@@ -1,5 +1,5 @@
 """Figures of the notebooks' stories: Theorems 5 and 6, the accuracy-variance plane, the
-teacher-student ranking, Section 4.1, the estimators' SNR, sweeps and Remark 1."""
+teacher-student ranking, Section 4.1, the estimators' SNR and sweeps."""
 
 from __future__ import annotations
 
@@ -131,43 +131,6 @@ def plot_sweep(rows, horizon: float | None = None, axes=None):
         strict=True,
     ):
         _legend_below(ax, ncols=2, title=title, title_fontsize=LEGEND_SIZE)
-    return fig
-
-
-@_inputs("study", "object", "rows", "fits", "series")
-def plot_remark_1(study, axes=None):
-    """Remark 1 (:func:`~theory_sim.stories.remark_1`): t_gamma against Var0 for each neural model
-    and init scale with its Theorem 4 bound using J_{t_gamma} (dotted), and J_{t_gamma} / J_0.
-    One colour per (model, init scale) in both panels; the legend sits outside the right panel."""
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        fig, axes = plt.subplots(1, 2, figsize=(13.0, 4.6), layout="constrained")
-    fig, (left, right) = _panels(axes, 2)
-    slopes = {(f["model"], f["init_scale"]): f["slope"] for f in study.fits}
-    for model in dict.fromkeys(r["model"] for r in study.rows):
-        for scale in dict.fromkeys(r["init_scale"] for r in study.rows if r["model"] == model):
-            s = study.series(model, scale)
-            order = np.argsort(s["var0"])
-            label = f"{model}, init scale {scale:g}: slope {slopes[(model, scale)]:.2f}"
-            (line,) = left.plot(s["var0"][order], s["t_gamma"][order], "o-", ms=3)
-            colour = line.get_color()
-            left.plot(s["var0"][order], s["theorem_4_bound"][order], ":", color=colour, lw=1)
-            right.plot(s["var0"][order], s["J_ratio"][order], "o-", ms=3, color=colour,
-                       label=label)  # fmt: skip
-    references = ", ".join(
-        f"{f['model']} {f['slope']:.2f}"
-        for f in study.fits
-        if f["model"] in ("tabular", "autoregressive")
-    )
-    left.set(xscale="log", yscale="log", xlabel=VAR0, ylabel=T_GAMMA,
-             title=f"Neural policies: time to gain (dotted: Theorem 4 with $J_{{t_\\gamma}}$)\n"
-                   f"reference slopes: {references}")  # fmt: skip
-    right.axhline(1.0, color="grey", lw=0.8)
-    right.plot([], [], ":", color="0.3", lw=1, label="(left) Theorem 4 bound")
-    right.set(xscale="log", xlabel=VAR0, ylabel=r"$J_{t_\gamma} / J_0$",
-              title="How much the Jacobian grows before $t_\\gamma$")  # fmt: skip
-    _legend_outside(right, title="model, init scale: fitted slope", title_fontsize=LEGEND_SIZE)
     return fig
 
 

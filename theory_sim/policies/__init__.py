@@ -47,9 +47,19 @@ from theory_sim.policies.log_linear import LogLinear as LogLinear
 from theory_sim.policies.neural import MLP as MLP
 from theory_sim.policies.neural import Neural as Neural
 from theory_sim.policies.neural import Transformer as Transformer
+from theory_sim.policies.scaled import ScaledMLP as ScaledMLP
 from theory_sim.policies.tabular import Tabular as Tabular
 
-__all__ = ["MLP", "Autoregressive", "LogLinear", "Neural", "Tabular", "Transformer", "start_at"]
+__all__ = [
+    "MLP",
+    "Autoregressive",
+    "LogLinear",
+    "Neural",
+    "ScaledMLP",
+    "Tabular",
+    "Transformer",
+    "start_at",
+]
 
 
 def start_at(policy, probs) -> tuple[np.ndarray, float]:

@@ -497,11 +497,7 @@ class MLP(Neural):
     """
 
     def __init__(self, features, *, width: int = 32, depth: int = 2, key=0, init_scale=1.0):
-        arr = as_float_array("features", features, ndim=(2, 3))
-        single = arr.ndim == 2
-        arr = arr[None] if single else arr
-        if arr.shape[1] < 2:
-            raise ValueError(f"`features` must have at least 2 outputs; got shape {arr.shape}.")
+        arr, single = _features(features)
         width, depth = check_int("width", width, 1), check_int("depth", depth, 1)
         scale = _init_scale(init_scale)
         mlp = _to_float64(
@@ -543,6 +539,17 @@ class MLP(Neural):
     def logit_table(self, theta) -> jax.Array:
         mlp = eqx.combine(self.unflatten(theta), self._static)
         return jax.vmap(jax.vmap(mlp))(self.features)[:, None, :]
+
+
+def _features(features) -> tuple[np.ndarray, bool]:
+    """Per-output features as [X, Y, d] with Y >= 2 (a [Y, d] table gets a prompt axis), and
+    whether they had none (one prompt)."""
+    arr = as_float_array("features", features, ndim=(2, 3))
+    single = arr.ndim == 2
+    arr = arr[None] if single else arr
+    if arr.shape[1] < 2:
+        raise ValueError(f"`features` must have at least 2 outputs; got shape {arr.shape}.")
+    return arr, single
 
 
 def _build(constructor):

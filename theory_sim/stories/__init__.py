@@ -19,8 +19,10 @@ from theory_sim.stories.accuracy import theorem_5_story as theorem_5_story
 from theory_sim.stories.landscape import FLAT_FAMILIES as FLAT_FAMILIES
 from theory_sim.stories.landscape import FlatLandscape as FlatLandscape
 from theory_sim.stories.landscape import flat_landscape as flat_landscape
-from theory_sim.stories.remark1 import REMARK_1_MODELS as REMARK_1_MODELS
-from theory_sim.stories.remark1 import REMARK_1_SCALES as REMARK_1_SCALES
+from theory_sim.stories.remark1 import REMARK_1_DEPTHS as REMARK_1_DEPTHS
+from theory_sim.stories.remark1 import REMARK_1_KL_COEFS as REMARK_1_KL_COEFS
+from theory_sim.stories.remark1 import REMARK_1_SEEDS as REMARK_1_SEEDS
+from theory_sim.stories.remark1 import REMARK_1_WIDTHS as REMARK_1_WIDTHS
 from theory_sim.stories.remark1 import Remark1 as Remark1
 from theory_sim.stories.remark1 import remark_1 as remark_1
 from theory_sim.stories.section41 import HAND_BUILT as HAND_BUILT
@@ -44,8 +46,10 @@ from theory_sim.stories.verifiable import verifier_phases as verifier_phases
 __all__ = [
     "PAPER_TABLE_2",
     "QUICK",
-    "REMARK_1_MODELS",
-    "REMARK_1_SCALES",
+    "REMARK_1_DEPTHS",
+    "REMARK_1_KL_COEFS",
+    "REMARK_1_SEEDS",
+    "REMARK_1_WIDTHS",
     "AccuracyVarianceGrid",
     "FlatLandscape",
     "GroupExponents",

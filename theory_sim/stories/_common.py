@@ -18,7 +18,7 @@ QUICK = {
     "teacher_student": {"num_policies": 3, "num_models": 4},
     "section_4_1": {"num_prompts": 6, "num_outputs": 8, "seeds": (0, 1), "rloo_steps": 50},
     "estimator_snr_study": {"good_masses": (1e-1, 1e-2, 1e-3), "num_estimates": 300},
-    "remark_1": {"models": (("mlp", 8, 1),), "num_points": 3, "decades": 2.0},
+    "remark_1": {"widths": (8, 16), "depths": (1,), "seeds": (0, 1), "num_points": 4, "decades": 2},
     "validation_study": {"replications": 10, "seeds": (0, 1), "error_replications": 3},
     "verifier_phases": {"rates": (0.0, 0.3, 0.6), "horizon": 5.0},
     "group_exponents": {"num_points": 3, "decades": 1.0},
