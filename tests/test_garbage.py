@@ -460,7 +460,7 @@ EXEMPT = {
     "search_tightness": "a search (seconds per call); its arguments in tests/test_tightness.py",
     "tightness_search": "a search over every claim; its arguments in tests/test_tightness.py",
     "recheck": "rebuilds a searched instance; its refusals in tests/test_tightness.py",
-    "remark_1": "solves 70 flows per network shape (seconds a call); its refusals in "
+    "remark_1": "solves 35 to 70 flows per network shape (seconds a call); its refusals in "
     "tests/test_remark1.py",
     "run_sweep": "writes a directory; its refusals in tests/test_sweep.py",
     "write_report": "writes a directory (a garbage string would become one); its refusals in "
