@@ -50,7 +50,7 @@ REMARK_1_SEEDS = (0, 1, 2, 3, 4)
 NUM_OUTPUTS = 8
 FEATURE_DIM = 8
 # Solver of the study: per-step relative tolerance 1e-8 (t_gamma agrees with theory_sim's own
-# rtol-1e-10 solver to about 1e-7, tests/test_remark1.py), horizon and step budget.
+# rtol-1e-10 solver within 1e-6, tests/test_remark1.py), horizon and step budget.
 RTOL, ATOL = 1e-8, 1e-10
 T_MAX = 1e9
 MAX_STEPS = 8192
