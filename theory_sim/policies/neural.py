@@ -189,12 +189,22 @@ class Neural(_VectorParams):
     def __hash__(self):
         return hash(self._spec)
 
+    # array attributes that are pytree leaves (an MLP's features): traced and vmapped like any
+    # other leaf, so policies that differ only in them share compiled programs
+    _leaves: tuple[str, ...] = ()
+
     def tree_flatten(self):
-        return (), self
+        return tuple(getattr(self, name) for name in self._leaves), self
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return aux
+        if not aux._leaves:
+            return aux
+        obj = object.__new__(cls)
+        obj.__dict__.update(aux.__dict__)
+        for name, value in zip(aux._leaves, children, strict=True):
+            setattr(obj, name, value)
+        return obj
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -513,20 +523,7 @@ class MLP(Neural):
     def _pass_bytes(self) -> float:
         return 8.0 * 4 * self._num_prompts * self.vocab_size * self.width * self.depth
 
-    def tree_flatten(self):
-        return (self.features,), self
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj.__dict__.update(aux.__dict__)
-        obj.features = children[0]
-        return obj
-
-    def __eq__(self, other):  # the features are a leaf: equal structure, not equal values
-        return type(other) is type(self) and other._spec == self._spec
-
-    __hash__ = Neural.__hash__
+    _leaves = ("features",)  # equal structure, not equal values, makes equal policies
 
     def _cache_key(self):
         """What the traced programs depend on: the configuration (the features are a leaf)."""

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from theory_sim._validation import as_float_array, check_int
-from theory_sim.policies.neural import Neural, _features, _key
+from theory_sim.policies.neural import MLP, Neural, _features, _key
 
 __all__ = ["PARAMETERISATIONS", "ScaledMLP", "layer_scales", "scaled_mlp_gram", "scaled_mlp_logits"]
 
@@ -137,23 +137,8 @@ class ScaledMLP(Neural):
         self._setup(weights, arr.shape[1], 1, None if single else arr.shape[0], None,
                     (width, depth, parameterisation))  # fmt: skip
 
-    def _pass_bytes(self) -> float:
-        return 8.0 * 4 * self._num_prompts * self.vocab_size * self.width * self.depth
-
-    def tree_flatten(self):
-        return (self.features, self.base), self
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj.__dict__.update(aux.__dict__)
-        obj.features, obj.base = children
-        return obj
-
-    def __eq__(self, other):  # features and base are leaves: equal structure, not equal values
-        return type(other) is type(self) and other._spec == self._spec
-
-    __hash__ = Neural.__hash__
+    _leaves = ("features", "base")  # equal structure, not equal values, makes equal policies
+    _pass_bytes = MLP._pass_bytes
 
     def _cache_key(self):
         """What the traced programs depend on: the configuration (features and base are leaves)."""
@@ -189,7 +174,5 @@ class ScaledMLP(Neural):
                 f"{tuple(self.base.shape[1:])} for one prompt); got {arr.shape}."
             )
         f0 = np.asarray(self.logit_table(jnp.asarray(self.params)))[:, 0, :] - np.asarray(self.base)
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        new.base = jnp.asarray(np.log(arr / arr.sum(-1, keepdims=True)) - f0)
-        return new
+        base = jnp.asarray(np.log(arr / arr.sum(-1, keepdims=True)) - f0)
+        return type(self).tree_unflatten(self, (self.features, base))

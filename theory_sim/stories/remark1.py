@@ -10,8 +10,8 @@ family at seven values of eps over four decades, with J_0 held fixed across eps.
 
 The flows of one network shape, lambda and eps (one per seed) are solved in one vmapped adaptive
 solve (diffrax Tsit5, rtol 1e-8, the crossing E r_G = E_pi0 r_G + gamma located by an event
-with Newton root finding), and J_t = sqrt(lambda_max(J J^T)) is evaluated from the closed-form kernel
-at the end of every accepted step, so J_{t_gamma} is the max over all of them.
+with Newton root finding), and J_t = sqrt(lambda_max(J J^T)) is evaluated from the closed-form
+kernel at the end of every accepted step, so J_{t_gamma} is the max over all of them.
 """
 
 from __future__ import annotations
@@ -72,14 +72,19 @@ def _reward() -> np.ndarray:
     return reward
 
 
+@functools.cache
+def _network(parameterisation: str, width: int, depth: int, seed: int) -> ScaledMLP:
+    features = np.random.default_rng([seed, 8]).standard_normal((NUM_OUTPUTS, FEATURE_DIM))
+    return ScaledMLP(features, width=width, depth=depth, parameterisation=parameterisation,
+                     key=seed)  # fmt: skip
+
+
 def study_policy(parameterisation: str, width: int, depth: int, seed: int, eps: float):
     """The network of one flow of :func:`remark_1`: seeded features and weights, base logits
-    giving pi_0 = (eps, (1 - eps)/7, ...); the same theta_0 (and J_0) for every eps."""
+    giving pi_0 = (eps, (1 - eps)/7, ...); the same theta_0 (and J_0) for every eps (one
+    network per parameterisation, shape and seed, built once)."""
     seed = check_seed("seed", seed)
-    features = np.random.default_rng([seed, 8]).standard_normal((NUM_OUTPUTS, FEATURE_DIM))
-    net = ScaledMLP(features, width=width, depth=depth, parameterisation=parameterisation,
-                    key=seed)  # fmt: skip
-    return net.starting_at(_start(eps))
+    return _network(parameterisation, width, depth, seed).starting_at(_start(eps))
 
 
 @functools.cache
