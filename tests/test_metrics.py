@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -152,6 +153,75 @@ def test_accuracy_at_two_to_the_eighteen_outputs_has_its_exact_value():
     assert float(ts.on_policy_accuracy(uniform, rm, gt)) == pytest.approx(expected, abs=1e-13)
 
 
+def _preference_pairs(p, rm, gt, weighted, harm_aware):
+    """Acc-W / HAcc / HAcc-W by the definition: every ordered pair (c, r) with r_G(c) > r_G(r).
+    The mean is taken relative to r_RM(0), so a constant r_RM has itself as its mean."""
+    mean = rm[0] + math.fsum(p * (rm - rm[0])) / math.fsum(p)
+    num = den = 0.0
+    for c, r in itertools.permutations(range(len(p)), 2):
+        if gt[c] > gt[r]:
+            w = p[c] * p[r] if weighted else 1.0
+            den += w
+            num += w * (rm[c] > rm[r] or (harm_aware and rm[r] < mean))
+    return num / den
+
+
+@given(
+    st.integers(2, 30).flatmap(
+        lambda n: st.tuples(tied_rewards(n), tied_rewards(n), probability_rows(num_outputs=n))
+    )
+)
+def test_preference_metrics_equal_the_pair_enumeration(data):
+    """Acc-W, HAcc-W and HAcc (arXiv 2604.25872) by the O(Y log^2 Y) sorted count against the
+    enumeration of preference pairs, with ties in both rewards (r_G ties are no pair, r_RM ties
+    an error; a tie with the mean is not below it)."""
+    rm, gt, p = data
+    if len(np.unique(gt)) < 2:
+        return
+    for got, weighted, harm_aware in (
+        (ts.weighted_accuracy(p, rm, gt), True, False),
+        (ts.harm_aware_accuracy(p, rm, gt), True, True),
+        (ts.harm_aware_accuracy(p, rm, gt, weighted=False), False, True),
+    ):
+        assert float(got) == pytest.approx(_preference_pairs(p, rm, gt, weighted, harm_aware),
+                                           abs=TOL)  # fmt: skip
+        if harm_aware:
+            assert float(got) >= float(ts.weighted_accuracy(p, rm, gt)) - TOL or not weighted
+
+
+def test_preference_metrics_on_the_beneficial_error_instance():
+    """Hand-computed on the instance of arXiv 2604.25872's controlled experiment (pi_0(y*) =
+    0.05): the 7 preference pairs are (y*, y_med), (y*, bad) x 3 and (y_med, bad) x 3 with
+    weights 0.025, 0.0075 x 3 and 0.075 x 3; r_RM gets the first four right and ties the last
+    three, whose rejected outputs lie below E_pi r_RM = -0.9, so every error is harmless."""
+    pi = np.array([0.05, 0.5, 0.15, 0.15, 0.15])
+    gt = np.array([1.0, 0.8, -1.0, -1.0, -1.0])
+    rm = np.array([1.0, -1.0, -1.0, -1.0, -1.0])
+    assert float(ts.weighted_accuracy(pi, rm, gt)) == pytest.approx(0.0475 / 0.2725, rel=1e-14)
+    assert float(ts.harm_aware_accuracy(pi, rm, gt)) == 1.0
+    assert float(ts.harm_aware_accuracy(pi, rm, gt, weighted=False)) == 1.0
+    # bad outputs above the mean turn the three (y_med, bad) errors harmful: HAcc = 4 / 7
+    rm_high = np.array([1.0, -1.0, 0.5, 0.5, 0.5])  # E r = -0.225: only y_med is below it
+    assert float(ts.harm_aware_accuracy(pi, rm_high, gt, weighted=False)) == pytest.approx(4 / 7)
+    # the ground truth itself is right on every pair
+    assert float(ts.weighted_accuracy(pi, gt, gt)) == pytest.approx(1.0, rel=1e-14)
+
+
+def test_preference_metrics_invariances_and_batches(rng):
+    """Acc-W is invariant under strictly increasing maps of r_RM, HAcc-W under positive affine
+    ones (E_pi r_RM moves with them); rows of a batch equal the rows alone."""
+    p = rng.dirichlet(np.ones(6), size=4)
+    rm, gt = rng.normal(size=(4, 6)), rng.integers(0, 3, (4, 6)).astype(np.float64)
+    gt[:, 0], gt[:, 1] = 0.0, 1.0
+    acc_w = np.asarray(ts.weighted_accuracy(p, rm, gt))
+    np.testing.assert_array_equal(acc_w, np.asarray(ts.weighted_accuracy(p, np.exp(rm), gt)))
+    hacc_w = np.asarray(ts.harm_aware_accuracy(p, rm, gt))
+    np.testing.assert_array_equal(hacc_w, np.asarray(ts.harm_aware_accuracy(p, 3 * rm - 1, gt)))
+    rows = [float(ts.harm_aware_accuracy(p[i], rm[i], gt[i])) for i in range(4)]
+    np.testing.assert_array_equal(hacc_w, rows)
+    assert np.all(hacc_w >= acc_w)
+
+
 @given(probability_rows(num_outputs=5), probability_rows(num_outputs=5))
 def test_kl_nonnegative_and_zero_on_the_diagonal(p, q):
     assert float(ts.kl_divergence(p, q)) >= 0.0
@@ -185,6 +255,16 @@ def test_kl_and_entropy_with_zeros():
         (lambda: ts.accuracy(np.zeros(3), np.zeros(3), np.ones((2, 2))), "broadcastable"),
         (lambda: ts.on_policy_accuracy(np.array([1.0, 0.0]), np.zeros(2), np.zeros(2)), "two"),
         (lambda: ts.kl_divergence(np.array([0.5, 0.5]), np.array([1.0])), "`pi_ref` must"),
+        (lambda: ts.weighted_accuracy(np.ones(2) / 2, np.zeros(2), np.ones(2)), "`reward_gt`"),
+        (
+            lambda: ts.weighted_accuracy(np.array([1.0, 0, 0]), np.zeros(3), np.arange(3.0)),
+            "positive probability",
+        ),
+        (lambda: ts.harm_aware_accuracy(np.ones(2) / 2, np.zeros(3), np.ones(2)), "`reward_rm`"),
+        (
+            lambda: ts.harm_aware_accuracy(np.ones(2) / 2, np.zeros(2), np.eye(2)[0], weighted=1),
+            "`weighted` must be True or False",
+        ),
     ],
 )
 def test_bad_input_raises_value_error_naming_the_argument(call, message):

@@ -41,6 +41,7 @@ _EXPORTS = {
     "expected_reward": "theory_sim.metrics",
     "GainTime": "theory_sim.flow",
     "gradient_flow": "theory_sim.flow",
+    "harm_aware_accuracy": "theory_sim.metrics",
     "kl_divergence": "theory_sim.metrics",
     "kl_optimal_policy": "theory_sim.objective",
     "LogLinear": "theory_sim.policies",
@@ -63,6 +64,7 @@ _EXPORTS = {
     "time_to_gain_details": "theory_sim.flow",
     "Trajectory": "theory_sim.flow",
     "Transformer": "theory_sim.policies",
+    "weighted_accuracy": "theory_sim.metrics",
 }
 
 __all__ = sorted(_EXPORTS)

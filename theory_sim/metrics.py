@@ -27,9 +27,11 @@ __all__ = [
     "best_of_n_policy",
     "entropy",
     "expected_reward",
+    "harm_aware_accuracy",
     "kl_divergence",
     "on_policy_accuracy",
     "reward_variance",
+    "weighted_accuracy",
 ]
 
 
@@ -87,13 +89,15 @@ def _pair_accuracy(reward_rm: jax.Array, reward_gt: jax.Array, weights: jax.Arra
     return jnp.sum(jnp.where(agree, w, 0.0)) / jnp.sum(w)
 
 
-def _dominance(b: np.ndarray, w: np.ndarray) -> float:
-    """sum_{i < j, b_i < b_j} w_i w_j for integer ranks 0 <= b < n, in O(n log^2 n) time and O(n)
-    memory: a bottom-up merge sort. Every pair i < j lies in sibling blocks (left, right) at
-    exactly one level; there, with each block already sorted by b, every right element counts the
-    weight of its left sibling's elements of smaller rank by binary search (vectorised over all
-    blocks), and then each pair of blocks is merged by a stable sort of their two sorted runs."""
+def _dominance(b: np.ndarray, w: np.ndarray, v: np.ndarray | None = None) -> float:
+    """sum_{i < j, b_i < b_j} v_i w_j (v = w by default) for integer ranks 0 <= b < n, in
+    O(n log^2 n) time and O(n) memory: a bottom-up merge sort. Every pair i < j lies in sibling
+    blocks (left, right) at exactly one level; there, with each block already sorted by b, every
+    right element counts the v-weight of its left sibling's elements of smaller rank by binary
+    search (vectorised over all blocks), and then each pair of blocks is merged by a stable sort
+    of their two sorted runs."""
     n = b.shape[0]
+    v = w if v is None else v
     total, size = 0.0, 1
     pos = np.arange(n)
     while size < n:
@@ -101,15 +105,40 @@ def _dominance(b: np.ndarray, w: np.ndarray) -> float:
         left = (pos // size) % 2 == 0
         key = pair * (n + 1) + b  # ranks are < n: keys of different pairs never interleave
         keys = key[left]  # sorted: blocks in order, each sorted by b
-        cum = np.concatenate([[0.0], np.cumsum(w[left])])
+        cum = np.concatenate([[0.0], np.cumsum(v[left])])
         right_key, right_pair = key[~left], pair[~left]
         below = cum[np.searchsorted(keys, right_key, side="left")]
         start = cum[np.searchsorted(keys, right_pair * (n + 1), side="left")]
         total += float(np.dot(w[~left], below - start))
         order = np.argsort(key, kind="stable")
-        b, w = b[order], w[order]
+        b, w, v = b[order], w[order], v[order]
         size *= 2
     return total
+
+
+def _preference_accuracy(rm, gt, w, harmless) -> float:
+    """One row of :func:`weighted_accuracy` / :func:`harm_aware_accuracy`, exactly, without a
+    [Y, Y] table: over the preference pairs (c, r) with r_G(c) > r_G(r), weight w(c) w(r), the
+    share with r_RM(c) > r_RM(r) or ``harmless[r]``.
+
+    The denominator is sum_r w(r) W_above(r), W_above(r) = sum of w over outputs with a larger
+    r_G (a sort and a suffix sum). The numerator is the same sum over harmless r, plus the
+    strictly concordant pairs with r not harmless: with the outputs sorted by (r_G ascending,
+    r_RM descending) and b the dense rank of r_RM, those are exactly the i < j with b_i < b_j
+    (inside one r_G level b never rises, so ground-truth ties are never counted), counted by
+    :func:`_dominance` with weight w (1 - harmless) on the rejected side. O(Y log^2 Y) time.
+    """
+    order = np.argsort(gt, kind="stable")
+    suffix = np.concatenate([np.cumsum(w[order][::-1])[::-1], [0.0]])
+    above = suffix[np.searchsorted(gt[order], gt, side="right")]
+    total = float(np.dot(w, above))
+    if total <= 0.0:
+        return np.nan
+    free = float(np.dot(np.where(harmless, w, 0.0), above))
+    order = np.lexsort((-rm, gt))
+    b = np.unique(rm, return_inverse=True)[1].ravel()[order]
+    concordant = _dominance(b, w[order], np.where(harmless, 0.0, w)[order])
+    return (free + concordant) / total
 
 
 def _product_accuracy(rm: np.ndarray, gt: np.ndarray, w: np.ndarray) -> float:
@@ -292,20 +321,121 @@ def on_policy_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
     Cost: O(Y log^2 Y) time and O(Y) memory per row (the weights are a product, so the weighted
     count of agreeing pairs needs no [Y, Y] table; see :func:`accuracy`).
     """
-    probs = check_probabilities("pi", pi)
+    probs, rm, gt = _policy_tables(pi, reward_rm, reward_gt)
     if np.any(np.sum(probs > 0, axis=-1) < 2):
         raise ValueError(
             "`pi` must put mass on at least two outputs in every row for on-policy pairs to exist."
         )
+    lead, num_outputs = probs.shape[:-1], probs.shape[-1]
+    flat = [np.asarray(t).reshape(-1, num_outputs) for t in (rm, gt, probs)]
+    return _product_accuracy_rows(*flat).reshape(lead)
+
+
+def weighted_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
+    """Acc-W of arXiv 2604.25872 (Section 4): ranking accuracy on preference pairs, each pair
+    weighted by its probability under the policy.
+
+    Acc-W = sum_{r_G(c) > r_G(r)} pi(c) pi(r) 1[r_RM(c) > r_RM(r)]
+            / sum_{r_G(c) > r_G(r)} pi(c) pi(r)
+
+    A preference pair is ordered by the ground truth (c chosen, r rejected): outputs tied in r_G
+    form no pair, and a tie in r_RM on a pair is an error, as in the paper's reference code
+    (``acc_w``, where a pair's weight is its probability normalised over the pairs). It differs
+    from :func:`on_policy_accuracy` only in those two conventions for ties.
+
+    Args:
+        pi: probability table [..., Y].
+        reward_rm, reward_gt: reward tables of ``pi``'s shape; every row needs two outputs of
+            positive probability with different r_G.
+
+    Returns:
+        [...]: values in [0, 1].
+
+    Cost: O(Y log^2 Y) time and O(Y) memory per row, exact (no [Y, Y] table; see
+    :func:`_preference_accuracy`).
+
+    Examples:
+        >>> import numpy as np
+        >>> from theory_sim import weighted_accuracy
+        >>> pi = np.array([0.05, 0.5, 0.15, 0.15, 0.15])
+        >>> r_gt, r_rm = np.array([1, 0.8, -1, -1, -1]), np.array([1.0, -1, -1, -1, -1])
+        >>> round(float(weighted_accuracy(pi, r_rm, r_gt)), 4)  # only pairs with y_0 are right
+        0.1743
+    """
+    return _preference_rows(pi, reward_rm, reward_gt, weighted=True, harm_aware=False)
+
+
+def harm_aware_accuracy(pi, reward_rm, reward_gt, *, weighted: bool = True) -> jax.Array:
+    """HAcc-W (``weighted``) and HAcc of arXiv 2604.25872 (Section 4): ranking accuracy that
+    forgives the errors a policy gradient does not act on.
+
+    HAcc-W = sum_{r_G(c) > r_G(r)} pi(c) pi(r) 1[r_RM(c) > r_RM(r)  or  r_RM(r) < E_pi r_RM]
+             / sum_{r_G(c) > r_G(r)} pi(c) pi(r)
+
+    and HAcc the same with weight 1 on every preference pair (the threshold E_pi r_RM is the
+    policy's mean proxy reward in both, as in the paper's reference code, ``hacc_w`` and
+    ``hacc``). The reason, stated here for a tabular policy: the proxy's policy gradient moves
+    each logit at d theta_y/dt = pi(y) (r_RM(y) - E_pi r_RM), so an output whose proxy reward lies
+    below the policy's mean loses logit whether or not r_RM ranks it correctly against a better
+    one; such a ranking error does not pull the policy towards the rejected output. Pairs are
+    ordered by r_G as in :func:`weighted_accuracy` (r_G ties form no pair; r_RM ties on a pair
+    are errors), and HAcc-W >= Acc-W.
+
+    Args:
+        pi: probability table [..., Y] (the policy that is trained).
+        reward_rm, reward_gt: reward tables of ``pi``'s shape; every row needs two outputs with
+            different r_G (of positive probability when ``weighted``).
+        weighted: pairs weighted by pi(c) pi(r) (HAcc-W) or uniformly (HAcc).
+
+    Returns:
+        [...]: values in [0, 1].
+
+    Cost: O(Y log^2 Y) time and O(Y) memory per row, exact.
+
+    Examples:
+        >>> import numpy as np
+        >>> from theory_sim import harm_aware_accuracy
+        >>> pi = np.array([0.05, 0.5, 0.15, 0.15, 0.15])
+        >>> r_gt, r_rm = np.array([1, 0.8, -1, -1, -1]), np.array([1.0, -1, -1, -1, -1])
+        >>> float(harm_aware_accuracy(pi, r_rm, r_gt))  # every error's rejected output is below
+        1.0
+    """
+    if not isinstance(weighted, bool | np.bool_):
+        raise ValueError(f"`weighted` must be True or False; got {weighted!r}.")
+    return _preference_rows(pi, reward_rm, reward_gt, weighted=bool(weighted), harm_aware=True)
+
+
+def _policy_tables(pi, reward_rm, reward_gt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validated (pi, r_RM, r_G) as arrays of one shape [..., Y]."""
+    probs = check_probabilities("pi", pi)
     rm = as_float_array("reward_rm", reward_rm)
     if rm.shape != probs.shape:
         raise ValueError(f"`reward_rm` must have shape {probs.shape} like `pi`; got {rm.shape}.")
     gt = as_float_array("reward_gt", reward_gt)
     if gt.shape != probs.shape:
         raise ValueError(f"`reward_gt` must have shape {probs.shape} like `pi`; got {gt.shape}.")
+    return np.asarray(probs), np.asarray(rm), np.asarray(gt)
+
+
+def _preference_rows(pi, reward_rm, reward_gt, *, weighted: bool, harm_aware: bool) -> jax.Array:
+    """:func:`_preference_accuracy` of every row (weights pi / max pi: the value is a ratio, and
+    the scaling keeps products of small probabilities from underflowing first)."""
+    probs, rm, gt = _policy_tables(pi, reward_rm, reward_gt)
     lead, num_outputs = probs.shape[:-1], probs.shape[-1]
-    flat = [np.asarray(t).reshape(-1, num_outputs) for t in (rm, gt, probs)]
-    return _product_accuracy_rows(*flat).reshape(lead)
+    flat = [t.reshape(-1, num_outputs) for t in (probs, rm, gt)]
+    out = []
+    for p, r, g in zip(*flat, strict=True):
+        w = p / p.max() if weighted else np.ones_like(p)
+        harmless = r < _host_expected_reward(p, r) if harm_aware else np.zeros(len(r), bool)
+        out.append(_preference_accuracy(r, g, w, harmless))
+    out = np.array(out, dtype=np.float64)
+    if np.any(np.isnan(out)):
+        what = "of positive probability " if weighted else ""
+        raise ValueError(
+            f"`reward_gt` must differ between two outputs {what}in every row for preference "
+            f"pairs to exist; rows {np.flatnonzero(np.isnan(out)).tolist()} have none."
+        )
+    return to_device(out).reshape(lead)
 
 
 def _check_pair_weights(pair_weights, shape: tuple[int, ...]) -> np.ndarray:
