@@ -63,7 +63,8 @@ CALLS = {
     "on_policy_accuracy": (ts.on_policy_accuracy, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT}),
     "weighted_accuracy": (ts.weighted_accuracy, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT}),
     "harm_aware_accuracy": (
-        ts.harm_aware_accuracy, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT}
+        ts.harm_aware_accuracy,
+        {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT},
     ),
     "best_of_n": (ts.best_of_n, {"pi": PI, "reward_rm": R_RM, "reward_gt": R_GT, "n": 3}),
     "best_of_n_policy": (ts.best_of_n_policy, {"pi": PI, "reward_rm": R_RM, "n": 3}),
