@@ -238,3 +238,57 @@ def test_grpo_success_recurrence_and_amplification():
         assert abs(p[-1] - p[-2]) < 1e-12
     with pytest.raises(ValueError, match="`p_ref` must be a probability in \\(0, 1\\)"):
         groups.success_iterates(1.0, 1.0)
+
+
+def _target_time(probs, reward, r_gt, target):
+    """t at which E r_G first reaches ``target`` on the tabular flow d theta/dt = pi (r - E_pi r),
+    by scipy's DOP853 with an event: a solver independent of theory_sim's."""
+    from scipy.integrate import solve_ivp
+
+    def field(t, theta):
+        p = np.exp(theta - theta.max())
+        p /= p.sum()
+        return p * (reward - p @ reward)
+
+    def hit(t, theta):
+        p = np.exp(theta - theta.max())
+        return p @ r_gt / p.sum() - target
+
+    hit.terminal, hit.direction = True, 1.0
+    sol = solve_ivp(field, (0.0, 1e6), np.log(probs), "DOP853", events=hit, rtol=1e-12,
+                    atol=1e-14)  # fmt: skip
+    return float(sol.t_events[0][0])
+
+
+@pytest.mark.parametrize("star", [0.05, 0.1, 0.15])
+def test_beneficial_error_rows_against_an_independent_solve(star):
+    """arXiv 2604.25872's controlled experiment: the proxy reaches E r_G = 0.9 sooner than r_G
+    (by 2,010x, 90x and 14x); both times agree with scipy to 1e-6, HAcc-W is 1 and Acc-W < 1."""
+    probs, r_gt, r_rm = ts.rewards.beneficial_error_instance(star)
+    row = theorems.check_beneficial_error(probs, r_gt, r_rm, 0.9)
+    assert row.status == "holds"
+    assert row.measured == pytest.approx(_target_time(probs, r_rm, r_gt, 0.9), rel=1e-6)
+    assert row.bound == pytest.approx(_target_time(probs, r_gt, r_gt, 0.9), rel=1e-6)
+    assert row.details["HAcc-W"] == 1.0 and row.details["Acc-W"] < 0.5
+    # a proxy whose error is harmful (y_med above y*) never gets there: the row fails
+    harmful = np.array([0.8, 1.0, -1.0, -1.0, -1.0])
+    assert theorems.check_beneficial_error(probs, r_gt, harmful, 0.9).status == "fails"
+    # the ground truth against itself is not faster: the row fails
+    assert theorems.check_beneficial_error(probs, r_gt, r_gt, 0.9).status == "fails"
+    with pytest.raises(ValueError, match="`target` must lie between"):
+        theorems.check_beneficial_error(probs, r_gt, r_rm, 1.0)
+    with pytest.raises(ValueError, match="`star_prob` must be in"):
+        ts.rewards.beneficial_error_instance(0.5)
+
+
+def test_preference_metric_rows_notice_a_wrong_count(monkeypatch):
+    """The row holds on the seeded instance with ties, and fails when the sorted count is off by
+    1e-9 (far below any pair's weight, far above the 1e-12 round-off allowance)."""
+    probs, r_gt = ts.stories.counterexample_instance(0)
+    labels = (r_gt >= np.sort(r_gt)[-2]).astype(np.float64)
+    assert theorems.check_preference_metrics(probs, labels, r_gt).status == "holds"
+    from theory_sim.theorems import verifiable
+
+    real = verifiable.harm_aware_accuracy
+    monkeypatch.setattr(verifiable, "harm_aware_accuracy", lambda *a, **k: real(*a, **k) + 1e-9)
+    assert theorems.check_preference_metrics(probs, labels, r_gt).status == "fails"

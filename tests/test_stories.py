@@ -83,19 +83,23 @@ def test_section_4_1_tables_and_rloo_agree_with_the_flow():
         assert row["ground-truth increase (RLOO)"] == pytest.approx(
             row["ground-truth increase"], abs=0.2 * abs(row["ground-truth increase"]) + 0.01
         )
-    # (all models, without the hand-built one) x (proxy, ground truth) x (flow, RLOO) x 5 measures
-    assert len(study.table_2) == 2 * 2 * 2 * 5
+    # (all models, without the hand-built one) x (proxy, ground truth) x (flow, RLOO) x 8 measures
+    assert len(study.table_2) == 2 * 2 * 2 * 8
     assert all(-1 <= r["pearson"] <= 1 and -1 <= r["spearman"] <= 1 for r in study.table_2)
     for kind in ("pearson", "spearman"):
         assert all(r[f"{kind} > 0"] + r[f"{kind} < 0"] <= 2 for r in study.table_2)
         quoted = {
             (r["measure"], r["increase"], kind): r["paper " + kind]
             for r in study.table_2
-            if not math.isnan(r["paper " + kind])
+            if r["paper " + kind] is not None
         }
         assert quoted == {k: v for k, v in stories.PAPER_TABLE_2.items() if k[2] == kind}
     assert len(stories.PAPER_TABLE_2) == 20  # the whole of the paper's Table 2
-    assert len(study.findings) == 5 and study.curves["ground truth"][0] == 0.0
+    assert len(study.findings) == 6 and study.curves["ground truth"][0] == 0.0
+    for row in study.table_1:
+        # no ties in these rewards: Acc-W is the on-policy accuracy; HAcc-W forgives more
+        assert row["Acc-W"] == pytest.approx(row["on-policy accuracy"], abs=1e-12)
+        assert row["HAcc-W"] >= row["Acc-W"] - 1e-12
     again = stories.section_4_1(
         num_prompts=4, num_outputs=6, seeds=(0, 1), rloo_steps=40, num_samples=32
     )

@@ -20,7 +20,7 @@ from theory_sim.instances import (
 from theory_sim.metrics import reward_variance
 from theory_sim.policies import Autoregressive, LogLinear, start_at
 from theory_sim.problem import Problem
-from theory_sim.rewards import theorem_5_models
+from theory_sim.rewards import beneficial_error_instance, theorem_5_models
 from theory_sim.stories import (
     FLAT_FAMILIES,
     flat_landscape,
@@ -29,6 +29,7 @@ from theory_sim.stories import (
 from theory_sim.theorems import (
     Check,
     ExponentFit,
+    check_beneficial_error,
     check_group_update,
     check_grpo_success,
     check_lemma_9,
@@ -36,6 +37,7 @@ from theory_sim.theorems import (
     check_monotone_ascent,
     check_no_signal_probability,
     check_noisy_verifier,
+    check_preference_metrics,
     check_proposition_1,
     check_proposition_2,
     check_proposition_3,
@@ -229,6 +231,10 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
         return checks
 
 
+# pi_0(y*) of the controlled experiment of arXiv 2604.25872 (Section 3.3), as the paper runs it.
+BENEFICIAL_STAR_PROBS = (0.05, 0.1, 0.15)
+
+
 # (FPR, FNR) of the noisy-verifier rows: J = 1, 0.7, 0.4, 0.3, 0 and -0.1
 VERIFIER_RATES = ((0.0, 0.0), (0.1, 0.2), (0.3, 0.3), (0.2, 0.5), (0.5, 0.5), (0.6, 0.5))
 
@@ -240,7 +246,11 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
     enumerated expected update of REINFORCE, RLOO, Dr. GRPO and GRPO for G in {2, 4, 8} against
     their closed forms; the no-signal probability p^G + (1 - p)^G for the same G; iterated
     GRPO with a KL term to pi_0 (beta in {1, 4}, 30 steps) against its success recurrence and
-    the reference's success probability (arXiv 2503.06639)."""
+    the reference's success probability (arXiv 2503.06639); the reward error that helps on the
+    controlled experiment of arXiv 2604.25872 (pi_0(y*) in {0.05, 0.1, 0.15}, target
+    E r_G = 0.9), and Acc-W, HAcc and HAcc-W against their pair enumeration on those instances
+    and on the seeded one with the 0/1 labels as the reward model (ties on every pair of
+    equal labels)."""
     probs, r_gt = counterexample_instance(seed)
     correct = np.zeros_like(r_gt)
     correct[np.argsort(r_gt)[-2:]] = 1.0
@@ -255,6 +265,11 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
         rows.append(check_no_signal_probability(probs, correct, g))
     for beta in (1.0, 4.0):
         rows += check_grpo_success(probs, correct, beta)
+    rows.append(check_preference_metrics(probs, correct, r_gt, instance=f"seed {seed} Y=6 0/1"))
+    for star in BENEFICIAL_STAR_PROBS:
+        pi0, r_g, r_rm = beneficial_error_instance(star)
+        rows.append(check_beneficial_error(pi0, r_g, r_rm, 0.9, instance=f"pi0(y*)={star:g}"))
+        rows.append(check_preference_metrics(pi0, r_rm, r_g, instance=f"pi0(y*)={star:g}"))
     return rows
 
 

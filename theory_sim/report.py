@@ -26,6 +26,8 @@ __all__ = ["markdown_table", "reproduce", "write_csv"]
 
 
 def _cell(value, digits: int) -> str:
+    if value is None:  # a value that does not exist (a measure the paper does not report)
+        return "–"
     if isinstance(value, bool) or not isinstance(value, float):
         return str(value)
     if math.isnan(value):
@@ -36,7 +38,8 @@ def _cell(value, digits: int) -> str:
 
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None, digits: int = 4):
-    """Rows of dicts as a markdown table (floats to ``digits`` significant digits, nan as "–")."""
+    """Rows of dicts as a markdown table (floats to ``digits`` significant digits, nan and None
+    as "–")."""
     if not rows:
         raise ValueError("`rows` is empty: nothing to tabulate.")
     columns = list(rows[0]) if columns is None else list(columns)

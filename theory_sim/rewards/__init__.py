@@ -6,12 +6,16 @@ second decides how fast the gradient flow moves. Every construction here takes o
 tables (1-D over the Y outputs, which may be token sequences), checks its preconditions and says
 which one fails.
 
-By concept: :mod:`.counterexamples` (Theorems 5 and 6), :mod:`.variance` (a chosen variance,
+By concept: :mod:`.counterexamples` (Theorems 5 and 6, and the reward error that helps of
+arXiv 2604.25872), :mod:`.variance` (a chosen variance,
 the same ranking), :mod:`.rankings` (a chosen accuracy), :mod:`.verifiers` (noisy 0/1 verifiers).
 """
 
 from theory_sim.rewards.counterexamples import Theorem5Models as Theorem5Models
 from theory_sim.rewards.counterexamples import Theorem6Instance as Theorem6Instance
+from theory_sim.rewards.counterexamples import (
+    beneficial_error_instance as beneficial_error_instance,
+)
 from theory_sim.rewards.counterexamples import theorem_5_models as theorem_5_models
 from theory_sim.rewards.counterexamples import theorem_6_instance as theorem_6_instance
 from theory_sim.rewards.rankings import accuracy_sweep as accuracy_sweep
@@ -31,6 +35,7 @@ __all__ = [
     "Theorem6Instance",
     "accuracy_sweep",
     "attainable_accuracies",
+    "beneficial_error_instance",
     "max_monotone_variance",
     "nearest_attainable_accuracy",
     "noisy_verifier",

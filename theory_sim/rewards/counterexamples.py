@@ -2,7 +2,8 @@
 
 Theorem 5: a perfectly accurate reward model that teaches slowly (values in (0, 1/T), variance at
 most 1/T^2) beside an inaccurate one that teaches fast. Theorem 6: two reward models whose ranking
-as teachers flips with the initial policy.
+as teachers flips with the initial policy. And the instance of arXiv 2604.25872's controlled
+experiment, where a reward model's error makes it a better teacher than the ground truth.
 """
 
 from __future__ import annotations
@@ -391,3 +392,29 @@ def theorem_6_instance(
         kl_limit_prime=kl_limit(rho_prime, pi_prime),
         slow_time_bound=num_prompts / math.sqrt(2.0) * (-math.expm1(-gamma / 2.0)) * horizon,
     )
+
+
+def beneficial_error_instance(star_prob: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The controlled experiment of arXiv 2604.25872 (Section 3.3): a reward error that helps.
+
+    Five outputs (the reference code's one-hot features, so a tabular policy): y* best, y_med
+    mediocre and likely, three bad ones.
+
+        pi_0 = (p*, 0.5, (0.5 - p*)/3, (0.5 - p*)/3, (0.5 - p*)/3)
+        r_G  = (1, 0.8, -1, -1, -1)
+        r_RM = (1, -1, -1, -1, -1)
+
+    The proxy errs on y_med, ranking it with the bad outputs. Trained on r_G the policy first
+    moves to the likely y_med and stalls near E r_G = 0.8 while p* grows; trained on r_RM it
+    moves to y* at once. Every error's rejected output lies below E_pi0 r_RM, so HAcc-W = 1
+    while Acc-W < 1 (:func:`theory_sim.metrics.harm_aware_accuracy`). The paper runs
+    p* in {0.05, 0.1, 0.15}.
+
+    Returns:
+        (pi_0 [5], r_G [5], r_RM [5]).
+    """
+    star_prob = check_float_scalar("star_prob", star_prob, positive=True)
+    if star_prob >= 0.5:
+        raise ValueError(f"`star_prob` must be in (0, 0.5) (y_med holds 0.5); got {star_prob:g}.")
+    probs = np.array([star_prob, 0.5, *[(0.5 - star_prob) / 3.0] * 3])
+    return probs, np.array([1.0, 0.8, -1.0, -1.0, -1.0]), np.array([1.0, -1.0, -1.0, -1.0, -1.0])

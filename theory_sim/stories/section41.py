@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 
 import jax
 import numpy as np
@@ -18,7 +17,13 @@ from theory_sim import bradley_terry, rewards
 from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import gradient_flow
-from theory_sim.metrics import accuracy, on_policy_accuracy, reward_variance
+from theory_sim.metrics import (
+    accuracy,
+    harm_aware_accuracy,
+    on_policy_accuracy,
+    reward_variance,
+    weighted_accuracy,
+)
 from theory_sim.policies import Autoregressive, Tabular, start_at
 from theory_sim.problem import Problem
 from theory_sim.stories._common import _pearson, _spearman
@@ -58,8 +63,9 @@ class Section41:
         table_2: per (models, measure, increase, method): Pearson and Spearman correlation
             across the reward models (ground truth excluded; models "all" or without the
             hand-built one), mean and standard deviation over seeds, the number of seeds where
-            each is positive ("pearson > 0") and negative, and the paper's value (the whole of
-            its Table 2). Measures include the combined ones (see :func:`_measure`).
+            each is positive ("pearson > 0") and negative, and the paper's value (the whole
+            of its Table 2; None for the measures it does not report). Measures include the
+            combined ones (see :func:`_measure`) and those of arXiv 2604.25872.
         times: [K] times of ``curves``; curves: {model: [K] mean over seeds of the ground-truth
             increase along the exact flow}.
         findings: the paper's qualitative claims, each with what the simulation shows.
@@ -80,6 +86,9 @@ _MEASURES = (
     "variance",
     "on-policy accuracy",
     "off-policy accuracy",
+    "Acc-W",
+    "HAcc",
+    "HAcc-W",
     "on- and off-policy accuracy",
     "variance and accuracy",
 )
@@ -181,7 +190,11 @@ def section_4_1(
 
     Measures, as in the paper: variance = mean_x Var_pi0 r_RM (after normalisation); on-policy
     accuracy over pairs drawn from pi_0; off-policy accuracy over uniform pairs; the increases of
-    mean_x E r_RM (proxy) and mean_x E r_G (ground truth) over the run.
+    mean_x E r_RM (proxy) and mean_x E r_G (ground truth) over the run. Beside them, the
+    measures of arXiv 2604.25872 (Section 4) under pi_0, each a mean over prompts: Acc-W
+    (:func:`~theory_sim.metrics.weighted_accuracy`), HAcc and HAcc-W
+    (:func:`~theory_sim.metrics.harm_aware_accuracy`), whose claim is that they correlate with
+    the ground-truth increase better than ranking accuracy.
     """
     from theory_sim.training import sampled_optimize
 
@@ -240,6 +253,9 @@ def section_4_1(
                 "variance": float(np.mean(reward_variance(probs, r_rm))),
                 "on-policy accuracy": float(np.mean(on_policy_accuracy(probs, r_rm, r_gt))),
                 "off-policy accuracy": float(np.mean(accuracy(r_rm, r_gt))),
+                "Acc-W": float(np.mean(weighted_accuracy(probs, r_rm, r_gt))),
+                "HAcc": float(np.mean(harm_aware_accuracy(probs, r_rm, r_gt, weighted=False))),
+                "HAcc-W": float(np.mean(harm_aware_accuracy(probs, r_rm, r_gt))),
                 "proxy increase": float(_mean_increase(traj.expected_rm)[-1]),
                 "ground-truth increase": float(gt_curves[name][-1]),
                 "proxy increase (RLOO)": float(_mean_increase(run.expected_rm)[-1]),
@@ -337,9 +353,7 @@ def _correlations(per_seed: list[dict], names: list[str]) -> list[dict]:
                         row[kind + " sd"] = float(values.std())
                         row[kind + " > 0"] = int((values > 0).sum())
                         row[kind + " < 0"] = int((values < 0).sum())
-                        row["paper " + kind] = PAPER_TABLE_2.get(
-                            (measure, increase, kind), math.nan
-                        )
+                        row["paper " + kind] = PAPER_TABLE_2.get((measure, increase, kind))
                     rows.append(row)
     return rows
 
@@ -389,6 +403,14 @@ def _findings(table_1, table_2, times, curves) -> list[dict]:
             "simulation": "without the hand-built model: on-policy "
             f"{corr('on-policy accuracy', 'ground truth', without)}, off-policy "
             f"{corr('off-policy accuracy', 'ground truth', without)}",
+        },
+        {
+            "paper": "(arXiv 2604.25872) harm-aware accuracy typically correlates better with "
+            "the ground-truth increase than ranking accuracy",
+            "simulation": f"HAcc-W {corr('HAcc-W', 'ground truth')}, HAcc "
+            f"{corr('HAcc', 'ground truth')}, Acc-W {corr('Acc-W', 'ground truth')}; without the "
+            f"hand-built model HAcc-W {corr('HAcc-W', 'ground truth', without)}, Acc-W "
+            f"{corr('Acc-W', 'ground truth', without)}",
         },
         {
             "paper": "the perfectly accurate, low-variance model is the slowest teacher",

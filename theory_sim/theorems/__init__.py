@@ -104,12 +104,16 @@ from theory_sim.theorems.tightness import (
 from theory_sim.theorems.tightness import (
     tightness_search as tightness_search,
 )
+from theory_sim.theorems.verifiable import check_beneficial_error as check_beneficial_error
 from theory_sim.theorems.verifiable import check_group_update as check_group_update
 from theory_sim.theorems.verifiable import check_grpo_success as check_grpo_success
 from theory_sim.theorems.verifiable import (
     check_no_signal_probability as check_no_signal_probability,
 )
 from theory_sim.theorems.verifiable import check_noisy_verifier as check_noisy_verifier
+from theory_sim.theorems.verifiable import (
+    check_preference_metrics as check_preference_metrics,
+)
 
 __all__ = [
     "TIGHTNESS_CLAIMS",
@@ -118,6 +122,7 @@ __all__ = [
     "Proposition4Conditions",
     "Proposition4YBad",
     "Tightest",
+    "check_beneficial_error",
     "check_group_update",
     "check_grpo_success",
     "check_lemma_9",
@@ -125,6 +130,7 @@ __all__ = [
     "check_monotone_ascent",
     "check_no_signal_probability",
     "check_noisy_verifier",
+    "check_preference_metrics",
     "check_proposition_1",
     "check_proposition_2",
     "check_proposition_3",

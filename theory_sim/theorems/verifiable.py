@@ -13,6 +13,12 @@ arXiv 2503.20783), as rows of ``theory-sim check``.
   binomial sum over the correct others, :func:`theory_sim.groups.group_weight`).
 * GRPO no-signal probability: the enumerated probability that all G rewards tie against
   p^G + (1 - p)^G.
+* Beneficial reward error (arXiv 2604.25872, Section 3.3): on its controlled experiment, the
+  proxy that errs on the mediocre output reaches a ground-truth target sooner than the ground
+  truth itself. The paper shows it with 50,000 exact-gradient steps of size 0.1; here the
+  statement is t_target(r_RM) < t_target(r_G) on the exact flow, both times reported.
+* Acc-W, HAcc, HAcc-W (arXiv 2604.25872, Section 4): the O(Y log^2 Y) sorted counts of
+  :mod:`theory_sim.metrics` against the enumeration of preference pairs.
 """
 
 from __future__ import annotations
@@ -22,8 +28,14 @@ import math
 import numpy as np
 
 from theory_sim import groups
-from theory_sim._validation import check_float_scalar, check_int, check_probabilities
+from theory_sim._validation import (
+    as_float_array,
+    check_float_scalar,
+    check_int,
+    check_probabilities,
+)
 from theory_sim.flow import gradient_flow, time_to_gain
+from theory_sim.metrics import _host_expected_reward, harm_aware_accuracy, weighted_accuracy
 from theory_sim.objective import _jit_grad, kl_optimal_policy
 from theory_sim.problem import Problem, check_problem
 from theory_sim.rewards import noisy_verifier, youden_j
@@ -32,10 +44,13 @@ from theory_sim.theorems._common import TIME_RTOL, Check
 
 __all__ = [
     "GROUP_RTOL",
+    "PAIR_ATOL",
+    "check_beneficial_error",
     "check_group_update",
     "check_grpo_success",
     "check_no_signal_probability",
     "check_noisy_verifier",
+    "check_preference_metrics",
 ]
 
 # The enumerated expectation and the closed forms are each sums of at most a few thousand
@@ -43,6 +58,13 @@ __all__ = [
 # leaves a margin and is far below the smallest difference a wrong weight makes (a GRPO weight
 # w(p) off by a factor (G - 1)/G, say, is 10 % or more).
 GROUP_RTOL = 1e-11
+
+
+# Acc-W, HAcc and HAcc-W are ratios of sums of at most Y^2 products of probabilities, summed in
+# two different orders by the sorted count and by the enumeration: their round-off is a few
+# units of 1e-16 per term; 1e-12 absolute leaves a margin and is far below one pair's share of
+# the weight on the instances checked (at least 1e-4).
+PAIR_ATOL = 1e-12
 
 
 # With J = 0 the reward is constant and the flow does not move, but E_pi r_G at the two times is
@@ -200,3 +222,62 @@ def check_grpo_success(probs, correct, beta: float, steps: int = 30, eps: float 
         Check("GRPO success amplification: p_n >= p_ref", label, measured, float(predicted[0]),
               ">=", measured >= predicted[0], {"beta": beta, "steps": steps}),
     ]  # fmt: skip
+
+
+def check_beneficial_error(probs, reward_gt, reward_rm, target: float, *, instance="") -> Check:
+    """The reward error that helps (arXiv 2604.25872, Section 3.3), on one prompt with
+    pi_0 = ``probs`` and lambda = 0: t_target, the first time E_pi r_G >= ``target``, when the
+    flow follows ``reward_rm`` (measured) against when it follows r_G itself (bound). Holds when
+    the proxy is faster by more than the solver's TIME_RTOL; vacuous if r_G never gets there."""
+    probs = check_probabilities("probs", probs, positive=True)
+    r_gt, r_rm = (as_float_array(n, v) for n, v in (("reward_gt", reward_gt),
+                                                    ("reward_rm", reward_rm)))  # fmt: skip
+    if probs.ndim != 1 or r_gt.shape != probs.shape or r_rm.shape != probs.shape:
+        raise ValueError(f"`probs`, `reward_gt` and `reward_rm` must be 1-D of one shape (one "
+                         f"prompt); got {probs.shape}, {r_gt.shape} and {r_rm.shape}.")  # fmt: skip
+    target = check_float_scalar("target", target)
+    start = float(_host_expected_reward(probs, r_gt))
+    if not start < target < float(r_gt.max()):
+        raise ValueError(f"`target` must lie between E_pi0 r_G = {start:.6g} and max r_G = "
+                         f"{float(r_gt.max()):.6g}; got {target:g}.")  # fmt: skip
+    times = [time_to_gain(Problem(np.log(probs), r, r_gt), target - start) for r in (r_rm, r_gt)]
+    details = {"target": target, "E_pi0 r_G": start, "speed-up": times[1] / times[0],
+               "Acc-W": float(weighted_accuracy(probs, r_rm, r_gt)),
+               "HAcc-W": float(harm_aware_accuracy(probs, r_rm, r_gt)),
+               "tolerance": f"{TIME_RTOL:g} relative"}  # fmt: skip
+    return Check(
+        "Beneficial reward error (arXiv 2604.25872): t(r_RM) < t(r_G)",
+        instance or f"Y={len(probs)} pi0={np.round(probs, 3).tolist()} target={target:g}",
+        times[0], times[1], "<=", bool(times[0] < times[1] * (1.0 - TIME_RTOL)), details,
+    )  # fmt: skip
+
+
+def check_preference_metrics(probs, reward_rm, reward_gt, *, instance="") -> Check:
+    """Acc-W, HAcc-W and HAcc (:mod:`theory_sim.metrics`, arXiv 2604.25872) of one prompt by
+    their sorted counts against the enumeration of the [Y, Y] preference pairs; the row shows the
+    metric where the two differ most."""
+    probs = check_probabilities("probs", probs)
+    rm, gt = (as_float_array(n, v) for n, v in (("reward_rm", reward_rm),
+                                                ("reward_gt", reward_gt)))  # fmt: skip
+    if probs.ndim != 1 or rm.shape != probs.shape or gt.shape != probs.shape:
+        raise ValueError(f"`probs`, `reward_rm` and `reward_gt` must be 1-D of one shape (one "
+                         f"prompt); got {probs.shape}, {rm.shape} and {gt.shape}.")  # fmt: skip
+    pairs = gt[:, None] > gt[None, :]  # (chosen, rejected)
+    right = rm[:, None] > rm[None, :]
+    harmless = (rm < _host_expected_reward(probs, rm))[None, :]
+    found = {}
+    for name, weighted, harm in (("Acc-W", True, False), ("HAcc-W", True, True),
+                                 ("HAcc", False, True)):  # fmt: skip
+        w = np.outer(probs, probs) if weighted else np.ones_like(pairs, dtype=np.float64)
+        enumerated = float(np.sum(w * pairs * (right | (harm & harmless))) / np.sum(w * pairs))
+        sorted_count = float(weighted_accuracy(probs, rm, gt) if not harm else
+                             harm_aware_accuracy(probs, rm, gt, weighted=weighted))  # fmt: skip
+        found[name] = (sorted_count, enumerated)
+    worst = max(found, key=lambda n: abs(found[n][0] - found[n][1]))
+    measured, bound = found[worst]
+    return Check(
+        "Acc-W, HAcc, HAcc-W: sorted count = pair enumeration",
+        instance or f"Y={len(probs)} worst={worst}",
+        measured, bound, "==", abs(measured - bound) <= PAIR_ATOL,
+        {**{n: v[0] for n, v in found.items()}, "tolerance": f"{PAIR_ATOL:g} absolute"},
+    )  # fmt: skip
