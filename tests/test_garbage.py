@@ -421,6 +421,10 @@ CALLS |= {
                              {"phases": stories.verifier_phases(rates=(0.0, 0.6), horizon=2.0)}),
     "plot_group_exponents": (plotting.plot_group_exponents, {"studies": [stories.group_exponents(
         "reward_scale", num_points=3, decades=1.0)]}),
+    "beneficial_errors": (stories.beneficial_errors,
+                          {"star_probs": (0.15,), "target": 0.9, "horizon": 50.0, "step": 0.5}),
+    "plot_beneficial_errors": (plotting.plot_beneficial_errors, {"study": stories.beneficial_errors(
+        (0.15,), horizon=50.0, step=0.5)}),
 }  # fmt: skip
 
 # Public callables the garbage test does not call, each with the reason.
@@ -450,6 +454,7 @@ EXEMPT = {
             "SweepConfig",
             "FamilySpec",
             "GroupExponents",
+            "BeneficialErrors",
             "VerifierPhases",
             "GroupFlow",
             "Measure",
@@ -567,7 +572,7 @@ def test_every_public_callable_is_covered():
 SLOW = {"flat_landscape", "theorem_5_story", "accuracy_variance_grid", "theorem_6_story",
         "teacher_student", "sequence_teachers", "run_cells", "build_cell",
         "section_4_1", "group_exponents", "verifier_phases", "evaluate",
-        "plot_group_exponents"}  # fmt: skip
+        "plot_group_exponents", "beneficial_errors"}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -37,6 +37,16 @@ NOTEBOOK_QUOTES = [
     ("11_verifiable_rewards_and_grpo", "average to 0.502 +- 0.004 of the clean"),
     ("11_verifiable_rewards_and_grpo", "GRPO's to 0.485 +- 0.003, exactly 0.4828 by"),
     ("11_verifiable_rewards_and_grpo", "expectation for J = 0.50 (exactly 0.5000)"),
+    ("11_verifiable_rewards_and_grpo", "the target 2,010 times sooner"),
+    ("11_verifiable_rewards_and_grpo", "(HAcc-W 1, Acc-W 0.1743)"),
+    ("11_verifiable_rewards_and_grpo", "increase at -0.330 (Acc-W -0.412, variance +0.794)"),
+    ("11_verifiable_rewards_and_grpo", "16.7 against 33,564.7 at pi_0(y*) = 0.05"),
+    ("11_verifiable_rewards_and_grpo", "HAcc-W at -0.330 (5 of 20 seeds positive)"),
+    (
+        "11_verifiable_rewards_and_grpo",
+        "HAcc-W +0.638 (18 of 20 seeds positive), Acc-W +0.649 and variance +0.727",
+    ),
+    ("11_verifiable_rewards_and_grpo", "12.0 against 1,077 at 0.1, 10.1 against 140 at 0.15"),
     ("10_evaluate_reward_models", "(Kendall tau mean 0.56), the dump's variance ranks"),
     (
         "10_evaluate_reward_models",
@@ -140,8 +150,8 @@ def test_readme_quotes_theory_sim_check(capsys):
     run = json.loads(capsys.readouterr().out)
     summary = run["summary"]
     for fragment, at in (
-        ("checks 328 rows: 291 hold, 0 fail and 37 are vacuous", 0),  # the findings page
-        ("reports 291 of 328 rows holding, 0 failing and 37 vacuous", 1),  # the README
+        ("checks 335 rows: 298 hold, 0 fail and 37 are vacuous", 0),  # the findings page
+        ("reports 298 of 335 rows holding, 0 failing and 37 vacuous", 1),  # the README
     ):
         numbers = _check_numbers(fragment)
         total, (holds, fails, vacuous) = numbers.pop(at), numbers

@@ -22,6 +22,7 @@ from theory_sim.policies import Autoregressive, LogLinear, start_at
 from theory_sim.problem import Problem
 from theory_sim.rewards import beneficial_error_instance, theorem_5_models
 from theory_sim.stories import (
+    BENEFICIAL_STAR_PROBS,
     FLAT_FAMILIES,
     flat_landscape,
     theorem_6_story,
@@ -229,10 +230,6 @@ def counterexample_checks(seed: int = 0) -> list[Check]:
         return checks + theorem_6_story(seed, num_prompts=2).checks
     except ValueError:  # no c gives the two families a common V0 on this instance
         return checks
-
-
-# pi_0(y*) of the controlled experiment of arXiv 2604.25872 (Section 3.3), as the paper runs it.
-BENEFICIAL_STAR_PROBS = (0.05, 0.1, 0.15)
 
 
 # (FPR, FNR) of the noisy-verifier rows: J = 1, 0.7, 0.4, 0.3, 0 and -0.1

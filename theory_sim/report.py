@@ -167,6 +167,7 @@ def _sections() -> list[_Section]:
                                        **size("group_exponents")),
                      functools.partial(stories.group_exponents, "reward_scale",
                                        **size("group_exponents")),
+                     stories.beneficial_errors,
                  ], _write_verifiable),
     ]  # fmt: skip
 
@@ -411,7 +412,7 @@ def _write_evaluation(out: Path, results, figure):
 
 
 def _write_verifiable(out: Path, results, figure):
-    phases, *studies = results
+    phases, *studies, beneficial = results
     rows = [
         {"false_positive": float(a), "false_negative": float(b), "J": float(phases.j[i, k]),
          "t_gamma": float(phases.time[i, k]), "t_gamma(1) / J": float(phases.predicted[i, k]),
@@ -423,7 +424,10 @@ def _write_verifiable(out: Path, results, figure):
     write_csv(out / "group_exponents.csv", fits)
     files = figure("plot_verifier_phases", phases, "verifier_phases")
     files += figure("plot_group_exponents", studies, "group_exponents")
-    return [*files, "verifier_phases.csv", "group_exponents.csv"], markdown_table(fits, digits=3)
+    write_csv(out / "beneficial_errors.csv", beneficial.rows)
+    files += figure("plot_beneficial_errors", beneficial, "beneficial_errors")
+    text = markdown_table(fits, digits=3) + "\n\n" + markdown_table(beneficial.rows, digits=4)
+    return [*files, "verifier_phases.csv", "group_exponents.csv", "beneficial_errors.csv"], text
 
 
 def _write_tightness(out: Path, results, figure):

@@ -18,6 +18,9 @@ from theory_sim.plotting.checks import (
     plot_tightness as plot_tightness,
 )
 from theory_sim.plotting.evaluate import (
+    plot_beneficial_errors as plot_beneficial_errors,
+)
+from theory_sim.plotting.evaluate import (
     plot_convergence as plot_convergence,
 )
 from theory_sim.plotting.evaluate import (
@@ -65,6 +68,7 @@ from theory_sim.plotting.stories import (
 
 __all__ = [
     "plot_accuracy_variance",
+    "plot_beneficial_errors",
     "plot_bound_check",
     "plot_convergence",
     "plot_exponent_fits",

@@ -1,14 +1,16 @@
 """Figures of reward-model evaluation (:mod:`theory_sim.evaluate`: variance against accuracy,
 per-prompt variance per model, predicted teaching times, estimates against K) and of verifiable
-rewards (notebook 11: the noisy-verifier phase diagram, group estimators' exponents)."""
+rewards (notebook 11: the noisy-verifier phase diagram, group estimators' exponents, the reward
+error that helps)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from theory_sim.plotting._common import T_GAMMA, _axes, _inputs, _legend_outside, _note
+from theory_sim.plotting._common import T_GAMMA, _axes, _inputs, _legend_outside, _note, _panels
 
 __all__ = [
+    "plot_beneficial_errors",
     "plot_convergence",
     "plot_group_exponents",
     "plot_prompt_variance",
@@ -171,4 +173,32 @@ def plot_group_exponents(studies, axes=None):
         ax.set_ylabel(T_GAMMA)
         ax.set_title(study.family.replace("_", " "), fontsize=10)
         ax.legend(fontsize=7)
+    return fig
+
+
+@_inputs("study", "object", "rows", "times", "curves", "target")
+def plot_beneficial_errors(study, axes=None):
+    """E_pi r_G along the exact flow trained on r_G and on the erring proxy r_RM, one panel per
+    pi_0(y*) (``study``: :func:`theory_sim.stories.beneficial_errors`), with the target and
+    y_med's reward dotted and each t_target marked."""
+    fig, axes = _panels(axes, len(study.rows), width=4.2)
+    t = np.asarray(study.times)[1:]
+    for ax, row in zip(axes, study.rows, strict=True):
+        star = row["pi0(y*)"]
+        for i, (name, label) in enumerate((("r_G", "trained on $r_G$"),
+                                           ("r_RM", "trained on the proxy $r_{RM}$"))):  # fmt: skip
+            ax.semilogx(t, study.curves[star, name][1:], color=f"C{i}", label=label)
+            if np.isfinite(row[f"t {name}"]) and row[f"t {name}"] <= t[-1]:
+                ax.plot(row[f"t {name}"], study.target, "o", color=f"C{i}", ms=5)
+        ax.axhline(study.target, color="0.4", ls=":", lw=1)
+        ax.axhline(0.8, color="0.7", ls=":", lw=1)
+        speed = row["speed-up"]
+        speed = f"{speed:,.0f}" if speed >= 100 else f"{speed:.3g}"
+        ax.set_title(f"$\\pi_0(y^*) = {star:g}$: proxy {speed}x faster", fontsize=10)
+        ax.set_xlabel("t")
+        ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
+    axes[0].set_ylabel(r"$E_{\pi_t} r_G$")
+    axes[0].legend(fontsize=8, loc="lower right")
+    _note(fig, f"dotted: the target {study.target:g} and y_med's reward 0.8; dots: t_target "
+               "(off the right edge where r_G gets there after the horizon)")  # fmt: skip
     return fig

@@ -7,7 +7,8 @@ writes, at the same sizes: every default here is the size the notebooks, ``repro
 README's quoted numbers use. :data:`QUICK` holds the small sizes of ``reproduce --quick``.
 
 One module per notebook: :mod:`.landscape` (02), :mod:`.accuracy` (03), :mod:`.teacher` (04),
-:mod:`.section41` (05, 06), :mod:`.sequences` (06), :mod:`.remark1` (08).
+:mod:`.section41` (05, 06), :mod:`.sequences` (06), :mod:`.remark1` (08), :mod:`.verifiable` and
+:mod:`.imperfect` (11).
 """
 
 from theory_sim.instances import counterexample_instance as counterexample_instance
@@ -16,6 +17,9 @@ from theory_sim.stories.accuracy import AccuracyVarianceGrid as AccuracyVariance
 from theory_sim.stories.accuracy import Theorem5Story as Theorem5Story
 from theory_sim.stories.accuracy import accuracy_variance_grid as accuracy_variance_grid
 from theory_sim.stories.accuracy import theorem_5_story as theorem_5_story
+from theory_sim.stories.imperfect import BENEFICIAL_STAR_PROBS as BENEFICIAL_STAR_PROBS
+from theory_sim.stories.imperfect import BeneficialErrors as BeneficialErrors
+from theory_sim.stories.imperfect import beneficial_errors as beneficial_errors
 from theory_sim.stories.landscape import FLAT_FAMILIES as FLAT_FAMILIES
 from theory_sim.stories.landscape import FlatLandscape as FlatLandscape
 from theory_sim.stories.landscape import flat_landscape as flat_landscape
@@ -44,6 +48,7 @@ from theory_sim.stories.verifiable import group_exponents as group_exponents
 from theory_sim.stories.verifiable import verifier_phases as verifier_phases
 
 __all__ = [
+    "BENEFICIAL_STAR_PROBS",
     "PAPER_TABLE_2",
     "QUICK",
     "REMARK_1_DEPTHS",
@@ -51,6 +56,7 @@ __all__ = [
     "REMARK_1_SEEDS",
     "REMARK_1_WIDTHS",
     "AccuracyVarianceGrid",
+    "BeneficialErrors",
     "FlatLandscape",
     "GroupExponents",
     "Remark1",
@@ -61,6 +67,7 @@ __all__ = [
     "Theorem6Story",
     "VerifierPhases",
     "accuracy_variance_grid",
+    "beneficial_errors",
     "counterexample_instance",
     "flat_landscape",
     "group_exponents",
