@@ -223,6 +223,48 @@ MUTANTS = [
         "time_to_gain hands the segment's starting state to the implicit solver",
         ["tests/test_long_horizons.py", "tests/test_flow.py"],
     ),
+    (
+        "theory_sim/metrics.py",
+        "harmless = r < _host_expected_reward(p, r) if harm_aware",
+        "harmless = r <= _host_expected_reward(p, r) if harm_aware",
+        "HAcc: a rejected output at the mean counted harmless",
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "theory_sim/metrics.py",
+        "harmless = r < _host_expected_reward(p, r) if harm_aware",
+        "harmless = r < np.mean(r) if harm_aware",
+        "HAcc: the uniform mean for E_pi r_RM",
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "theory_sim/metrics.py",
+        "        w = p / p.max() if weighted else np.ones_like(p)",
+        "        w = np.sqrt(p / p.max()) if weighted else np.ones_like(p)",
+        "Acc-W: pair weight sqrt(pi(c) pi(r))",
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "theory_sim/metrics.py",
+        "    order = np.lexsort((-rm, gt))",
+        "    order = np.lexsort((rm, gt))",
+        "Acc-W: r_G ties counted as pairs (ascending r_RM inside a level)",
+        ["tests/test_metrics.py"],
+    ),
+    (
+        "theory_sim/theorems/verifiable.py",
+        '"<=", bool(times[0] < times[1] * (1.0 - TIME_RTOL)), details,',
+        '"<=", bool(times[0] <= times[1] * (1.0 + TIME_RTOL)), details,',
+        "beneficial error: not faster counted as faster",
+        ["tests/test_groups.py"],
+    ),
+    (
+        "theory_sim/theorems/verifiable.py",
+        "PAIR_ATOL = 1e-12",
+        "PAIR_ATOL = 1e-8",
+        "preference metrics tolerance x 10^4",
+        ["tests/test_groups.py"],
+    ),
 ]
 
 

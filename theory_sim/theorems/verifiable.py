@@ -246,7 +246,7 @@ def check_beneficial_error(probs, reward_gt, reward_rm, target: float, *, instan
                "HAcc-W": float(harm_aware_accuracy(probs, r_rm, r_gt)),
                "tolerance": f"{TIME_RTOL:g} relative"}  # fmt: skip
     return Check(
-        "Beneficial reward error (arXiv 2604.25872): t(r_RM) < t(r_G)",
+        "Beneficial reward error: t(r_RM) < t(r_G)",
         instance or f"Y={len(probs)} pi0={np.round(probs, 3).tolist()} target={target:g}",
         times[0], times[1], "<=", bool(times[0] < times[1] * (1.0 - TIME_RTOL)), details,
     )  # fmt: skip
@@ -276,7 +276,7 @@ def check_preference_metrics(probs, reward_rm, reward_gt, *, instance="") -> Che
     worst = max(found, key=lambda n: abs(found[n][0] - found[n][1]))
     measured, bound = found[worst]
     return Check(
-        "Acc-W, HAcc, HAcc-W: sorted count = pair enumeration",
+        "Acc-W, HAcc, HAcc-W: sorted = enumerated",
         instance or f"Y={len(probs)} worst={worst}",
         measured, bound, "==", abs(measured - bound) <= PAIR_ATOL,
         {**{n: v[0] for n, v in found.items()}, "tolerance": f"{PAIR_ATOL:g} absolute"},
