@@ -37,7 +37,7 @@ NOTEBOOK_QUOTES = [
     ("11_verifiable_rewards_and_grpo", "average to 0.502 +- 0.004 of the clean"),
     ("11_verifiable_rewards_and_grpo", "GRPO's to 0.485 +- 0.003, exactly 0.4828 by"),
     ("11_verifiable_rewards_and_grpo", "expectation for J = 0.50 (exactly 0.5000)"),
-    ("11_verifiable_rewards_and_grpo", "the target 2,010 times sooner"),
+    ("11_verifiable_rewards_and_grpo", "E r_G = 0.9 2,010 times sooner"),
     ("11_verifiable_rewards_and_grpo", "(HAcc-W 1, Acc-W 0.1743)"),
     ("11_verifiable_rewards_and_grpo", "increase at -0.330 (Acc-W -0.412, variance +0.794)"),
     ("11_verifiable_rewards_and_grpo", "16.7 against 33,564.7 at pi_0(y*) = 0.05"),
