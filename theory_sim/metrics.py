@@ -166,11 +166,13 @@ def _product_accuracy(rm: np.ndarray, gt: np.ndarray, w: np.ndarray) -> float:
     return (concordant + tied_both) / total
 
 
-def _product_accuracy_rows(rm: np.ndarray, gt: np.ndarray, w: np.ndarray | None) -> jax.Array:
-    """:func:`_product_accuracy` of each row of [N, Y] tables (w None: uniform weights)."""
+def _product_accuracy_rows(rm, gt, w, lead: tuple[int, ...]) -> jax.Array:
+    """:func:`_product_accuracy` of each row of [N, Y] tables (w None: uniform weights), shaped
+    ``lead`` on the host before it goes to the device (an eager reshape would compile a program
+    per shape)."""
     ones = np.ones(rm.shape[-1])
     out = [_product_accuracy(rm[i], gt[i], ones if w is None else w[i]) for i in range(rm.shape[0])]
-    return to_device(np.array(out, dtype=np.float64))
+    return to_device(np.array(out, dtype=np.float64).reshape(lead))
 
 
 # Rows are processed in batches so the [Y, Y] comparison tables of a batch take at most ~2**24
@@ -297,13 +299,12 @@ def accuracy(reward_rm, reward_gt, pair_weights=None) -> jax.Array:
             f"`reward_gt` must have shape {rm.shape} like `reward_rm`; got {gt.shape}."
         )
     lead, num_outputs = rm.shape[:-1], rm.shape[-1]
-    flat_rm = to_device(rm.reshape(-1, num_outputs))
-    flat_gt = to_device(gt.reshape(-1, num_outputs))
+    flat_rm, flat_gt = rm.reshape(-1, num_outputs), gt.reshape(-1, num_outputs)
     if pair_weights is None:
-        return _product_accuracy_rows(np.asarray(flat_rm), np.asarray(flat_gt), None).reshape(lead)
-    weights = _check_pair_weights(pair_weights, rm.shape)
-    out = _accuracy_rows(flat_rm, flat_gt, to_device(weights.reshape(-1, num_outputs, num_outputs)))
-    return out.reshape(lead)
+        return _product_accuracy_rows(flat_rm, flat_gt, None, lead)
+    weights = _check_pair_weights(pair_weights, rm.shape).reshape(-1, num_outputs, num_outputs)
+    out = _accuracy_rows(to_device(flat_rm), to_device(flat_gt), to_device(weights))
+    return to_device(np.asarray(out).reshape(lead))  # reshaped on the host: no program per shape
 
 
 def on_policy_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
@@ -328,7 +329,7 @@ def on_policy_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
         )
     lead, num_outputs = probs.shape[:-1], probs.shape[-1]
     flat = [np.asarray(t).reshape(-1, num_outputs) for t in (rm, gt, probs)]
-    return _product_accuracy_rows(*flat).reshape(lead)
+    return _product_accuracy_rows(*flat, lead)
 
 
 def weighted_accuracy(pi, reward_rm, reward_gt) -> jax.Array:
@@ -435,7 +436,7 @@ def _preference_rows(pi, reward_rm, reward_gt, *, weighted: bool, harm_aware: bo
             f"`reward_gt` must differ between two outputs {what}in every row for preference "
             f"pairs to exist; rows {np.flatnonzero(np.isnan(out)).tolist()} have none."
         )
-    return to_device(out).reshape(lead)
+    return to_device(out.reshape(lead))
 
 
 def _check_pair_weights(pair_weights, shape: tuple[int, ...]) -> np.ndarray:
