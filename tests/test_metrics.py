@@ -207,6 +207,25 @@ def test_preference_metrics_on_the_beneficial_error_instance():
     assert float(ts.weighted_accuracy(pi, gt, gt)) == pytest.approx(1.0, rel=1e-14)
 
 
+def test_preference_metrics_at_two_to_the_seventeen_outputs_have_their_exact_values():
+    """Y = 2^17 (the pair enumeration would hold 2^33 pairs): r_RM is r_G with k disjoint
+    adjacent swaps under a uniform pi, so Acc-W misses exactly k of the Y (Y - 1) / 2 preference
+    pairs, and HAcc-W forgives the swaps whose rejected output (proxy reward i + 1) lies below
+    the mean (Y - 1) / 2."""
+    y, k = 2**17, 3000
+    gt = np.arange(y, dtype=np.float64)
+    rm = gt.copy()
+    swaps = np.arange(k) * 40 + 7
+    rm[swaps], rm[swaps + 1] = gt[swaps + 1], gt[swaps]
+    pi = np.full(y, 1.0 / y)
+    pairs = y * (y - 1) / 2
+    assert float(ts.weighted_accuracy(pi, rm, gt)) == pytest.approx(1 - k / pairs, abs=1e-15)
+    harmful = np.sum(swaps + 1 >= (y - 1) / 2)
+    assert 0 < harmful < k
+    assert float(ts.harm_aware_accuracy(pi, rm, gt)) == pytest.approx(1 - harmful / pairs,
+                                                                      abs=1e-15)  # fmt: skip
+
+
 def test_preference_metrics_invariances_and_batches(rng):
     """Acc-W is invariant under strictly increasing maps of r_RM, HAcc-W under positive affine
     ones (E_pi r_RM moves with them); rows of a batch equal the rows alone."""
