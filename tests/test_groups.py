@@ -292,3 +292,34 @@ def test_preference_metric_rows_notice_a_wrong_count(monkeypatch):
     real = verifiable.harm_aware_accuracy
     monkeypatch.setattr(verifiable, "harm_aware_accuracy", lambda *a, **k: real(*a, **k) + 1e-9)
     assert theorems.check_preference_metrics(probs, labels, r_gt).status == "fails"
+
+
+def test_grpo_success_rows_state_their_relations_and_notice_a_small_deviation(monkeypatch):
+    """The recurrence row is an equality at 1e-12 relative and the amplification row a lower
+    bound; a recurrence off by 1e-10 relative (inside a looser 1e-9) makes the first row fail."""
+    rows = theorems.check_grpo_success(PROBS, CORRECT, 1.0, steps=10)
+    assert [r.relation for r in rows] == ["==", ">="]
+    assert all(r.instance and r.status == "holds" for r in rows)
+    assert rows[0].details["tolerance"] == "1e-12 relative"
+    assert rows[1].measured > rows[1].bound == pytest.approx(0.05)
+    real = groups.success_iterates
+    monkeypatch.setattr(groups, "success_iterates", lambda *a, **k: real(*a, **k) * (1 + 1e-10))
+    assert theorems.check_grpo_success(PROBS, CORRECT, 1.0, steps=10)[0].status == "fails"
+
+
+def test_verifiable_rows_of_check():
+    """The 38 rows ``theory-sim check`` runs on verifiable and imperfect rewards: each names its
+    instance, states its relation and (equalities) its tolerance, and none fails."""
+    from theory_sim.experiments import verifiable_checks
+
+    rows = verifiable_checks(0)
+    assert len(rows) == 38 and not [r for r in rows if r.status == "fails"]
+    assert {r.claim for r in rows} == {
+        "Noisy verifier: t(J) = t(1)/J", "Noisy verifier: J <= 0, no gain",
+        "Group update (0/1 rewards)", "GRPO no-signal probability",
+        "GRPO success recurrence (arXiv 2503.06639)", "GRPO success amplification: p_n >= p_ref",
+        "Beneficial reward error: t(r_RM) < t(r_G)", "Acc-W, HAcc, HAcc-W: sorted = enumerated",
+    }  # fmt: skip
+    for r in rows:
+        assert r.instance and r.relation in ("==", "<=", ">=")
+        assert r.relation != "==" or "tolerance" in r.details, r.claim
