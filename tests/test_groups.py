@@ -172,6 +172,11 @@ def test_bad_group_arguments():
                              key=jax.random.key(0), verifier=(0.1, 0.1))  # fmt: skip
     with pytest.raises(ValueError, match="`p` must be a probability"):
         groups.group_weight(1.5, 8)
+    # the checks on one prompt name the argument that is not 0/1 or not of pi_0's shape
+    with pytest.raises(ValueError, match="`correct`"):
+        theorems.check_no_signal_probability(PROBS, np.array([0.5, 0.0, 0.0, 1.0]), 2)
+    with pytest.raises(ValueError, match="`probs` and `correct` must be 1-D of one shape"):
+        theorems.check_grpo_success(PROBS, CORRECT[:3], 1.0)
 
 
 def test_verifier_phase_diagram_has_three_phases():
