@@ -10,6 +10,7 @@ import pytest
 import theory_sim as ts
 from theory_sim import groups, theorems
 from theory_sim.groups import _compositions
+from theory_sim.metrics import _host_expected_reward
 from theory_sim.rewards import noisy_verifier, youden_j
 from theory_sim.stories import group_exponents, verifier_phases
 
@@ -275,6 +276,9 @@ def test_beneficial_error_rows_against_an_independent_solve(star):
     assert row.measured == pytest.approx(_target_time(probs, r_rm, r_gt, 0.9), rel=1e-6)
     assert row.bound == pytest.approx(_target_time(probs, r_gt, r_gt, 0.9), rel=1e-6)
     assert row.details["HAcc-W"] == 1.0 and row.details["Acc-W"] < 0.5
+    assert row.relation == "<=" and row.instance.startswith("Y=5 ")
+    assert set(row.details) == {"target", "E_pi0 r_G", "speed-up", "Acc-W", "HAcc-W", "tolerance"}
+    assert row.details["speed-up"] == row.bound / row.measured
     # a proxy whose error is harmful (y_med above y*) never gets there: the row fails
     harmful = np.array([0.8, 1.0, -1.0, -1.0, -1.0])
     assert theorems.check_beneficial_error(probs, r_gt, harmful, 0.9).status == "fails"
@@ -282,8 +286,29 @@ def test_beneficial_error_rows_against_an_independent_solve(star):
     assert theorems.check_beneficial_error(probs, r_gt, r_gt, 0.9).status == "fails"
     with pytest.raises(ValueError, match="`target` must lie between"):
         theorems.check_beneficial_error(probs, r_gt, r_rm, 1.0)
+    with pytest.raises(ValueError, match="`target` must lie between"):
+        theorems.check_beneficial_error(
+            probs, r_gt, r_rm, float(_host_expected_reward(probs, r_gt))
+        )
+    with pytest.raises(ValueError, match="must be 1-D of one shape"):
+        theorems.check_beneficial_error(probs, r_gt, r_rm[:4], 0.9)
     with pytest.raises(ValueError, match="`star_prob` must be in"):
         ts.rewards.beneficial_error_instance(0.5)
+
+
+def test_beneficial_error_instance_is_the_papers_configuration():
+    """The reference code's configs (princeton-pli/imperfect-rewards, controlled_loglin_pg):
+    initial logits log(p*), log(0.5) and three equal ones, r_G = (1, 0.8, -1, -1, -1) and the
+    proxy (1, -1, -1, -1, -1); at p* = 0.05 the times to E r_G = 0.9 are 16.70 under the proxy
+    and 33,564.7 under r_G (scipy's DOP853 agrees to 1e-9)."""
+    probs, r_gt, r_rm = ts.rewards.beneficial_error_instance(0.05)
+    np.testing.assert_allclose(np.log(probs), [-2.99573227355, -0.69314718056,
+                                               *[-1.89711998489] * 3], rtol=1e-11)  # fmt: skip
+    np.testing.assert_array_equal(r_gt, [1.0, 0.8, -1.0, -1.0, -1.0])
+    np.testing.assert_array_equal(r_rm, [1.0, -1.0, -1.0, -1.0, -1.0])
+    row = theorems.check_beneficial_error(probs, r_gt, r_rm, 0.9)
+    assert row.measured == pytest.approx(16.70018043, rel=1e-6)
+    assert row.bound == pytest.approx(33564.72913, rel=1e-6)
 
 
 def test_preference_metric_rows_notice_a_wrong_count(monkeypatch):
