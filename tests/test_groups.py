@@ -316,7 +316,14 @@ def test_preference_metric_rows_notice_a_wrong_count(monkeypatch):
     1e-9 (far below any pair's weight, far above the 1e-12 round-off allowance)."""
     probs, r_gt = ts.stories.counterexample_instance(0)
     labels = (r_gt >= np.sort(r_gt)[-2]).astype(np.float64)
-    assert theorems.check_preference_metrics(probs, labels, r_gt).status == "holds"
+    row = theorems.check_preference_metrics(probs, labels, r_gt)
+    assert row.status == "holds" and row.relation == "==" and row.instance
+    # each metric is the one named: Acc-W 0.619 (ties between labels are errors), HAcc-W 0.948
+    # (the ties among the wrong answers are harmless), HAcc 0.933
+    assert row.details["Acc-W"] == float(ts.weighted_accuracy(probs, labels, r_gt))
+    assert row.details["HAcc-W"] == float(ts.harm_aware_accuracy(probs, labels, r_gt))
+    assert row.details["HAcc"] == float(ts.harm_aware_accuracy(probs, labels, r_gt, weighted=False))
+    assert row.details["Acc-W"] < 0.7 < row.details["HAcc"] < row.details["HAcc-W"]
     from theory_sim.theorems import verifiable
 
     real = verifiable.harm_aware_accuracy
