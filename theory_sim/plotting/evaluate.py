@@ -176,7 +176,7 @@ def plot_group_exponents(studies, axes=None):
     return fig
 
 
-@_inputs("study", "object", "rows", "times", "curves", "target")
+@_inputs("study", "object", "rows", "times", "curves", "target", "mediocre")
 def plot_beneficial_errors(study, axes=None):
     """E_pi r_G along the exact flow trained on r_G and on the erring proxy r_RM, one panel per
     pi_0(y*) (``study``: :func:`theory_sim.stories.beneficial_errors`), with the target and
@@ -191,7 +191,7 @@ def plot_beneficial_errors(study, axes=None):
             if np.isfinite(row[f"t {name}"]) and row[f"t {name}"] <= t[-1]:
                 ax.plot(row[f"t {name}"], study.target, "o", color=f"C{i}", ms=5)
         ax.axhline(study.target, color="0.4", ls=":", lw=1)
-        ax.axhline(0.8, color="0.7", ls=":", lw=1)
+        ax.axhline(study.mediocre, color="0.7", ls=":", lw=1)
         speed = row["speed-up"]
         speed = f"{speed:,.0f}" if speed >= 100 else f"{speed:.3g}"
         ax.set_title(f"$\\pi_0(y^*) = {star:g}$: proxy {speed}x faster", fontsize=10)
@@ -199,6 +199,6 @@ def plot_beneficial_errors(study, axes=None):
         ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.02)
     axes[0].set_ylabel(r"$E_{\pi_t} r_G$")
     axes[0].legend(fontsize=8, loc="lower right")
-    _note(fig, f"dotted: the target {study.target:g} and y_med's reward 0.8; dots: t_target "
-               "(off the right edge where r_G gets there after the horizon)")  # fmt: skip
+    _note(fig, f"dotted: the target {study.target:g} and y_med's reward {study.mediocre:g}; dots: "
+               "t_target (off the right edge where r_G gets there after the horizon)")  # fmt: skip
     return fig

@@ -18,13 +18,10 @@ import numpy as np
 
 from theory_sim._validation import as_float_array, check_float_scalar
 from theory_sim.flow import gradient_flow, time_to_gain
-from theory_sim.metrics import (
-    _host_expected_reward,
-    harm_aware_accuracy,
-    weighted_accuracy,
-)
+from theory_sim.metrics import harm_aware_accuracy
 from theory_sim.problem import Problem
 from theory_sim.rewards import beneficial_error_instance
+from theory_sim.theorems import check_beneficial_error
 
 __all__ = ["BENEFICIAL_STAR_PROBS", "BeneficialErrors", "beneficial_errors"]
 
@@ -43,7 +40,8 @@ class BeneficialErrors:
             t(r_G) / t(r_RM).
         times: [K] saved times; curves: {(pi_0(y*), "r_G" or "r_RM"): [K] E_pi r_G along the
             exact flow trained on that reward}.
-        target, horizon, step: the settings.
+        target, horizon, step: the settings; mediocre: y_med's ground-truth reward (0.8), the
+            level a policy trained on r_G stalls at.
     """
 
     rows: list[dict]
@@ -52,6 +50,7 @@ class BeneficialErrors:
     target: float
     horizon: float
     step: float
+    mediocre: float
 
 
 def beneficial_errors(
@@ -81,21 +80,19 @@ def beneficial_errors(
     rows, curves = [], {}
     for star in stars.tolist():
         probs, r_gt, r_rm = beneficial_error_instance(star)
-        start = float(_host_expected_reward(probs, r_gt))
-        row = {
-            "pi0(y*)": star,
-            "E_pi0 r_G": start,
-            "Acc-W": float(weighted_accuracy(probs, r_rm, r_gt)),
-            "HAcc-W": float(harm_aware_accuracy(probs, r_rm, r_gt)),
-            "HAcc": float(harm_aware_accuracy(probs, r_rm, r_gt, weighted=False)),
-        }
-        for name, reward in (("r_G", r_gt), ("r_RM", r_rm)):
+        check = check_beneficial_error(probs, r_gt, r_rm, target)  # both exact-flow times
+        start = check.details["E_pi0 r_G"]
+        row = {"pi0(y*)": star, "E_pi0 r_G": start, "Acc-W": check.details["Acc-W"],
+               "HAcc-W": check.details["HAcc-W"],
+               "HAcc": float(harm_aware_accuracy(probs, r_rm, r_gt, weighted=False))}  # fmt: skip
+        for name, reward, exact in (("r_G", r_gt, check.bound), ("r_RM", r_rm, check.measured)):
             problem = Problem(np.log(probs), reward, r_gt)
-            row[f"t {name}"] = time_to_gain(problem, target - start)
+            row[f"t {name}"] = exact
             row[f"t {name} (Euler)"] = time_to_gain(problem, target - start, t_max=horizon,
                                                     method="euler", dt=step)  # fmt: skip
             traj = gradient_flow(problem, horizon, save_ts=times)
             curves[star, name] = np.asarray(traj.expected_gt).ravel()
-        row["speed-up"] = row["t r_G"] / row["t r_RM"]
+        row["speed-up"] = check.details["speed-up"]
         rows.append(row)
-    return BeneficialErrors(rows, times, curves, target, horizon, step)
+    mediocre = float(r_gt[1])  # y_med's reward, the same in every instance
+    return BeneficialErrors(rows, times, curves, target, horizon, step, mediocre)
