@@ -27,3 +27,9 @@ def to_device(x: Any) -> jax.Array:
     if isinstance(x, (jax.Array, bool, int, float, complex)):
         return jnp.asarray(x)
     return jax.device_put(np.asarray(x))
+
+
+def power_of_two(n: int, minimum: int = 1) -> int:
+    """The smallest power of two >= max(n, minimum): the bucketed sizes that let one compiled
+    program serve many shapes (:mod:`theory_sim.flow.buckets`, :mod:`theory_sim._random`)."""
+    return 1 << (max(n, minimum) - 1).bit_length()

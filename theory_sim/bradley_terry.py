@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from theory_sim import _random
 from theory_sim._validation import (
     as_float_array,
     check_allocation,
@@ -112,7 +113,7 @@ def sample_preferences(
     beta = check_float_scalar("beta", beta, positive=True)
     k_prompt, k_on, k_pairs_on, k_pairs_off, k_label = jax.random.split(check_key(key), 5)
     prompt = jax.random.randint(k_prompt, (num_pairs,), 0, probs.shape[0])
-    on_policy = jax.random.uniform(k_on, (num_pairs,)) < frac
+    on_policy = _random.uniform(k_on, (num_pairs,)) < frac
     f_on, s_on = jax.vmap(lambda k, p: _sample_distinct_pairs(k, p, 1))(
         jax.random.split(k_pairs_on, num_pairs), jnp.asarray(probs)[prompt]
     )
@@ -126,7 +127,7 @@ def sample_preferences(
     if labels == "deterministic":
         wins = np.where(diff > 0, 1.0, np.where(diff < 0, 0.0, 0.5))
     else:
-        u = np.asarray(jax.random.uniform(k_label, (num_pairs,), dtype=np.float64))
+        u = _random.uniform(k_label, (num_pairs,))
         wins = (u < 1.0 / (1.0 + np.exp(-beta * diff))).astype(np.float64)
     return PreferencePairs(prompt, first, second, wins, np.asarray(on_policy))
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 import jax
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_seed
 from theory_sim.instances import (
@@ -133,7 +134,7 @@ def _instance_checks(i: int, key) -> list[Check]:
     checks: list[Check] = []
     k_problem, k_draws = jax.random.split(key)
     num_prompts, num_outputs = CHECK_SHAPES[i % len(CHECK_SHAPES)]
-    draws = np.asarray(jax.random.uniform(k_draws, (4,), dtype=np.float64))
+    draws = _random.uniform(k_draws, (4,))
     problem = random_problem(
         num_prompts,
         num_outputs,
@@ -271,7 +272,7 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
 
 
 def _theorem_4_rows(i, key, problem, prompt, label, t_max: float = 1e12) -> list[Check]:
-    fracs = np.asarray(jax.random.uniform(jax.random.fold_in(key, 4), (2,), dtype=np.float64))
+    fracs = _random.uniform(jax.random.fold_in(key, 4), (2,))
     rows = []
     for name, table, frac in (
         ("r_G", problem.reward_gt, fracs[0]),
@@ -288,11 +289,11 @@ def _autoregressive_instance(i: int, key) -> tuple[Problem, str]:
     policy = Autoregressive(vocab, length)
     k_probs, k_rm, k_gt, k_scale = jax.random.split(jax.random.fold_in(key, 1), 4)
     shape = (num_prompts, policy.num_sequences)
-    probs = np.asarray(jax.random.dirichlet(k_probs, np.ones(shape[1]), (num_prompts,)))
+    probs = _random.dirichlet(k_probs, shape[1], (num_prompts,))
     params, _ = start_at(policy, probs)
-    scale = 10.0 ** (-4.0 * float(jax.random.uniform(k_scale, dtype=np.float64)))
-    r_rm = scale * np.asarray(jax.random.uniform(k_rm, shape, np.float64, -1.0, 1.0))
-    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+    scale = 10.0 ** (-4.0 * float(_random.uniform(k_scale)))
+    r_rm = scale * _random.uniform(k_rm, shape, -1.0, 1.0)
+    r_gt = _random.uniform(k_gt, shape, -1.0, 1.0)
     lam = KL_COEFS[(i // len(CHECK_SHAPES)) % len(KL_COEFS)]
     problem = Problem(params, r_rm, r_gt, kl_coef=lam, policy=policy)
     return problem, f"AR X={num_prompts} V={vocab} L={length}"
@@ -303,13 +304,13 @@ def _held_out_rows(i: int, key) -> list[Check]:
     evaluated with r_G and r_RM on a third; gamma a random fraction in [0.05, 0.95] of the
     largest gain the held-out prompt reaches by t = 1e4 (vacuous where it never rises)."""
     k_feat, k_w, k_rm, k_gt, k_frac = jax.random.split(jax.random.fold_in(key, 3), 5)
-    features = np.asarray(jax.random.normal(k_feat, (3, 6, 3), np.float64))
-    w = np.asarray(jax.random.normal(k_w, (3,), np.float64))
-    r_rm = np.asarray(jax.random.uniform(k_rm, (3, 6), np.float64, -1.0, 1.0))
-    r_gt = np.asarray(jax.random.uniform(k_gt, (3, 6), np.float64, -1.0, 1.0))
+    features = _random.normal(k_feat, (3, 6, 3))
+    w = _random.normal(k_w, (3,))
+    r_rm = _random.uniform(k_rm, (3, 6), -1.0, 1.0)
+    r_gt = _random.uniform(k_gt, (3, 6), -1.0, 1.0)
     problem = Problem(w, r_rm[:2], r_gt[:2], policy=LogLinear(features[:2]))
     held_out = LogLinear(features[2])
-    fracs = np.asarray(jax.random.uniform(k_frac, (2,), np.float64))
+    fracs = _random.uniform(k_frac, (2,))
     rows = []
     for name, row, frac in (("r_G", r_gt[2], fracs[0]), ("r_RM", r_rm[2], fracs[1])):
         start = float(np.exp(np.asarray(held_out.log_probs(w)))[0] @ row)
@@ -331,9 +332,9 @@ def _neural_instance(i: int, key) -> tuple[Problem, str]:
     scale = (0.3, 1.0, 3.0)[(i // 4) % 3]
     policy = neural_policy(kind, width, depth, scale, i)
     k_rm, k_gt, k_scale = jax.random.split(jax.random.fold_in(key, 5), 3)
-    factor = 10.0 ** (-3.0 * float(jax.random.uniform(k_scale, dtype=np.float64)))
-    r_rm = factor * np.asarray(jax.random.uniform(k_rm, (8,), np.float64, -1.0, 1.0))
-    r_gt = np.asarray(jax.random.uniform(k_gt, (8,), np.float64, -1.0, 1.0))
+    factor = 10.0 ** (-3.0 * float(_random.uniform(k_scale)))
+    r_rm = factor * _random.uniform(k_rm, (8,), -1.0, 1.0)
+    r_gt = _random.uniform(k_gt, (8,), -1.0, 1.0)
     problem = Problem(policy.params, r_rm, r_gt, policy=policy)
     return problem, f"{kind} w={width} d={depth} scale={scale:g}"
 
@@ -341,10 +342,10 @@ def _neural_instance(i: int, key) -> tuple[Problem, str]:
 def _log_linear_instance(i: int, key) -> tuple[Problem, str]:
     k_feat, k_w, k_rm, k_gt = jax.random.split(jax.random.fold_in(key, 2), 4)
     num_outputs, dim = 6, 3
-    policy = LogLinear(np.asarray(jax.random.normal(k_feat, (num_outputs, dim), np.float64)))
-    w = np.asarray(jax.random.normal(k_w, (dim,), np.float64))
-    r_rm = np.asarray(jax.random.uniform(k_rm, (num_outputs,), np.float64, -1.0, 1.0))
-    r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
+    policy = LogLinear(_random.normal(k_feat, (num_outputs, dim)))
+    w = _random.normal(k_w, (dim,))
+    r_rm = _random.uniform(k_rm, (num_outputs,), -1.0, 1.0)
+    r_gt = _random.uniform(k_gt, (num_outputs,), -1.0, 1.0)
     problem = Problem(w, r_rm, r_gt, kl_coef=0.0, policy=policy)
     return problem, f"log-linear Y={num_outputs} d={dim}"
 
@@ -375,7 +376,7 @@ def _y_bad_rows(key) -> list[Check]:
     to r_G = 1. Y_bad's initial mass is a quarter of the derived limit, at lambda = 0 and at a
     quarter of the derived lambda limit."""
     low, high = np.array([0.4, 0.6]), np.array([0.7, 0.9])
-    p, a = (float(v) for v in jax.random.uniform(key, (2,), np.float64, low, high))
+    p, a = (float(v) for v in _random.uniform(key, (2,), low, high))
     rows = []
     for size in (1, 2, 3):
         r_gt = np.array([1.0] * size + [-1.0, -1.0])
@@ -419,7 +420,7 @@ def _other_reward_model_checks(probs, r_gt, gamma, key) -> list[Check]:
         "top two swapped": top_two_swapped,
         "theorem 5 fast": models.fast,
         "reversed": -r_gt,
-        "random": np.asarray(jax.random.uniform(key, r_gt.shape, np.float64, -1.0, 1.0)),
+        "random": _random.uniform(key, r_gt.shape, -1.0, 1.0),
     }
     checks += [check_proposition_1(probs, r_gt, tried, n) for n in (2, 4, 16)]
     for lam, k in ((0.0, 1), (0.5, 2)):

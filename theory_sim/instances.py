@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import default_save_ts, gradient_flow
 from theory_sim.metrics import _host_expected_reward
@@ -66,13 +67,9 @@ def random_problem(
         raise ValueError(f"`rm_scale` must be in (0, 1] to keep r_RM in [-1, 1]; got {rm_scale}.")
     k_logits, k_rm, k_gt = jax.random.split(key, 3)
     shape = (int(num_prompts), int(num_outputs))
-    logits = logit_std * np.asarray(jax.random.normal(k_logits, shape, dtype=np.float64))
-    reward_rm = rm_scale * np.asarray(
-        jax.random.uniform(k_rm, shape, dtype=np.float64, minval=-1.0, maxval=1.0)
-    )
-    reward_gt = np.asarray(
-        jax.random.uniform(k_gt, shape, dtype=np.float64, minval=-1.0, maxval=1.0)
-    )
+    logits = logit_std * _random.normal(k_logits, shape)
+    reward_rm = rm_scale * _random.uniform(k_rm, shape, -1.0, 1.0)
+    reward_gt = _random.uniform(k_gt, shape, -1.0, 1.0)
     return Problem(logits, reward_rm, reward_gt, kl_coef=kl_coef)
 
 
@@ -84,8 +81,8 @@ def counterexample_instance(seed: int = 0, num_outputs: int = 6):
     """
     num_outputs = check_int("num_outputs", num_outputs, 2)
     k_p, k_r = jax.random.split(jax.random.fold_in(jax.random.key(check_seed("seed", seed)), 10**6))
-    probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
-    r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+    probs = _random.dirichlet(k_p, num_outputs)
+    r_gt = _random.uniform(k_r, (num_outputs,), -1.0, 1.0)
     return probs, r_gt
 
 
@@ -97,7 +94,7 @@ def neural_policy(kind: str, width: int, depth: int, scale: float, seed: int):
     if kind == "transformer":
         return Transformer(2, 3, width=width, depth=depth, heads=max(width // 4, 1), key=seed,
                            init_scale=scale)  # fmt: skip
-    features = np.asarray(jax.random.normal(jax.random.key(seed), (8, 4), np.float64))
+    features = _random.normal(jax.random.key(seed), (8, 4))
     return MLP(features, width=width, depth=depth, key=seed, init_scale=scale)
 
 

@@ -22,6 +22,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import check_int, check_seed
 from theory_sim.evaluate.dump import Dump
 from theory_sim.evaluate.measures import _threshold
@@ -183,9 +184,9 @@ def _random_tables(seed, num_prompts, num_outputs):
     key = jax.random.key(check_seed("seed", seed))
     k_pi, k_gt, k_noise = jax.random.split(key, 3)
     shape = (check_int("num_prompts", num_prompts), check_int("num_outputs", num_outputs, 2))
-    probs = np.asarray(jax.nn.softmax(2.0 * jax.random.normal(k_pi, shape, np.float64), axis=-1))
-    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
-    noise = np.asarray(jax.random.normal(k_noise, shape, np.float64))
+    probs = np.asarray(jax.nn.softmax(2.0 * _random.normal(k_pi, shape), axis=-1))
+    r_gt = _random.uniform(k_gt, shape, -1.0, 1.0)
+    noise = _random.normal(k_noise, shape)
     return probs, r_gt, noise
 
 
@@ -204,7 +205,7 @@ def binary_world(seed: int = 0, num_prompts: int = 32, num_outputs: int = 16) ->
     continuous score, decided at 0)."""
     probs, r_gt, noise = _random_tables(seed, num_prompts, num_outputs)
     gold = (r_gt > 0).astype(np.float64)
-    u = np.asarray(jax.random.uniform(jax.random.fold_in(jax.random.key(seed), 7), gold.shape))
+    u = _random.uniform(jax.random.fold_in(jax.random.key(seed), 7), gold.shape)
     models = {f"verifier, {round(100 * f)}% flipped": np.where(u < f, 1 - gold, gold)
               for f in (0.1, 0.3)}  # fmt: skip
     models["score r_G + noise 0.5"] = r_gt + 0.5 * noise

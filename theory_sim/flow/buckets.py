@@ -12,7 +12,11 @@ the adaptive solvers pad a tabular problem before solving it:
 * the batch of one-prompt problems of a trajectory to the next power of two (at least 2 for up
   to ``OUTPUT_STEP`` outputs), with copies of the first prompt (a vmapped solve advances each
   prompt on its own: a copy changes no other);
-* save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time.
+* save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time (every
+  policy kind: save times are read off the dense interpolant and never steer the steps).
+
+Every solver also takes the problem in :func:`canonical` form, so a one-prompt problem given as
+[Y] tables shares the programs of the same problem given as [1, Y].
 
 Every evaluation the solver makes (field, step-size norm, gain, certificates) is the unpadded
 one to round-off, the added outputs carry exactly zero mass, and the padding is cut off before
@@ -28,12 +32,13 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from theory_sim._device import to_device
+from theory_sim._device import power_of_two, to_device
 from theory_sim.flow.coordinates import ABSENT_LOGIT
 from theory_sim.policies import Tabular
 
-# Problems with up to this many outputs share one bucket.
-MIN_OUTPUTS = 8
+# Problems with up to this many outputs share one bucket (the check's tabular instances have
+# 2 to 10 outputs: one program for all of them).
+MIN_OUTPUTS = 16
 # Past this many outputs, buckets are multiples of it rather than powers of two (padding costs
 # at most this many outputs, a fraction 1024 / Y of the work).
 OUTPUT_STEP = 1024
@@ -41,29 +46,32 @@ OUTPUT_STEP = 1024
 MIN_SAVES = 129
 
 
-def _power_of_two(n: int, minimum: int) -> int:
-    """The smallest power of two >= max(n, minimum)."""
-    return 1 << (max(n, minimum) - 1).bit_length()
-
-
 def output_bucket(num_outputs: int) -> int:
     """The padded output count of a tabular problem with ``num_outputs`` outputs: the next power
     of two (at least MIN_OUTPUTS) up to OUTPUT_STEP, then the next multiple of OUTPUT_STEP."""
     if num_outputs > OUTPUT_STEP:
         return -(-num_outputs // OUTPUT_STEP) * OUTPUT_STEP
-    return _power_of_two(num_outputs, MIN_OUTPUTS)
+    return power_of_two(num_outputs, MIN_OUTPUTS)
 
 
 def save_bucket(num_saves: int) -> int:
     """The padded number of save times: 2^k + 1 >= max(num_saves, MIN_SAVES)."""
-    return _power_of_two(max(num_saves, MIN_SAVES) - 1, 1) + 1
+    return power_of_two(max(num_saves, MIN_SAVES) - 1, 1) + 1
 
 
 def batch_bucket(size: int, num_outputs: int) -> int:
     """The padded size of a batch of ``size`` one-prompt problems with ``num_outputs`` outputs:
     the next power of two, at least 2 while the outputs fit one OUTPUT_STEP (one and two prompts
     then share a program; a second lane costs little next to a step's fixed cost)."""
-    return _power_of_two(size, 2 if num_outputs <= OUTPUT_STEP else 1)
+    return power_of_two(size, 2 if num_outputs <= OUTPUT_STEP else 1)
+
+
+def canonical(problem):
+    """``problem`` as the solvers take it: with ``single_prompt`` False. The flag only shapes the
+    results returned to the user (no solver reads it), but as static pytree structure it would
+    make a traced program of its own for one-prompt problems given as [Y] tables."""
+    children, _ = problem.tree_flatten()
+    return type(problem).tree_unflatten(False, children)
 
 
 def bucketed(problem) -> bool:

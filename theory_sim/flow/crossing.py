@@ -25,7 +25,7 @@ from theory_sim._validation import (
     check_index,
 )
 from theory_sim.cache import traced_once
-from theory_sim.flow.buckets import bucketed, pad_outputs, prompt_slice
+from theory_sim.flow.buckets import bucketed, canonical, pad_outputs, prompt_slice
 from theory_sim.flow.coordinates import (
     _coordinates,
     _field,
@@ -310,6 +310,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
         scale = float(problem.num_prompts)
         problem, table = prompt_slice(problem, table, prompt)  # on the host: no program
         prompt = 0
+    problem = canonical(problem)
     eligible = _implicit_eligible(problem)
     unpadded = problem, table
     if bucketed(problem):  # explicit solves run in the problem's bucket (see .buckets)

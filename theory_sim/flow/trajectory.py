@@ -22,6 +22,7 @@ from theory_sim._validation import (
 from theory_sim.flow.buckets import (
     batch_bucket,
     bucketed,
+    canonical,
     host_batch,
     host_params,
     output_bucket,
@@ -106,13 +107,13 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     one = prompt_slice(problem, problem.reward_rm, 0)[0] if scale > 1 else problem
     eligible = _implicit_eligible(one)
     save_ts, horizon = np.asarray(ts, np.float64) / scale, t_max / scale
-    batch = host_batch(problem)
+    batch = host_batch(canonical(problem))
+    size = (problem.num_prompts, len(save_ts), problem.num_outputs)  # X, T, Y
+    unpadded = batch, save_ts
+    save_ts = pad_times(save_ts, save_bucket(size[1]))  # every policy kind (see .buckets)
     padded = bucketed(problem)
     if padded:  # explicit solves run in the problem's bucket (see .buckets)
-        size = (problem.num_prompts, len(save_ts), problem.num_outputs)  # X, T, Y
-        unpadded = batch, save_ts
         batch = pad_batch(pad_outputs(batch)[0], batch_bucket(size[0], size[2]))
-        save_ts = pad_times(save_ts, save_bucket(size[1]))
     if problem.policy.expressive:
         frame, w = _batch_coordinates(batch)
         base = frame.base
@@ -163,6 +164,7 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
         ws, w, t_end, status, base = _cut(size, ws, w, t_end, status, base)
         stopped = status == _STOPPED
         batch = unpadded[0]
+    ws = np.asarray(ws)[:, : size[1]]  # the padded save times of other policies
     t_end = t_end * scale
     if stopped.any():
         i = int(np.argmax(stopped))
@@ -308,7 +310,10 @@ def gradient_flow(
         raise ValueError(f"`method` must be 'adaptive' or 'euler'; got {method!r}.")
     if not isinstance(jacobian, bool):
         raise TypeError(f"`jacobian` must be True or False; got {type(jacobian).__name__}.")
-    probs, e_rm, e_gt, v_rm, v_gt, kl, phi = _path_metrics(problem, params)
+    # in the solvers' form and the save-time bucket (one program per bucket), cut on the host
+    metrics = _path_metrics(canonical(problem), pad_batch(params, save_bucket(len(ts))))
+    probs, e_rm, e_gt, v_rm, v_gt, kl, phi = (np.asarray(a)[: len(ts)] for a in metrics)
+    params = np.asarray(params)
     ext = problem.external
     jac = None
     if jacobian:

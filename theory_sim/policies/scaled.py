@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import as_float_array, check_int
 from theory_sim.policies.neural import MLP, Neural, _features, _key
 
@@ -122,7 +123,7 @@ class ScaledMLP(Neural):
         mults, stds = layer_scales(parameterisation, arr.shape[-1], width, depth)
         shapes = [(width, arr.shape[-1])] + [(width, width)] * (depth - 1) + [(width,)]
         keys = jax.random.split(_key(key), depth + 1)
-        weights = [s * np.asarray(jax.random.normal(k, shape, jnp.float64))
+        weights = [s * _random.normal(k, shape)
                    for s, k, shape in zip(stds, keys, shapes, strict=True)]  # fmt: skip
         base = np.zeros(arr.shape[:2]) if base is None else as_float_array("base", base)
         if base.shape not in (arr.shape[1:2], arr.shape[:2]):

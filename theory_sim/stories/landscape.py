@@ -14,6 +14,7 @@ import math
 import jax
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import check_choice, check_float_scalar, check_int, check_seed
 from theory_sim.flow import time_to_gain
 from theory_sim.metrics import reward_variance
@@ -88,8 +89,8 @@ def family_instance(param, family: str, level: float, key, num_outputs: int = 8)
     :func:`flat_landscape`): shared by the landscapes of notebooks 02 and 11."""
     if family == "reward_scale":
         k_p, k_r = jax.random.split(key)
-        probs = np.asarray(jax.random.dirichlet(k_p, np.ones(num_outputs)))
-        r_gt = np.asarray(jax.random.uniform(k_r, (num_outputs,), np.float64, -1.0, 1.0))
+        probs = _random.dirichlet(k_p, num_outputs)
+        r_gt = _random.uniform(k_r, (num_outputs,), -1.0, 1.0)
         r_rm = 10.0 ** (-level / 2) * r_gt
         return probs, r_rm, r_gt, 0.5 * (r_gt[np.argmax(r_rm)] - probs @ r_gt)
     r_gt = np.full(num_outputs, -1.0)

@@ -13,7 +13,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from theory_sim import bradley_terry, rewards
+from theory_sim import _random, bradley_terry, rewards
 from theory_sim._parallel import threaded_map
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import gradient_flow
@@ -121,16 +121,14 @@ def _world(param, seed, num_prompts, num_outputs, pairs_per_prompt, beta, logit_
     :func:`section_4_1`)."""
     k_gt, k_pi, k_rm, _ = jax.random.split(jax.random.key(seed), 4)
     shape = (num_prompts, num_outputs)
-    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
+    r_gt = _random.uniform(k_gt, shape, -1.0, 1.0)
     if isinstance(param, Autoregressive):
-        logits = logit_std * np.asarray(
-            jax.random.normal(k_pi, (num_prompts, param.num_prefixes, param.vocab_size))
+        logits = logit_std * _random.normal(
+            k_pi, (num_prompts, param.num_prefixes, param.vocab_size)
         )
         probs = np.exp(np.asarray(param.log_probs(logits)))
     else:
-        probs = np.asarray(
-            jax.nn.softmax(logit_std * np.asarray(jax.random.normal(k_pi, shape)), axis=-1)
-        )
+        probs = np.asarray(jax.nn.softmax(logit_std * _random.normal(k_pi, shape), axis=-1))
     models = _section_4_1_models(probs, r_gt, pairs_per_prompt * num_prompts, beta, k_rm)
     return probs, r_gt, models
 

@@ -7,6 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import (
     check_float_scalar,
     check_int,
@@ -83,13 +84,11 @@ def sequence_teachers(
     if horizon > 1e15:  # the flows' reach (tests/test_long_horizons.py)
         raise ValueError(f"`horizon` must be at most 1e15; got {horizon:g}.")
     k_pi, k_gt, k_noise = jax.random.split(jax.random.key(check_seed("seed", seed)), 3)
-    logits = 1.5 * np.asarray(
-        jax.random.normal(k_pi, (policy.num_prefixes, vocab_size), np.float64)
-    )
+    logits = 1.5 * _random.normal(k_pi, (policy.num_prefixes, vocab_size))
     probs0 = np.exp(np.asarray(policy.log_probs(logits)))
     shape = (policy.num_sequences,)
-    r_gt = np.asarray(jax.random.uniform(k_gt, shape, np.float64, -1.0, 1.0))
-    noise = np.asarray(jax.random.normal(k_noise, shape, np.float64))
+    r_gt = _random.uniform(k_gt, shape, -1.0, 1.0)
+    noise = _random.normal(k_noise, shape)
     models = {"accurate, flat": 0.05 * r_gt, "noisy": np.clip(r_gt + 0.5 * noise, -1.0, 1.0)}
     acc, var, flows, tables = {}, {}, {}, {}
     for name, r_rm in models.items():

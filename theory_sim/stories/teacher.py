@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from theory_sim import rewards
+from theory_sim import _random, rewards
 from theory_sim._validation import check_float_scalar, check_int, check_seed
 from theory_sim.flow import gradient_flow
 from theory_sim.instances import counterexample_instance
@@ -120,15 +120,13 @@ def teacher_student(
         raise ValueError(f"`horizon` must be at most 1e15; got {horizon:g}.")
     key = jax.random.key(check_seed("seed", seed))
     k_gt, k_noise, k_pol = jax.random.split(key, 3)
-    r_gt = np.asarray(jax.random.uniform(k_gt, (num_outputs,), np.float64, -1.0, 1.0))
-    noise = np.asarray(jax.random.normal(k_noise, (num_models, num_outputs), np.float64))
+    r_gt = _random.uniform(k_gt, (num_outputs,), -1.0, 1.0)
+    noise = _random.normal(k_noise, (num_models, num_outputs))
     scales = np.linspace(0.1, 1.0, num_models)
     models = np.clip(r_gt + scales[:, None] * noise, -1.0, 1.0)
     names = [f"noise {s:.2f}" for s in scales]
     spreads = np.linspace(0.5, 4.0, num_policies)
-    logits = spreads[:, None] * np.asarray(
-        jax.random.normal(k_pol, (num_policies, num_outputs), np.float64)
-    )
+    logits = spreads[:, None] * _random.normal(k_pol, (num_policies, num_outputs))
     acc = np.array([float(accuracy(m, r_gt)) for m in models])
     var = np.empty((num_policies, num_models))
     on_pol = np.empty_like(var)

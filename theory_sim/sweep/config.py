@@ -14,9 +14,9 @@ import re
 import tomllib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from theory_sim import _random
 from theory_sim._validation import MAX_SEED, check_fits, check_index, check_path
 from theory_sim.policies import MLP, Autoregressive, Tabular, Transformer
 
@@ -148,8 +148,8 @@ class SweepConfig:
                 **sizes,
             )
         shape = (self.prompts, self.outputs, int(net["features"]))
-        features = jax.random.normal(jax.random.fold_in(key, 1), shape, jnp.float64)
-        return MLP(np.asarray(features), key=key, init_scale=net["init_scale"], **sizes)
+        features = _random.normal(jax.random.fold_in(key, 1), shape)
+        return MLP(features, key=key, init_scale=net["init_scale"], **sizes)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

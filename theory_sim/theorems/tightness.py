@@ -51,6 +51,7 @@ import numpy as np
 import optax
 
 from theory_sim import _names as names
+from theory_sim import _random
 from theory_sim._names import require_same
 from theory_sim._validation import check_choice, check_int, check_seed
 from theory_sim.instances import target_gain
@@ -481,7 +482,7 @@ def _adam_search(claim, search: _Search, seed, evaluations, progress, steps=200)
         # theta_0 and theta (each the policy's parameter count), r_RM and lambda
         dim = 2 * int(np.prod(shape)) + n + 1
         key = jax.random.fold_in(jax.random.key(seed), k)
-        z0 = jax.random.normal(key, (starts, dim), dtype=jnp.float64)
+        z0 = _random.normal(key, (starts, dim))
         with _optax_promotion():
             zs, values, finals = _descend(claim, policy, shape, n, z0, steps)
         finals = np.asarray(finals)
