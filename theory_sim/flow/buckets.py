@@ -12,6 +12,16 @@ the adaptive solvers pad a tabular problem before solving it:
 * the batch of one-prompt problems of a trajectory to the next power of two (at least 2 for up
   to ``OUTPUT_STEP`` outputs), with copies of the first prompt (a vmapped solve advances each
   prompt on its own: a copy changes no other);
+* an autoregressive problem with 2 to 3 tokens and sequences of 2 to 4 tokens to the shape of
+  ``Autoregressive(*AR_BUCKET)`` (81 sequences, 40 prefixes): each sequence is followed by token
+  0s, every absent token gets the logit ``ABSENT_LOGIT`` (so every sequence through it has
+  probability exactly 0), a prefix of the added levels reached by a real sequence puts all its
+  mass on token 0 (logits (0, ABSENT_LOGIT, ...): its softmax has zero gradient, so it never
+  moves and adds exactly log 1 = 0 to a sequence), and a prefix no real sequence reaches gets
+  logits 0, the conditional log-probabilities the frame's base gives an all-absent subtree
+  (so its state is 0, and stays 0: no mass reaches it). The step-size norm and the limit state
+  count only the free parameters of reached prefixes
+  (:func:`~theory_sim.flow.coordinates.free_parameters`);
 * save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time (every
   policy kind: save times are read off the dense interpolant and never steer the steps).
 
@@ -29,12 +39,14 @@ unpadded (its Newton iterations measure convergence by a norm over every entry).
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 
 from theory_sim._device import power_of_two, to_device
 from theory_sim.flow.coordinates import ABSENT_LOGIT
-from theory_sim.policies import Tabular
+from theory_sim.policies import Autoregressive, Tabular
 
 # Problems with up to this many outputs share one bucket (the check's tabular instances have
 # 2 to 10 outputs: one program for all of them).
@@ -42,6 +54,10 @@ MIN_OUTPUTS = 16
 # Past this many outputs, buckets are multiples of it rather than powers of two (padding costs
 # at most this many outputs, a fraction 1024 / Y of the work).
 OUTPUT_STEP = 1024
+# Autoregressive problems with V in [2, V'] tokens and L in [2, L'] share the shape (V', L') (the
+# check's V = 2, L = 3 and 4 and V = 3, L = 2; at most 81 / 4 of the unpadded work, small in
+# absolute terms; L = 1 is a tabular policy and runs unpadded).
+AR_BUCKET = (3, 4)
 # Trajectories with up to this many save times share one bucket (the default grid has 129).
 MIN_SAVES = 129
 
@@ -74,9 +90,89 @@ def canonical(problem):
     return type(problem).tree_unflatten(False, children)
 
 
+def _ar_bucket(policy) -> Autoregressive | None:
+    """The autoregressive policy whose shape ``policy``'s problems are padded to, or None."""
+    vocab, length = policy.vocab_size, policy.length
+    if 2 <= vocab <= AR_BUCKET[0] and 2 <= length <= AR_BUCKET[1] and (vocab, length) != AR_BUCKET:
+        return Autoregressive(*AR_BUCKET)
+    return None
+
+
 def bucketed(problem) -> bool:
-    """Whether the solvers pad ``problem`` (tabular policies)."""
-    return isinstance(problem.policy, Tabular)
+    """Whether the solvers pad ``problem`` (tabular policies, small autoregressive ones)."""
+    policy = problem.policy
+    if isinstance(policy, Autoregressive):
+        return _ar_bucket(policy) is not None
+    return isinstance(policy, Tabular)
+
+
+@functools.cache
+def _ar_layout(policy: Autoregressive):
+    """Where ``policy``'s sequences and prefixes sit in its bucket's layout (module docstring):
+    (sequences [Y], prefixes [P], forced [.]), indices of the padded sequences, of the padded
+    prefix rows of policy's prefixes (level order) and of the added prefixes that real
+    sequences reach."""
+    padded = _ar_bucket(policy)
+    vocab, big_v = policy.vocab_size, padded.vocab_size
+    tokens = np.zeros((policy.num_sequences, padded.length), np.int64)
+    tokens[:, : policy.length] = policy.sequences()
+
+    def rows(level, v):
+        """Row of each sequence's prefix of ``level`` tokens in a tree of ``v`` tokens."""
+        offset = sum(v**i for i in range(level))
+        return offset + tokens[:, :level] @ (v ** np.arange(level - 1, -1, -1, dtype=np.int64))
+
+    sequences = tokens @ (big_v ** np.arange(padded.length - 1, -1, -1, dtype=np.int64))
+    prefixes = np.zeros(policy.num_prefixes, np.int64)
+    for level in range(policy.length):
+        prefixes[rows(level, vocab)] = rows(level, big_v)
+    forced = np.concatenate(
+        [rows(level, big_v) for level in range(policy.length, padded.length)]
+        + [np.zeros(0, np.int64)]
+    )
+    return sequences, prefixes, np.unique(forced)
+
+
+def _pad_autoregressive(problem, *tables):
+    """:func:`pad_outputs` for an autoregressive problem (module docstring)."""
+    policy = problem.policy
+    padded = _ar_bucket(policy)
+    sequences, prefixes, forced = _ar_layout(policy)
+
+    def sequence_table(table, fill=None):
+        table = np.asarray(table)
+        value = table[..., -1:] if fill is None else fill  # a copy of the row's last reward
+        out = np.broadcast_to(value, (*table.shape[:-1], padded.num_sequences)).copy()
+        out[..., sequences] = table
+        return out
+
+    params = np.asarray(problem.params0)
+    theta = np.zeros((*params.shape[:-2], padded.num_prefixes, padded.vocab_size))
+    theta[..., forced, 1:] = ABSENT_LOGIT
+    theta[..., prefixes, :] = ABSENT_LOGIT
+    theta[..., prefixes, : policy.vocab_size] = params
+    out = type(problem).tree_unflatten(
+        problem.single_prompt,
+        [
+            padded,
+            to_device(theta),
+            to_device(sequence_table(problem.reward_rm)),
+            to_device(sequence_table(problem.reward_gt)),
+            problem.kl_coef,
+            to_device(sequence_table(problem.ref_log_probs, ABSENT_LOGIT)),
+        ],
+    )
+    return (out, *(to_device(sequence_table(t)) for t in tables))
+
+
+def cut_state(problem, state) -> np.ndarray:
+    """A state or parameters of ``problem`` padded (:func:`pad_outputs`), [..., Y'] or
+    [..., P', V'], cut back to ``problem``'s layout, on the host."""
+    state = np.asarray(state)
+    if isinstance(problem.policy, Autoregressive):
+        prefixes = _ar_layout(problem.policy)[1]
+        return state[..., prefixes, : problem.policy.vocab_size]
+    return state[..., : problem.num_outputs]
 
 
 def _pad_last(table, size: int, value=None) -> np.ndarray:
@@ -91,8 +187,11 @@ def _pad_last(table, size: int, value=None) -> np.ndarray:
 
 def pad_outputs(problem, *tables, size: int | None = None):
     """(padded problem, *padded tables): a tabular problem (and reward tables [X, Y] laid out like
-    its rewards) with its outputs padded to ``size`` (default :func:`output_bucket`); see the
-    module docstring. Built on the host and moved to the device in one transfer per leaf."""
+    its rewards) with its outputs padded to ``size`` (default :func:`output_bucket`), or a small
+    autoregressive one padded to its bucket; see the module docstring. Built on the host and
+    moved to the device in one transfer per leaf."""
+    if isinstance(problem.policy, Autoregressive):
+        return _pad_autoregressive(problem, *tables)
     size = output_bucket(np.shape(problem.reward_rm)[-1]) if size is None else size
     leaves, treedef = jax.tree.flatten(problem)
     logits = {id(problem.params0), id(problem.ref_log_probs)}

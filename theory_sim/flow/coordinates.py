@@ -88,14 +88,25 @@ def _coordinates(problem):
     return _Frame(base, log_limit, offset, shift), problem.params0 - base
 
 
+def free_parameters(policy, frame):
+    """The parameters of an autoregressive state that can move [X, P, V]: present tokens of
+    prefixes with positive probability under the frame's limit and more than one present token
+    (all of them, unpadded). Padded ones (:mod:`.buckets`) never move; the step-size norm and
+    the limit state leave them out, as they leave out absent outputs of a tabular state."""
+    reached = _present(policy.prefix_log_marginals(frame.log_limit))[..., None]
+    tokens = _present(frame.base) & reached
+    return tokens & (jnp.sum(tokens, axis=-1, keepdims=True) > 1)
+
+
 def _limit_state(frame, w):
     """w at the limit of an expressive flow with lambda > 0: theta* + c per softmax block, where
     c is the block's mean of w over its present outputs, conserved because every block of the
     gradient sums to zero (for a floored frame, probabilities are pi*'s and c is the mean of w;
     an absent output's w never moves and stays 0)."""
     if w.shape != frame.log_limit.shape:  # blocks are not outputs (autoregressive prefixes)
-        return jnp.broadcast_to(jnp.mean(w, axis=-1, keepdims=True), w.shape) + frame.shift
-    present = _present(frame.log_limit)
+        present = _present(frame.base)  # tokens of prefixes (padded: see free_parameters)
+    else:
+        present = _present(frame.log_limit)
     total = jnp.sum(jnp.where(present, w, 0.0), axis=-1, keepdims=True)
     mean = total / jnp.sum(present, axis=-1, keepdims=True).astype(w.dtype)
     return jnp.where(present, mean + frame.shift, w)

@@ -25,7 +25,7 @@ from theory_sim._validation import (
     check_index,
 )
 from theory_sim.cache import traced_once
-from theory_sim.flow.buckets import bucketed, canonical, pad_outputs, prompt_slice
+from theory_sim.flow.buckets import bucketed, canonical, cut_state, pad_outputs, prompt_slice
 from theory_sim.flow.coordinates import (
     _coordinates,
     _field,
@@ -359,7 +359,7 @@ def _adaptive_gain_time(problem, table, prompt, gamma, t_max, rtol, atol, max_st
             implicit, implicit_from = True, float(t0) * scale
             if problem is not unpadded[0]:  # the implicit solver runs unpadded (.buckets)
                 problem, table = unpadded
-                w = np.asarray(w)[..., : problem.num_outputs]
+                w = cut_state(problem, w)
         elif steps >= max_steps:
             break
     status = int(out["status"])

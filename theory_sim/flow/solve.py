@@ -33,9 +33,10 @@ from theory_sim.flow.coordinates import (
     _jit_coordinates,
     _limit_state,
     _present,
+    free_parameters,
 )
 from theory_sim.flow.limit import _CERTIFIED_TV, _certified, _kl_to_limit, _tv_bound
-from theory_sim.policies import Tabular
+from theory_sim.policies import Autoregressive, Tabular
 
 # Solver tolerances. On the two-output closed form (theory.md section 2) rtol 1e-10 gives relative
 # errors in t_gamma below 1e-9 for t_gamma from 1e-2 to 1e9 (tests/test_flow.py).
@@ -133,7 +134,20 @@ def _norm(args):
     outputs only for a tabular state (absent ones, see ABSENT_LOGIT, have error exactly 0 and
     would only dilute the mean); the same value as rms_norm when every output is present."""
     problem, frame = args
-    if not isinstance(problem.policy, Tabular):
+    policy = problem.policy
+    if isinstance(policy, Autoregressive) and policy.vocab_size > 1:
+        # the free parameters only (padded prefixes never move: see .buckets), as optimistix's
+        # RMS norm computes it, so an unpadded state's norm is rms_norm's to the bit
+        free = free_parameters(policy, frame)
+
+        def free_norm(x):
+            if jax.tree.structure(x) != jax.tree.structure(0.0) or x.shape != free.shape:
+                return optx.rms_norm(x)
+            count = jnp.sum(free).astype(x.dtype)
+            return optx.two_norm(jnp.where(free, x, 0.0)) / jnp.sqrt(count)
+
+        return free_norm
+    if not isinstance(policy, Tabular):
         return optx.rms_norm
     present = _present(frame.log_limit)
 

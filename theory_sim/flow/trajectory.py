@@ -23,6 +23,7 @@ from theory_sim.flow.buckets import (
     batch_bucket,
     bucketed,
     canonical,
+    cut_state,
     host_batch,
     host_params,
     output_bucket,
@@ -156,12 +157,12 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
             implicit_from = float(np.min(np.asarray(t_end)[stopped])) * scale
             if padded:  # the implicit solver runs unpadded (see .buckets)
                 padded, (batch, save_ts) = False, unpadded
-                ws, w, t_end, status, base = _cut(size, ws, w, t_end, status, base)
+                ws, w, t_end, status, base = _cut(problem, size, ws, w, t_end, status, base)
                 stopped = status == _STOPPED
         elif steps >= max_steps:
             break
     if padded:
-        ws, w, t_end, status, base = _cut(size, ws, w, t_end, status, base)
+        ws, w, t_end, status, base = _cut(problem, size, ws, w, t_end, status, base)
         stopped = status == _STOPPED
         batch = unpadded[0]
     ws = np.asarray(ws)[:, : size[1]]  # the padded save times of other policies
@@ -178,12 +179,12 @@ def _adaptive_trajectory(problem, ts, t_max, rtol, atol, max_steps):
     return to_device(params), steps, converged_at, implicit_from
 
 
-def _cut(size, ws, w, t_end, status, base):
-    """The padded solve's arrays cut back to the problem's X prompts, T save times and Y
-    outputs (:mod:`.buckets`)."""
-    x, t, y = size
-    ws = np.asarray(ws)[:x, :t, ..., :y]
-    w, base = np.asarray(w)[:x, ..., :y], np.asarray(base)[:x, ..., :y]
+def _cut(problem, size, ws, w, t_end, status, base):
+    """The padded solve's arrays cut back to the problem's X prompts, T save times and layout
+    (:mod:`.buckets`)."""
+    x, t, _ = size
+    ws = cut_state(problem, np.asarray(ws)[:x, :t])
+    w, base = cut_state(problem, np.asarray(w)[:x]), cut_state(problem, np.asarray(base)[:x])
     return ws, w, np.asarray(t_end)[:x], np.asarray(status)[:x], base
 
 

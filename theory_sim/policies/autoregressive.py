@@ -104,13 +104,26 @@ class Autoregressive:
         """Conditional log-probabilities log pi(y_l | x, y_<l) [X, P, V] reproducing a
         log-probability table [X, V^L] exactly: prefix marginals by logsumexp, bottom-up, in log
         space (entries far below float64's smallest probability keep their logs)."""
-        v, levels, marginal = self.vocab_size, [], log_probs
+        return self._bottom_up(log_probs)[0]
+
+    def prefix_log_marginals(self, log_probs: jax.Array) -> jax.Array:
+        """log pi(y_<l | x) of every prefix [X, P], in the parameters' level order (the empty
+        prefix first, log 1 = 0), from a log-probability table [X, V^L] by logsumexp, bottom-up."""
+        return self._bottom_up(log_probs)[1]
+
+    def _bottom_up(self, log_probs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(conditional log-probabilities [X, P, V], prefix log-marginals [X, P])."""
+        v, levels, parents_by_level, marginal = self.vocab_size, [], [], log_probs
         for level in reversed(range(self.length)):
             children = marginal.reshape(log_probs.shape[0], v**level, v)
             parents = jax.nn.logsumexp(children, axis=-1)
             levels.append(children - parents[..., None])
+            parents_by_level.append(parents)
             marginal = parents
-        return jnp.concatenate(levels[::-1], axis=1)
+        return (
+            jnp.concatenate(levels[::-1], axis=1),
+            jnp.concatenate(parents_by_level[::-1], axis=1),
+        )
 
     def check_params(self, name: str, params) -> tuple[np.ndarray, bool]:
         """Validate logits [X, P, V] (or [P, V] for one prompt)."""
