@@ -550,7 +550,8 @@ def _public_callables() -> dict[str, object]:
 # check_params validates an argument on a caller's behalf, naming it by the caller's `name`.
 PLUMBING = {
     "check_params",
-    "log_probs", "relative_log_probs", "log_params", "num_outputs", "num_prompts", "squeeze",
+    "log_probs", "relative_log_probs", "log_params", "prefix_log_marginals", "num_outputs",
+    "num_prompts", "squeeze",
     "unsqueeze", "tree_flatten", "tree_unflatten", "unflatten", "logit_table", "model",
     "sequences",
 }  # fmt: skip

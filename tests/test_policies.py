@@ -57,6 +57,22 @@ def test_autodiff_gradient_equals_per_prefix_closed_form(seed, shape, kl_coef):
     np.testing.assert_allclose(ts.policy_gradient(problem, theta), expected, atol=1e-13)
 
 
+@pytest.mark.parametrize(("vocab", "length"), [(2, 3), (3, 2), (2, 1)])
+def test_prefix_marginals_sum_the_sequences_through_each_prefix(rng, vocab, length):
+    """log pi(prefix) in level order against the sum of pi over the sequences it starts."""
+    policy = ts.Autoregressive(vocab, length)
+    probs = rng.dirichlet(np.ones(policy.num_sequences), size=2)
+    got = np.exp(np.asarray(policy.prefix_log_marginals(np.log(probs))))
+    sequences = policy.sequences()
+    want = []
+    for level in range(length):
+        for index in range(vocab**level):  # prefixes of a level in lexicographic order
+            prefix = np.unravel_index(index, (vocab,) * level) if level else ()
+            starts = np.all(sequences[:, :level] == np.asarray(prefix, int), axis=1)
+            want.append(probs[:, starts].sum(axis=1))
+    np.testing.assert_allclose(got, np.stack(want, axis=1), rtol=1e-13)
+
+
 def test_length_one_equals_tabular(rng):
     logits = rng.normal(size=(3, 5))
     r_rm, r_gt = rng.uniform(-1, 1, (2, 3, 5))

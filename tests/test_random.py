@@ -59,14 +59,14 @@ def test_one_program_serves_a_bucket_of_shapes():
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         _random.uniform(key, (2, 5), -3.0, 2.0)
-        _random.uniform(key, (16,))
+        _random.uniform(key, (64,))
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiled == []
 
 
 def test_draw_sizes():
-    assert [_random.draw_size(n) for n in (0, 1, 16, 17, 1000)] == [16, 16, 16, 32, 1024]
+    assert [_random.draw_size(n) for n in (0, 1, 64, 65, 1000)] == [64, 64, 64, 128, 1024]
     step = _random.DRAW_STEP
     assert _random.draw_size(step) == step
     assert _random.draw_size(step + 1) == 2 * step

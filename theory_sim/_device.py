@@ -21,11 +21,15 @@ def to_device(x: Any) -> jax.Array:
 
     JAX 0.10's ``jnp.asarray`` of a host (numpy) array runs a small jitted program, compiled
     (or read from the persistent cache) once per shape and dtype in every process: a run of
-    ``theory-sim check`` paid for 42 of them. ``jax.device_put`` copies without a program. JAX
-    arrays, tracers and Python scalars (weakly typed) go through ``jnp.asarray`` unchanged.
+    ``theory-sim check`` paid for 42 of them, and ``jnp.asarray`` of a Python scalar one per
+    dtype. ``jax.device_put`` copies without a program, and keeps a Python scalar's weak type
+    (the same dtype and weak type as ``jnp.asarray``). JAX arrays and tracers go through
+    ``jnp.asarray`` unchanged.
     """
-    if isinstance(x, (jax.Array, bool, int, float, complex)):
+    if isinstance(x, jax.Array):
         return jnp.asarray(x)
+    if isinstance(x, (bool, int, float, complex)):
+        return jax.device_put(x)
     return jax.device_put(np.asarray(x))
 
 

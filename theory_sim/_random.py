@@ -27,10 +27,11 @@ import numpy as np
 
 from theory_sim._device import power_of_two
 
-# Draws of up to this many values share power-of-two sizes (at least MIN_DRAW); larger draws are
-# rounded up to a multiple of it (at most DRAW_STEP values drawn in vain, a small fraction).
+# Draws of up to this many values share power-of-two sizes (at least MIN_DRAW: every draw of the
+# check's instances fits one bucket); larger draws are rounded up to a multiple of it (at most
+# DRAW_STEP values drawn in vain, a small fraction).
 DRAW_STEP = 2**16
-MIN_DRAW = 16
+MIN_DRAW = 64
 
 
 def draw_size(n: int) -> int:
