@@ -48,9 +48,10 @@ from theory_sim._device import power_of_two, to_device
 from theory_sim.flow.coordinates import ABSENT_LOGIT
 from theory_sim.policies import Autoregressive, Tabular
 
-# Problems with up to this many outputs share one bucket (the check's tabular instances have
-# 2 to 10 outputs: one program for all of them).
-MIN_OUTPUTS = 16
+# Problems with up to this many outputs share one bucket. A floor of 16 would put all the
+# check's tabular instances (2 to 10 outputs) in one bucket, but doubles a small problem's time
+# per step (bench/run.py flat: 3.7-4.0 ms against 7.6-8.7 ms).
+MIN_OUTPUTS = 8
 # Past this many outputs, buckets are multiples of it rather than powers of two (padding costs
 # at most this many outputs, a fraction 1024 / Y of the work).
 OUTPUT_STEP = 1024
