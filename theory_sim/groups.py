@@ -51,6 +51,7 @@ import numpy as np
 import optimistix as optx
 from jax.scipy.special import gammaln
 
+from theory_sim._device import to_device
 from theory_sim._validation import (
     as_float_array,
     check_float_scalar,
@@ -170,7 +171,7 @@ def _check_group(problem, method, group_size, eps, outputs: bool = True):
             f"of the other samples for Y = {problem.num_outputs}, G = {group_size}; the "
             f"limit is {MAX_COMPOSITIONS:,}. Use fewer outputs or a smaller group."
         )
-    return method, group_size, eps, jnp.asarray(_compositions(group_size - 1, problem.num_outputs))
+    return method, group_size, eps, to_device(_compositions(group_size - 1, problem.num_outputs))
 
 
 @functools.partial(jax.jit, static_argnames=("method", "group_size"))

@@ -2,7 +2,7 @@
 
 Each new array shape costs a solver program of its own (tracing and compiling a diffrax solve
 with its events takes seconds), and most programs a session compiles differ only in shapes. So
-the adaptive solvers pad a tabular problem before solving it:
+the adaptive solvers pad a tabular or small autoregressive problem before solving it:
 
 * outputs to the next power of two, at least ``MIN_OUTPUTS`` (past ``OUTPUT_STEP``, to the next
   multiple of it): added outputs get the logit
@@ -19,9 +19,9 @@ the adaptive solvers pad a tabular problem before solving it:
   mass on token 0 (logits (0, ABSENT_LOGIT, ...): its softmax has zero gradient, so it never
   moves and adds exactly log 1 = 0 to a sequence), and a prefix no real sequence reaches gets
   logits 0, the conditional log-probabilities the frame's base gives an all-absent subtree
-  (so its state is 0, and stays 0: no mass reaches it). The step-size norm and the limit state
-  count only the free parameters of reached prefixes
-  (:func:`~theory_sim.flow.coordinates.free_parameters`);
+  (so its state is 0, and stays 0: no mass reaches it). The step-size norm counts only the
+  free parameters of reached prefixes (:func:`~theory_sim.flow.coordinates.free_parameters`),
+  and the limit state's per-prefix mean only present tokens;
 * save times to ``2^k + 1`` (at least ``MIN_SAVES``), with copies of the last time (every
   policy kind: save times are read off the dense interpolant and never steer the steps).
 

@@ -91,8 +91,8 @@ def _coordinates(problem):
 def free_parameters(policy, frame):
     """The parameters of an autoregressive state that can move [X, P, V]: present tokens of
     prefixes with positive probability under the frame's limit and more than one present token
-    (all of them, unpadded). Padded ones (:mod:`.buckets`) never move; the step-size norm and
-    the limit state leave them out, as they leave out absent outputs of a tabular state."""
+    (all of them, unpadded). Padded ones (:mod:`.buckets`) never move, and the step-size norm
+    leaves them out, as it leaves out absent outputs of a tabular state."""
     reached = _present(policy.prefix_log_marginals(frame.log_limit))[..., None]
     tokens = _present(frame.base) & reached
     return tokens & (jnp.sum(tokens, axis=-1, keepdims=True) > 1)
@@ -104,7 +104,7 @@ def _limit_state(frame, w):
     gradient sums to zero (for a floored frame, probabilities are pi*'s and c is the mean of w;
     an absent output's w never moves and stays 0)."""
     if w.shape != frame.log_limit.shape:  # blocks are not outputs (autoregressive prefixes)
-        present = _present(frame.base)  # tokens of prefixes (padded: see free_parameters)
+        present = _present(frame.base)  # present tokens of each prefix (padded: see .buckets)
     else:
         present = _present(frame.log_limit)
     total = jnp.sum(jnp.where(present, w, 0.0), axis=-1, keepdims=True)

@@ -132,7 +132,9 @@ def _solve(args, t0, w0, t1, rtol, atol, max_steps, saveat, event, implicit):
 def _norm(args):
     """The step-size controller's norm: diffrax's RMS norm (optimistix.rms_norm), over the present
     outputs only for a tabular state (absent ones, see ABSENT_LOGIT, have error exactly 0 and
-    would only dilute the mean); the same value as rms_norm when every output is present."""
+    would only dilute the mean), the same value as rms_norm when every output is present; over
+    the free parameters only for an autoregressive state (:func:`.coordinates.free_parameters`;
+    rms_norm's value to the bit when all are free, as they are unpadded)."""
     problem, frame = args
     policy = problem.policy
     if isinstance(policy, Autoregressive) and policy.vocab_size > 1:

@@ -94,10 +94,15 @@ def lemma_9_rate(log_probs, ref_log_probs, reward_rm, kl_coef: float, num_prompt
 
 
 def _lemma_9_rate(log_probs, ref_log_probs, reward_rm, kl_coef, num_prompts):
-    probs = jnp.exp(log_probs)
-    r_kl = reward_rm - kl_coef * (log_probs - ref_log_probs)
-    centred = r_kl - jnp.sum(probs * r_kl, axis=-1, keepdims=True)
-    second = jnp.sum(probs**2 * centred, axis=-1, keepdims=True)
+    """:func:`lemma_9_rate` on the host (numpy): as eager JAX it compiled a program for each
+    operation and shape."""
+    log_probs, ref_log_probs, reward_rm = (
+        np.asarray(a, np.float64) for a in (log_probs, ref_log_probs, reward_rm)
+    )
+    probs = np.exp(log_probs)
+    r_kl = reward_rm - float(kl_coef) * (log_probs - ref_log_probs)
+    centred = r_kl - np.sum(probs * r_kl, axis=-1, keepdims=True)
+    second = np.sum(probs**2 * centred, axis=-1, keepdims=True)
     return probs * (probs * centred - second) / num_prompts
 
 
