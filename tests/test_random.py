@@ -71,3 +71,29 @@ def test_draw_sizes():
     assert _random.draw_size(step) == step
     assert _random.draw_size(step + 1) == 2 * step
     assert _random.draw_size(5 * step - 3) == 5 * step
+
+
+def test_draws_follow_jax_random_without_partitionable_threefry():
+    """With jax_threefry_partitionable off a draw's values depend on its shape: each draw is then
+    taken at its own shape, and the numbers are still jax.random's."""
+    key = jax.random.key(5)
+    jax.config.update("jax_threefry_partitionable", False)
+    try:
+        pairs = [
+            (
+                _random.uniform(key, (3, 5), -1.0, 1.0),
+                jax.random.uniform(key, (3, 5), np.float64, -1.0, 1.0),
+            ),
+            (_random.normal(key, (7,)), jax.random.normal(key, (7,), np.float64)),
+            (
+                _random.dirichlet(key, 6, (2,)),
+                jax.random.dirichlet(key, np.ones(6), (2,), np.float64),
+            ),
+        ]
+        bucketed = np.asarray(jax.random.uniform(key, (64,), np.float64))[:7]
+        shaped = np.asarray(jax.random.uniform(key, (7,), np.float64))
+    finally:
+        jax.config.update("jax_threefry_partitionable", True)
+    for got, want in pairs:
+        np.testing.assert_array_equal(got, np.asarray(want))
+    assert not np.array_equal(bucketed, shaped)  # the case the fallback exists for

@@ -42,6 +42,12 @@ def draw_size(n: int) -> int:
     return power_of_two(n, MIN_DRAW)
 
 
+def _bucketed() -> bool:
+    """Whether a draw's values depend only on their positions (JAX's default
+    ``jax_threefry_partitionable``); otherwise each draw is taken at its own shape."""
+    return bool(jax.config.jax_threefry_partitionable)
+
+
 def _first(draw, shape) -> np.ndarray:
     """The first prod(shape) values of ``draw`` in ``shape``, on the host."""
     shape = tuple(int(s) for s in shape)
@@ -53,6 +59,8 @@ def uniform(key, shape=(), minval=0.0, maxval=1.0) -> np.ndarray:
     docstring). Bounds broadcast against ``shape``; array bounds are laid out like the draw
     (jax.random's affine map may fuse its multiply and add, so it is left to jax.random)."""
     shape = tuple(int(s) for s in shape)
+    if not _bucketed():
+        return np.asarray(jax.random.uniform(key, shape, jnp.float64, minval, maxval))
     size = draw_size(math.prod(shape))
     if np.ndim(minval) or np.ndim(maxval):
         minval, maxval = (
@@ -64,6 +72,8 @@ def uniform(key, shape=(), minval=0.0, maxval=1.0) -> np.ndarray:
 
 def normal(key, shape=()) -> np.ndarray:
     """``jax.random.normal(key, shape, float64)``, bit for bit (module docstring)."""
+    if not _bucketed():
+        return np.asarray(jax.random.normal(key, tuple(shape), jnp.float64))
     n = math.prod(int(s) for s in shape)
     return _first(jax.random.normal(key, (draw_size(n),), jnp.float64), shape)
 
@@ -71,6 +81,9 @@ def normal(key, shape=()) -> np.ndarray:
 def dirichlet(key, num_outputs: int, shape=()) -> np.ndarray:
     """``jax.random.dirichlet(key, ones(num_outputs), shape, float64)``: Dirichlet(1, ..., 1)
     draws [*shape, num_outputs], bit for bit (module docstring)."""
+    if not _bucketed():
+        ones = np.ones(int(num_outputs))
+        return np.asarray(jax.random.dirichlet(key, ones, tuple(shape), jnp.float64))
     full = (*(int(s) for s in shape), int(num_outputs))
     n = math.prod(full)
     log_gamma = jax.random.loggamma(key, jax.device_put(np.ones(draw_size(n))))
