@@ -1,6 +1,7 @@
 """Run ``theory-sim ARGS`` and write to COUNTS_FILE the programs it made ready.
 
     python bench/count_programs.py COUNTS_FILE ARGS...
+    python bench/count_programs.py --sites COUNTS_FILE ARGS...   # and print where they came from
 
 Every program JAX makes ready counts (solver programs, and the small programs that eager jnp
 calls outside jit compile per shape alike): ``compiled`` counts
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import time
+import traceback
 
 import jax
 
@@ -26,16 +28,43 @@ EVENTS = {
 }
 
 
+def _call_site() -> str:
+    """The innermost theory_sim frame of the current stack, as module:line:function (past the
+    wrapper of theory_sim.cache, which every kept solver program is called through)."""
+    for frame in reversed(traceback.extract_stack()):
+        path = frame.filename.replace(os.sep, "/")
+        if "/theory_sim/" in path and "site-packages" not in path:
+            module = path.split("/theory_sim/")[-1]
+            if module != "cache.py":
+                return f"{module}:{frame.lineno}:{frame.name}"
+    return "?"
+
+
+def _print_sites(programs) -> None:
+    """Programs grouped by name and call site, the costliest first."""
+    groups: dict = collections.defaultdict(lambda: [0, 0.0])
+    for name, duration, site in programs:
+        groups[(name, site)][0] += 1
+        groups[(name, site)][1] += duration
+    print(f"{len(programs)} programs, {sum(p[1] for p in programs):.1f} s of XLA", file=sys.stderr)
+    for (name, site), (count, total) in sorted(groups.items(), key=lambda kv: -kv[1][1]):
+        print(f"{count:4d} {total:7.2f} s  {name:32.32} {site}", file=sys.stderr)
+
+
 def main() -> None:
-    out, args = sys.argv[1], sys.argv[2:]
+    sites = sys.argv[1] == "--sites"
+    out, args = sys.argv[1 + sites], sys.argv[2 + sites :]
     counts: collections.Counter = collections.Counter()
     seconds: collections.Counter = collections.Counter()
+    programs: list = []  # (name, seconds, call site) of each program, with --sites
 
     def listener(event, duration, **kwargs):
         name = EVENTS.get(event)
         if name is not None:
             counts[name] += 1
             seconds[name] += duration
+        if sites and name == "compiled":
+            programs.append((kwargs.get("fun_name", "?"), duration, _call_site()))
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     start = time.perf_counter()
@@ -43,6 +72,9 @@ def main() -> None:
     def write():
         record = {"counts": dict(counts), "seconds": dict(seconds)}
         record["wall"] = time.perf_counter() - start
+        if sites:
+            record["programs"] = programs
+            _print_sites(programs)
         with open(out, "w") as f:
             json.dump(record, f)
 
