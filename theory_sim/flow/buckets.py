@@ -249,8 +249,8 @@ def host_params(problem, base, ws, ts) -> np.ndarray:
 
 
 def pad_batch(batch, size: int):
-    """A batch of problems (leading axis B) padded to ``size`` with copies of its first member,
-    on the host."""
+    """A pytree of arrays with a leading axis (a batch of problems, or parameters at save times)
+    padded to ``size`` along it with copies of its first entry, on the host."""
 
     def grow(leaf):
         leaf = np.asarray(leaf)

@@ -94,8 +94,8 @@ def lemma_9_rate(log_probs, ref_log_probs, reward_rm, kl_coef: float, num_prompt
 
 
 def _lemma_9_rate(log_probs, ref_log_probs, reward_rm, kl_coef, num_prompts):
-    """:func:`lemma_9_rate` on the host (numpy): as eager JAX it compiled a program for each
-    operation and shape."""
+    """:func:`lemma_9_rate` on the host, in numpy (its inputs are host tables; eager JAX would
+    compile a program for each operation and shape)."""
     log_probs, ref_log_probs, reward_rm = (
         np.asarray(a, np.float64) for a in (log_probs, ref_log_probs, reward_rm)
     )
@@ -172,14 +172,8 @@ def check_lemma_9(
             f"{DEFAULT_MAX_STEPS} steps (with lambda > 0 the tail is stiff: lower `t_max` to "
             "where the flow still moves, about |S| / lambda)."
         )
-    closed = np.asarray(
-        _lemma_9_rate(
-            log_probs,
-            problem.ref_log_probs,
-            problem.reward_rm,
-            problem.kl_coef,
-            problem.num_prompts,
-        )
+    closed = _lemma_9_rate(
+        log_probs, problem.ref_log_probs, problem.reward_rm, problem.kl_coef, problem.num_prompts
     )
     autodiff = np.asarray(autodiff)
     r_kl = np.asarray(problem.reward_rm) - float(problem.kl_coef) * (
