@@ -32,6 +32,7 @@ from theory_sim import (
     plotting,
     policies,
     rewards,
+    steps,
     stories,
     sweep,
     theorems,
@@ -427,6 +428,44 @@ CALLS |= {
         (0.15,), horizon=50.0, step=0.5)}),
 }  # fmt: skip
 
+# discrete steps (theory_sim.steps)
+SHARED = steps.shared_token_problem(4, 2, 0.2)
+SMALL_STEPS = {
+    "lengths": (4, 5, 6),
+    "successes": (0.2, 0.5),
+    "sampled_lengths": (4,),
+    "rates": (1.0, 100.0),
+    "num_steps": 100,
+    "num_runs": 4,
+}
+CALLS |= {
+    "shared_token_problem": (steps.shared_token_problem,
+                             {"length": 4, "vocab": 2, "success": 0.2, "target": [0, 0, 0, 1]}),
+    "gradient_gap": (steps.gradient_gap, {"problem": SHARED, "params": SHARED.params0}),
+    "critical_learning_rate": (steps.critical_learning_rate, {
+        "problem": SHARED, "num_steps": 100, "method": "grpo", "group_size": 4, "eps": 0.0,
+        "low": 0.1, "high": 1e3, "rtol": 1e-2}),
+    "improvement_threshold": (steps.improvement_threshold, {
+        "problem": SHARED, "method": "exact", "group_size": 4, "eps": 0.0, "high": 1e4,
+        "rtol": 1e-6}),
+    "predicted_improvement_threshold": (steps.predicted_improvement_threshold,
+                                        {"length": 6, "success": 0.3}),
+    "collapse_probability": (steps.collapse_probability, {
+        "problem": SHARED, "learning_rates": [1.0, 50.0], "num_steps": 50,
+        "key": jax.random.key(0), "method": "grpo", "num_samples": 4, "num_runs": 4}),
+    "check_gradient_gap": (theorems.check_gradient_gap, {"length": 4, "success": 0.2}),
+    "check_improvement_threshold": (theorems.check_improvement_threshold,
+                                    {"length": 5, "success": 0.2, "method": "grpo",
+                                     "group_size": 4}),
+    "check_step_threshold": (theorems.check_step_threshold,
+                             {"length": 5, "success": 0.2, "method": "exact", "num_steps": 100}),
+    "check_step_scaling": (theorems.check_step_scaling,
+                           {"short": 4, "long": 5, "success": 0.2, "num_steps": 100}),
+    "step_thresholds": (stories.step_thresholds, SMALL_STEPS),
+    "plot_step_thresholds": (plotting.plot_step_thresholds,
+                             {"study": stories.step_thresholds(**SMALL_STEPS)}),
+}  # fmt: skip
+
 # Public callables the garbage test does not call, each with the reason.
 EXEMPT = {
     # result records: built by theory_sim's functions, which validate what goes into them
@@ -454,6 +493,8 @@ EXEMPT = {
             "SweepConfig",
             "FamilySpec",
             "GroupExponents",
+            "StepThreshold",
+            "StepThresholds",
             "BeneficialErrors",
             "VerifierPhases",
             "GroupFlow",
@@ -533,7 +574,7 @@ def _public_callables() -> dict[str, object]:
     of the policy classes, by name."""
     found = {}
     for module in (ts, rewards, theorems, training, bradley_terry, metrics, policies, stories,
-                   flow, sweep, cache, plotting, estimators, groups, evaluate):  # fmt: skip
+                   flow, sweep, cache, plotting, estimators, groups, evaluate, steps):  # fmt: skip
         for name in module.__all__:
             value = getattr(module, name)
             if callable(value) and not (isinstance(value, type) and issubclass(value, Exception)):
@@ -573,7 +614,8 @@ def test_every_public_callable_is_covered():
 SLOW = {"flat_landscape", "theorem_5_story", "accuracy_variance_grid", "theorem_6_story",
         "teacher_student", "sequence_teachers", "run_cells", "build_cell",
         "section_4_1", "group_exponents", "verifier_phases", "evaluate",
-        "plot_group_exponents", "beneficial_errors"}  # fmt: skip
+        "plot_group_exponents", "beneficial_errors", "step_thresholds", "plot_step_thresholds",
+        "check_step_scaling", "check_step_threshold", "critical_learning_rate"}  # fmt: skip
 
 
 @pytest.mark.slow

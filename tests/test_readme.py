@@ -47,6 +47,13 @@ NOTEBOOK_QUOTES = [
         "HAcc-W +0.638 (18 of 20 seeds positive), Acc-W +0.649 and variance +0.727",
     ),
     ("11_verifiable_rewards_and_grpo", "12.0 against 1,077 at 0.1, 10.1 against 140 at 0.15"),
+    ("11_verifiable_rewards_and_grpo", "length (83.3 at L = 4, 34.81 at L = 8)"),
+    ("11_verifiable_rewards_and_grpo", "(30.07 at L = 12); notebook 11"),
+    ("11_verifiable_rewards_and_grpo", "(47.71, 17.73 and 14.58 for GRPO's expected update)"),
+    ("11_verifiable_rewards_and_grpo", "The overall fit is L^-0.91 (GRPO L^-0.979)"),
+    ("11_verifiable_rewards_and_grpo", "flattens to -0.07 between L = 10 and 12"),
+    ("11_verifiable_rewards_and_grpo", "bottoms at 7.24 at L = 16 and rises to 12.22 at L = 1,024"),
+    ("11_verifiable_rewards_and_grpo", "fail at 33.12, 29.54 and 22.02 for L = 4, 6 and 8"),
     ("10_evaluate_reward_models", "(Kendall tau mean 0.56), the dump's variance ranks"),
     (
         "10_evaluate_reward_models",
@@ -150,8 +157,8 @@ def test_readme_quotes_theory_sim_check(capsys):
     run = json.loads(capsys.readouterr().out)
     summary = run["summary"]
     for fragment, at in (
-        ("checks 335 rows: 298 hold, 0 fail and 37 are vacuous", 0),  # the findings page
-        ("reports 298 of 335 rows holding, 0 failing and 37 vacuous", 1),  # the README
+        ("checks 344 rows: 307 hold, 0 fail and 37 are vacuous", 0),  # the findings page
+        ("reports 307 of 344 rows holding, 0 failing and 37 vacuous", 1),  # the README
     ):
         numbers = _check_numbers(fragment)
         total, (holds, fails, vacuous) = numbers.pop(at), numbers

@@ -227,7 +227,7 @@ def test_reproduce_quick_resumes_and_writes_every_artefact(tmp_path, capsys, mon
     assert (tmp_path / "quickstart.png").stat().st_mtime_ns == kept  # not computed again
     report = (tmp_path / "report.md").read_text()
     linked = [line.split("(")[-1].rstrip(")") for line in report.splitlines() if "](" in line]
-    assert len(linked) == 36  # 18 figures and 18 tables
+    assert len(linked) == 38  # 19 figures and 19 tables
     for name in linked:
         assert (tmp_path / name).stat().st_size > 0, name
     assert not list(tmp_path.glob("*.pdf"))  # quick writes PNG only

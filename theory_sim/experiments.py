@@ -32,8 +32,10 @@ from theory_sim.theorems import (
     Check,
     ExponentFit,
     check_beneficial_error,
+    check_gradient_gap,
     check_group_update,
     check_grpo_success,
+    check_improvement_threshold,
     check_lemma_9,
     check_lemma_10,
     check_monotone_ascent,
@@ -45,6 +47,8 @@ from theory_sim.theorems import (
     check_proposition_3,
     check_proposition_3_trajectory,
     check_proposition_4,
+    check_step_scaling,
+    check_step_threshold,
     check_theorem_4,
     check_theorem_4_held_out,
     check_theorem_5,
@@ -60,6 +64,7 @@ __all__ = [
     "counterexample_checks",
     "estimator_snr_study",
     "exponent_study",
+    "step_checks",
     "verifiable_checks",
 ]
 
@@ -268,6 +273,21 @@ def verifiable_checks(seed: int = 0) -> list[Check]:
         pi0, r_g, r_rm = beneficial_error_instance(star)
         rows.append(check_beneficial_error(pi0, r_g, r_rm, 0.9, instance=f"pi0(y*)={star:g}"))
         rows.append(check_preference_metrics(pi0, r_rm, r_g, instance=f"pi0(y*)={star:g}"))
+    return rows + step_checks()
+
+
+def step_checks(success: float = 0.2) -> list[Check]:
+    """Discrete steps (arXiv 2510.08539) on the shared-token family over {0, 1}^L with initial
+    success rate ``success``: the Gradient Gap identity (L = 8); the one-step threshold against
+    its closed form (L = 4 and 8, exact; L = 8, GRPO with G = 8); the runs just below and just
+    above the critical learning rate (L = 8, exact and GRPO); the critical rate at L = 8 against
+    L = 4."""
+    rows = [check_gradient_gap(8, success)]
+    rows += [check_improvement_threshold(n, success) for n in (4, 8)]
+    rows.append(check_improvement_threshold(8, success, "grpo"))
+    for method in ("exact", "grpo"):
+        rows += check_step_threshold(8, success, method)
+    rows.append(check_step_scaling(4, 8, success))
     return rows
 
 

@@ -168,6 +168,7 @@ def _sections() -> list[_Section]:
                      functools.partial(stories.group_exponents, "reward_scale",
                                        **size("group_exponents")),
                      stories.beneficial_errors,
+                     functools.partial(stories.step_thresholds, **size("step_thresholds")),
                  ], _write_verifiable),
     ]  # fmt: skip
 
@@ -412,7 +413,7 @@ def _write_evaluation(out: Path, results, figure):
 
 
 def _write_verifiable(out: Path, results, figure):
-    phases, *studies, beneficial = results
+    phases, *studies, beneficial, thresholds = results
     rows = [
         {"false_positive": float(a), "false_negative": float(b), "J": float(phases.j[i, k]),
          "t_gamma": float(phases.time[i, k]), "t_gamma(1) / J": float(phases.predicted[i, k]),
@@ -426,8 +427,14 @@ def _write_verifiable(out: Path, results, figure):
     files += figure("plot_group_exponents", studies, "group_exponents")
     write_csv(out / "beneficial_errors.csv", beneficial.rows)
     files += figure("plot_beneficial_errors", beneficial, "beneficial_errors")
-    text = markdown_table(fits, digits=3) + "\n\n" + markdown_table(beneficial.rows, digits=4)
-    return [*files, "verifier_phases.csv", "group_exponents.csv", "beneficial_errors.csv"], text
+    step_rows = thresholds.rows()
+    write_csv(out / "step_thresholds.csv", step_rows)
+    files += figure("plot_step_thresholds", thresholds, "step_thresholds")
+    text = "\n\n".join(markdown_table(t, digits=d) for t, d in
+                       ((fits, 3), (beneficial.rows, 4), (step_rows, 3)))  # fmt: skip
+    names = ["verifier_phases.csv", "group_exponents.csv", "beneficial_errors.csv",
+             "step_thresholds.csv"]  # fmt: skip
+    return [*files, *names], text
 
 
 def _write_tightness(out: Path, results, figure):

@@ -30,6 +30,9 @@ from theory_sim.plotting.evaluate import (
     plot_prompt_variance as plot_prompt_variance,
 )
 from theory_sim.plotting.evaluate import (
+    plot_step_thresholds as plot_step_thresholds,
+)
+from theory_sim.plotting.evaluate import (
     plot_teaching_times as plot_teaching_times,
 )
 from theory_sim.plotting.evaluate import (
@@ -80,6 +83,7 @@ __all__ = [
     "plot_reward_curves",
     "plot_section_4_1",
     "plot_snr_study",
+    "plot_step_thresholds",
     "plot_sweep",
     "plot_teacher_student",
     "plot_teaching_times",

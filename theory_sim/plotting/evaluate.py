@@ -1,19 +1,29 @@
 """Figures of reward-model evaluation (:mod:`theory_sim.evaluate`: variance against accuracy,
 per-prompt variance per model, predicted teaching times, estimates against K) and of verifiable
 rewards (notebook 11: the noisy-verifier phase diagram, group estimators' exponents, the reward
-error that helps)."""
+error that helps, the critical learning rate of discrete steps)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from theory_sim.plotting._common import T_GAMMA, _axes, _inputs, _legend_outside, _note, _panels
+from theory_sim.plotting._common import (
+    T_GAMMA,
+    _axes,
+    _inputs,
+    _legend_below,
+    _legend_outside,
+    _note,
+    _panels,
+    _plain_log_ticks,
+)
 
 __all__ = [
     "plot_beneficial_errors",
     "plot_convergence",
     "plot_group_exponents",
     "plot_prompt_variance",
+    "plot_step_thresholds",
     "plot_teaching_times",
     "plot_variance_accuracy",
     "plot_verifier_phases",
@@ -201,4 +211,57 @@ def plot_beneficial_errors(study, axes=None):
     axes[0].legend(fontsize=8, loc="lower right")
     _note(fig, f"dotted: the target {study.target:g} and y_med's reward {study.mediocre:g}; dots: "
                "t_target (off the right edge where r_G gets there after the horizon)")  # fmt: skip
+    return fig
+
+
+@_inputs("study", "object", "lengths", "critical", "all_fail", "one_step", "long_lengths",
+         "long_one_step", "successes", "critical_by_success", "one_step_by_success",
+         "sampled_lengths", "rates", "collapse", "sampled_half")  # fmt: skip
+def plot_step_thresholds(study, axes=None):
+    """The critical fixed learning rate on the shared-token family (``study``:
+    :func:`theory_sim.stories.step_thresholds`): against L, with the band where runs that
+    converge and runs that fail alternate, the one-step threshold (markers measured, line its
+    closed form out to L = 1024) and the sampled runs' half-collapse rates; against the initial
+    success rate; and the fraction of sampled runs that collapse against the rate."""
+    fig, (by_length, by_success, sampled) = _panels(axes, 3, width=4.6)
+    if axes is None:
+        fig.set_figheight(5.6)
+    names = {"exact": "exact update", "grpo": "GRPO (expected)"}
+    for i, m in enumerate(("exact", "grpo")):
+        color = f"C{i}"
+        by_length.loglog(study.lengths, study.critical[m], "o-", color=color,
+                         label=f"{names[m]}: critical rate")  # fmt: skip
+        upper = np.where(np.isfinite(study.all_fail[m]), study.all_fail[m], np.nan)
+        by_length.fill_between(study.lengths, study.critical[m], upper, color=color, alpha=0.15)
+        by_length.loglog(study.lengths, study.one_step[m], "x", color=color,
+                         label=f"{names[m]}: one-step threshold")  # fmt: skip
+        by_success.semilogy(study.successes, study.critical_by_success[m], "o-", color=color,
+                            label=f"{names[m]}: critical rate")  # fmt: skip
+    by_length.loglog(study.long_lengths, study.long_one_step, "-", color="0.5", lw=1,
+                     label="one-step threshold, closed form")  # fmt: skip
+    for k, m in enumerate(("rloo", "grpo")):
+        by_length.loglog(study.sampled_lengths, study.sampled_half[m], "s", mfc="none",
+                         color=f"C{k + 2}", label=f"sampled {m.upper()}: half fail")  # fmt: skip
+    ref = study.critical["exact"][0] * (study.lengths / study.lengths[0]) ** -1.0
+    by_length.loglog(study.lengths, ref, ":", color="0.3", label="slope -1")
+    by_length.set_xlabel("response length L")
+    by_length.set_ylabel("learning rate")
+    _legend_below(by_length, ncols=2)
+    by_success.semilogy(study.successes, study.one_step_by_success, "-", color="0.5", lw=1,
+                        label="one-step threshold (exact), closed form")  # fmt: skip
+    by_success.set_xlabel("initial success rate $p_0$")
+    by_success.set_ylabel("learning rate")
+    by_success.set_title(f"L = {study.length}", fontsize=10)
+    _plain_log_ticks(by_success.yaxis)
+    _legend_below(by_success, ncols=1)
+    for j, n in enumerate(study.sampled_lengths):
+        for k, m in enumerate(("rloo", "grpo")):
+            sampled.semilogx(study.rates, study.collapse[m][j], "-" if k == 0 else "--",
+                             color=f"C{j + 4}", label=f"{m.upper()} L={n}")  # fmt: skip
+    sampled.set_xlabel("learning rate")
+    sampled.set_ylabel("fraction of sampled runs that fail")
+    _legend_below(sampled, ncols=3)
+    _note(fig, f"V = 2, target L - 1 zeros then a one, p0 = {study.success:g} (left), groups of "
+               f"{study.group_size}, {study.num_steps} steps; a run fails when it ends below half "
+               "its start; shaded: rates where failing and converging runs alternate")  # fmt: skip
     return fig

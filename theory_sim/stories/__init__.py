@@ -43,8 +43,10 @@ from theory_sim.stories.teacher import Theorem6Story as Theorem6Story
 from theory_sim.stories.teacher import teacher_student as teacher_student
 from theory_sim.stories.teacher import theorem_6_story as theorem_6_story
 from theory_sim.stories.verifiable import GroupExponents as GroupExponents
+from theory_sim.stories.verifiable import StepThresholds as StepThresholds
 from theory_sim.stories.verifiable import VerifierPhases as VerifierPhases
 from theory_sim.stories.verifiable import group_exponents as group_exponents
+from theory_sim.stories.verifiable import step_thresholds as step_thresholds
 from theory_sim.stories.verifiable import verifier_phases as verifier_phases
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "Remark1",
     "Section41",
     "SequenceTeachers",
+    "StepThresholds",
     "TeacherStudent",
     "Theorem5Story",
     "Theorem6Story",
@@ -75,6 +78,7 @@ __all__ = [
     "section_4_1",
     "section_4_1_world",
     "sequence_teachers",
+    "step_thresholds",
     "teacher_student",
     "theorem_5_story",
     "theorem_6_story",

@@ -22,6 +22,12 @@ QUICK = {
     "validation_study": {"replications": 10, "seeds": (0, 1), "error_replications": 3},
     "verifier_phases": {"rates": (0.0, 0.3, 0.6), "horizon": 5.0},
     "group_exponents": {"num_points": 3, "decades": 1.0},
+    "step_thresholds": {
+        "lengths": (4, 6, 8),
+        "successes": (0.1, 0.4, 0.8),
+        "sampled_lengths": (4, 8),
+        "num_runs": 32,
+    },
 }
 
 

@@ -16,6 +16,11 @@ Two studies:
   w(p) -> sqrt(G - 1) as p -> 0, so a rarely sampled good output leaves its exponent at the
   exact flow's, while GRPO is invariant under scaling the reward (eps = 0), so the
   reward-scale family gives exponent 0.
+* :func:`step_thresholds`: discrete steps (Suk & Duan, arXiv 2510.08539) on the shared-token
+  family over {0, 1}^L (:mod:`theory_sim.steps`): the critical fixed learning rate of the exact
+  and expected GRPO updates against the response length L and the initial success rate, the
+  one-step threshold measured and in closed form (out to L = 1024), fitted exponents in L, and
+  the sampled RLOO and GRPO runs' collapse probability beside the exact critical rate.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import math
 import jax
 import numpy as np
 
-from theory_sim import groups
+from theory_sim import groups, steps
 from theory_sim._validation import (
     as_float_array,
     check_choice,
@@ -45,9 +50,11 @@ from theory_sim.theorems import ExponentFit, fit_exponent
 __all__ = [
     "GROUP_FLOWS",
     "GroupExponents",
+    "StepThresholds",
     "VerifierPhases",
     "group_exponents",
     "predicted_group_exponent",
+    "step_thresholds",
     "verifier_phases",
 ]
 
@@ -197,3 +204,176 @@ def group_exponents(
     predicted = {flow: predicted_group_exponent(flow, family, var0, times["exact"], p0, group_size)
                  for flow in GROUP_FLOWS}  # fmt: skip
     return GroupExponents(family, var0, times, fits, predicted, group_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepThresholds:
+    """Critical learning rates on the shared-token family (V = 2), exact and sampled.
+
+    Attributes:
+        lengths: [n] L at success rate ``success``; critical, all_fail, one_step:
+            {"exact", "grpo": [n]} the first failing fixed rate, the rate from which every
+            larger grid rate fails, and the one-step threshold (measured);
+            predicted_one_step: [n] its closed form (exact update).
+        slopes: {"exact", "grpo": the exponent of the critical rate in L, fitted over the
+            lengths where it is finite (None with fewer than three)}; local_slopes:
+            {method: {(L, L'): the exponent between consecutive such lengths}}.
+        long_lengths, long_one_step: the closed-form one-step threshold out to L = 1024.
+        successes: [m] initial success rates at length ``length``; critical_by_success:
+            {"exact", "grpo": [m]}; one_step_by_success: [m] (closed form, exact).
+        sampled_lengths, rates: [k], [R]; collapse: {"rloo", "grpo": [k, R]} the fraction of
+            ``num_runs`` sampled runs (groups of G) that end below their start, with Wilson
+            intervals ``collapse_ci`` [k, R, 2]; sampled_half: {method: [k]} the rate where the
+            fraction crosses 1/2 (log interpolation; inf if it does not).
+        group_size, num_steps, num_runs, success, length: the settings.
+    """
+
+    lengths: np.ndarray
+    critical: dict
+    all_fail: dict
+    one_step: dict
+    predicted_one_step: np.ndarray
+    slopes: dict
+    local_slopes: dict
+    long_lengths: np.ndarray
+    long_one_step: np.ndarray
+    successes: np.ndarray
+    critical_by_success: dict
+    one_step_by_success: np.ndarray
+    sampled_lengths: np.ndarray
+    rates: np.ndarray
+    collapse: dict
+    collapse_ci: dict
+    sampled_half: dict
+    group_size: int
+    num_steps: int
+    num_runs: int
+    success: float
+    length: int
+
+    def rows(self) -> list[dict]:
+        """One row per length: the exact and GRPO critical rates, the one-step thresholds and
+        the sampled runs' half-fail rates, and the local exponent to the next length."""
+        out = []
+        for i, n in enumerate(self.lengths):
+            row = {"L": int(n), "p0": self.success}
+            for m in ("exact", "grpo"):
+                row[f"critical {m}"] = float(self.critical[m][i])
+                row[f"one-step {m}"] = float(self.one_step[m][i])
+            row["one-step closed form"] = float(self.predicted_one_step[i])
+            for m, local in self.local_slopes.items():
+                ahead = [v for (a, _), v in local.items() if a == n]
+                row[f"local exponent {m}"] = ahead[0] if ahead else math.nan
+            for m, half in self.sampled_half.items():
+                hit = np.flatnonzero(self.sampled_lengths == n)
+                row[f"sampled {m} half-fail"] = float(half[hit[0]]) if hit.size else math.nan
+            out.append(row)
+        return out
+
+
+def _lengths(name: str, values, least: int) -> np.ndarray:
+    """At least ``least`` distinct increasing response lengths >= 1 (the family needs L >= 4 for
+    a finite one-step threshold, but any L >= 1 runs)."""
+    arr = np.asarray(values) if isinstance(values, list | tuple | np.ndarray) else None
+    if (arr is None or arr.ndim != 1 or arr.size < least or arr.dtype.kind not in "iu"
+            or np.any(arr < 1) or np.any(np.diff(arr) <= 0)):  # fmt: skip
+        raise ValueError(f"`{name}` must be at least {least} increasing integers >= 1; got "
+                         f"{values!r}.")  # fmt: skip
+    return arr.astype(int)
+
+
+def _half(rates, fractions) -> float:
+    """The rate where ``fractions`` first reaches 1/2, interpolated in log rate."""
+    hit = np.flatnonzero(fractions >= 0.5)
+    if hit.size == 0:
+        return math.inf
+    i = int(hit[0])
+    if i == 0:
+        return float(rates[0])
+    a, b = fractions[i - 1], fractions[i]
+    w = (0.5 - a) / (b - a)
+    return float(np.exp(np.log(rates[i - 1]) + w * np.log(rates[i] / rates[i - 1])))
+
+
+def step_thresholds(
+    lengths=(4, 5, 6, 7, 8, 10, 12),
+    successes=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8),
+    *,
+    success: float = 0.2,
+    length: int = 6,
+    sampled_lengths=(4, 6, 8),
+    rates=None,
+    group_size: int = 8,
+    num_steps: int = 1000,
+    num_runs: int = 64,
+    seed: int = 0,
+) -> StepThresholds:
+    """The critical fixed learning rate on :func:`theory_sim.steps.shared_token_problem`
+    (V = 2) against L (at initial success rate ``success``) and against the initial success rate
+    (at L = ``length``), for the exact update and GRPO's expected update (groups of
+    ``group_size``), with the fitted exponent in L; the one-step threshold measured and in closed
+    form; and the fraction of ``num_runs`` sampled RLOO and GRPO runs that collapse at each of
+    ``rates`` (default 12 rates from 1 to 300) for ``sampled_lengths``."""
+    lengths = _lengths("lengths", lengths, 3)
+    sampled_lengths = _lengths("sampled_lengths", sampled_lengths, 1)
+    successes = as_float_array("successes", successes, ndim=(1,))
+    if np.any(successes <= 0) or np.any(successes >= 1):
+        raise ValueError(f"`successes` must lie in (0, 1); got {successes.tolist()}.")
+    success = check_float_scalar("success", success, positive=True)
+    group_size = check_int("group_size", group_size, 2)
+    rates = (
+        np.geomspace(1.0, 300.0, 12) if rates is None else as_float_array("rates", rates, ndim=(1,))
+    )
+    if np.any(rates <= 0):
+        raise ValueError(f"`rates` must be positive learning rates; got {rates.tolist()}.")
+    key = jax.random.key(check_seed("seed", seed))
+    methods = ("exact", "grpo")
+    critical = {m: [] for m in methods}
+    all_fail = {m: [] for m in methods}
+    one_step = {m: [] for m in methods}
+    for n in lengths:
+        problem = steps.shared_token_problem(int(n), 2, success)
+        for m in methods:
+            found = steps.critical_learning_rate(problem, num_steps, method=m,
+                                                 group_size=group_size)  # fmt: skip
+            critical[m].append(found.learning_rate)
+            all_fail[m].append(found.all_fail)
+            one_step[m].append(steps.improvement_threshold(problem, method=m,
+                                                           group_size=group_size))  # fmt: skip
+    critical = {m: np.array(v) for m, v in critical.items()}
+    slopes, local = {}, {}
+    for m, v in critical.items():
+        finite = np.isfinite(v)
+        n, rate = lengths[finite], v[finite]
+        slopes[m] = fit_exponent(n.astype(float), rate).slope if finite.sum() >= 3 else None
+        local[m] = {(int(n[i]), int(n[i + 1])): float(np.log(rate[i + 1] / rate[i])
+                                                      / np.log(n[i + 1] / n[i]))
+                    for i in range(len(n) - 1)}  # fmt: skip
+    by_success = {m: [] for m in methods}
+    for p in successes:
+        problem = steps.shared_token_problem(length, 2, float(p))
+        for m in methods:
+            by_success[m].append(steps.critical_learning_rate(
+                problem, num_steps, method=m, group_size=group_size).learning_rate)  # fmt: skip
+    long_lengths = np.unique(np.geomspace(4, 1024, 25).round().astype(int))
+    collapse, intervals, half = {}, {}, {}
+    for m in ("rloo", "grpo"):
+        rows = [steps.collapse_probability(steps.shared_token_problem(int(n), 2, success), rates,
+                                           num_steps, key=jax.random.fold_in(key, int(n)),
+                                           method=m, num_samples=group_size,
+                                           num_runs=num_runs)
+                for n in sampled_lengths]  # fmt: skip
+        collapse[m] = np.array([r[0] for r in rows])
+        intervals[m] = np.array([r[1] for r in rows])
+        half[m] = np.array([_half(rates, f) for f in collapse[m]])
+    return StepThresholds(
+        lengths, critical, {m: np.array(v) for m, v in all_fail.items()},
+        {m: np.array(v) for m, v in one_step.items()},
+        np.array([steps.predicted_improvement_threshold(int(n), success) for n in lengths]),
+        slopes, local, long_lengths,
+        np.array([steps.predicted_improvement_threshold(int(n), success) for n in long_lengths]),
+        successes, {m: np.array(v) for m, v in by_success.items()},
+        np.array([steps.predicted_improvement_threshold(length, float(p)) for p in successes]),
+        sampled_lengths, rates, collapse, intervals, half, group_size, num_steps, num_runs,
+        success, length,
+    )  # fmt: skip

@@ -105,8 +105,12 @@ from theory_sim.theorems.tightness import (
     tightness_search as tightness_search,
 )
 from theory_sim.theorems.verifiable import check_beneficial_error as check_beneficial_error
+from theory_sim.theorems.verifiable import check_gradient_gap as check_gradient_gap
 from theory_sim.theorems.verifiable import check_group_update as check_group_update
 from theory_sim.theorems.verifiable import check_grpo_success as check_grpo_success
+from theory_sim.theorems.verifiable import (
+    check_improvement_threshold as check_improvement_threshold,
+)
 from theory_sim.theorems.verifiable import (
     check_no_signal_probability as check_no_signal_probability,
 )
@@ -114,6 +118,8 @@ from theory_sim.theorems.verifiable import check_noisy_verifier as check_noisy_v
 from theory_sim.theorems.verifiable import (
     check_preference_metrics as check_preference_metrics,
 )
+from theory_sim.theorems.verifiable import check_step_scaling as check_step_scaling
+from theory_sim.theorems.verifiable import check_step_threshold as check_step_threshold
 
 __all__ = [
     "TIGHTNESS_CLAIMS",
@@ -123,8 +129,10 @@ __all__ = [
     "Proposition4YBad",
     "Tightest",
     "check_beneficial_error",
+    "check_gradient_gap",
     "check_group_update",
     "check_grpo_success",
+    "check_improvement_threshold",
     "check_lemma_9",
     "check_lemma_10",
     "check_monotone_ascent",
@@ -136,6 +144,8 @@ __all__ = [
     "check_proposition_3",
     "check_proposition_3_trajectory",
     "check_proposition_4",
+    "check_step_scaling",
+    "check_step_threshold",
     "check_theorem_4",
     "check_theorem_4_held_out",
     "check_theorem_5",

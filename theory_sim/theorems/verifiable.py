@@ -19,6 +19,14 @@ arXiv 2503.20783), as rows of ``theory-sim check``.
   statement is t_target(r_RM) < t_target(r_G) on the exact flow, both times reported.
 * Acc-W, HAcc, HAcc-W (arXiv 2604.25872, Section 4): the O(Y log^2 Y) sorted counts of
   :mod:`theory_sim.metrics` against the enumeration of preference pairs.
+* Discrete steps (Suk & Duan, arXiv 2510.08539; :mod:`theory_sim.steps`) on the shared-token
+  family over V^L: the Gradient Gap identity grad p = p (1 - p) Delta; the one-step improvement
+  threshold found on the enumerated objective against its closed form, and GRPO's against the
+  exact one divided by w(p); the fixed-step runs just below the critical learning rate converge
+  and those just above it collapse (the paper's "below it, learning converges, whereas above
+  it, performance collapses", made quantitative: success >= 0.99 against <= 0.01 after 1,000
+  steps); and the critical rate falls from L = 4 to L = 8 (their prediction that it shrinks with
+  the response length).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import math
 
 import numpy as np
 
-from theory_sim import groups
+from theory_sim import groups, steps
 from theory_sim._validation import (
     as_float_array,
     check_float_scalar,
@@ -46,11 +54,15 @@ __all__ = [
     "GROUP_RTOL",
     "PAIR_ATOL",
     "check_beneficial_error",
+    "check_gradient_gap",
     "check_group_update",
     "check_grpo_success",
+    "check_improvement_threshold",
     "check_no_signal_probability",
     "check_noisy_verifier",
     "check_preference_metrics",
+    "check_step_scaling",
+    "check_step_threshold",
 ]
 
 # The enumerated expectation and the closed forms are each sums of at most a few thousand
@@ -72,6 +84,18 @@ PAIR_ATOL = 1e-12
 # about Y eps max|r_G| (1.7e-16 measured with lambda = 0.05); 1e-12 absolute allows for it and
 # is far below the gains of J < 0 (-0.04 at J = -0.1 here).
 GAIN_ATOL = 1e-12
+
+
+# The one-step threshold is bisected on the enumerated objective until its bracket is within
+# 1e-9 (relative) and its closed form is Brent's root to 1e-14: they agreed to 4.4e-10 at worst
+# over L in 4..8 and p in {0.05, 0.2, 0.6}. 1e-8 leaves a margin and is far below what a wrong
+# coefficient does (the last position's (L - 3) x written (L - 2) x moves it by 10 % or more).
+STEP_RTOL = 1e-8
+
+# A fixed-step run "converges" when its success rate after the run is at least CONVERGED and
+# "collapses" when it is at most COLLAPSED. Just below the critical rate the runs of the check
+# end at 0.9995 or more after 1,000 steps, just above it at 1e-4 or less.
+CONVERGED, COLLAPSED = 0.99, 0.01
 
 
 def check_noisy_verifier(
@@ -280,4 +304,99 @@ def check_preference_metrics(probs, reward_rm, reward_gt, *, instance="") -> Che
         instance or f"Y={len(probs)} worst={worst}",
         measured, bound, "==", abs(measured - bound) <= PAIR_ATOL,
         {**{n: v[0] for n, v in found.items()}, "tolerance": f"{PAIR_ATOL:g} absolute"},
+    )  # fmt: skip
+
+
+def _step_label(length, success, method, instance):
+    return instance or f"L={length} V=2 p0={success:g} {method}"
+
+
+def check_gradient_gap(length: int, success: float, *, instance: str = "") -> Check:
+    """grad p against p (1 - p) Delta on :func:`theory_sim.steps.shared_token_problem`: the row
+    shows the coordinate where the two differ most, relative to the largest coordinate."""
+    problem = steps.shared_token_problem(length, 2, success)
+    p, gap = steps.gradient_gap(problem)
+    grad = np.asarray(problem.user_params(_jit_grad(problem, problem.params0)))
+    want = p * (1.0 - p) * gap
+    worst = int(np.argmax(np.abs(grad - want)))
+    deviation = float(np.max(np.abs(grad - want)) / np.max(np.abs(want)))
+    return Check(
+        "Gradient Gap: grad p = p(1-p) Delta", _step_label(length, success, "", instance).strip(),
+        float(grad[worst]), float(want[worst]), "==", bool(deviation <= GROUP_RTOL),
+        {"p": p, "|Delta|": float(np.linalg.norm(gap)), "max_relative_deviation": deviation,
+         "tolerance": f"{GROUP_RTOL:g} relative"},
+    )  # fmt: skip
+
+
+def check_improvement_threshold(
+    length: int, success: float, method: str = "exact", group_size: int = 8, *, instance=""
+) -> Check:
+    """The one-step improvement threshold of ``method``'s expected update, found on the
+    enumerated objective (:func:`theory_sim.steps.improvement_threshold`), against the closed
+    form (:func:`theory_sim.steps.predicted_improvement_threshold`), divided by GRPO's w(p) for
+    "grpo" (its expected update is w(p) times the gradient)."""
+    problem = steps.shared_token_problem(length, 2, success)
+    measured = steps.improvement_threshold(problem, method=method, group_size=group_size)
+    bound = steps.predicted_improvement_threshold(length, success)
+    scale = groups.group_weight(success, group_size) if method == "grpo" else 1.0
+    bound /= scale
+    holds = math.isclose(measured, bound, rel_tol=STEP_RTOL) if math.isfinite(bound) else (
+        measured == bound)  # fmt: skip
+    return Check(
+        "One-step threshold (arXiv 2510.08539)", _step_label(length, success, method, instance),
+        measured, bound, "==", bool(holds),
+        {"method": method, "group_size": group_size, "w(p)": scale,
+         "tolerance": f"{STEP_RTOL:g} relative"},
+    )  # fmt: skip
+
+
+def check_step_threshold(
+    length: int, success: float, method: str = "exact", num_steps: int = 1000, *, instance=""
+) -> list[Check]:
+    """Fixed-step runs of ``method``'s expected update on the shared-token family at the
+    critical learning rate (:func:`theory_sim.steps.critical_learning_rate`): the run just below
+    it converges (success >= CONVERGED after ``num_steps`` steps) and the run just above it
+    collapses (success <= COLLAPSED)."""
+    problem = steps.shared_token_problem(length, 2, success)
+    found = steps.critical_learning_rate(problem, num_steps, method=method)
+    label = _step_label(length, success, method, instance)
+    details = {
+        "critical rate": found.learning_rate,
+        "below": found.below,
+        "all fail from": found.all_fail,
+        "num_steps": num_steps,
+        "start": found.start,
+    }
+    if not math.isfinite(found.learning_rate):
+        why = "no learning rate up to 1e3 makes the run fail"
+        return [Check("Step threshold: below converges", label, found.success_below, CONVERGED,
+                      ">=", False, details, why)]  # fmt: skip
+    return [
+        Check("Step threshold: below converges", label, found.success_below, CONVERGED, ">=",
+              bool(found.success_below >= CONVERGED), details),
+        Check("Step threshold: above collapses", label, found.success_above, COLLAPSED, "<=",
+              bool(found.success_above <= COLLAPSED), details),
+    ]  # fmt: skip
+
+
+def check_step_scaling(
+    short: int, long: int, success: float, method: str = "exact", num_steps: int = 1000
+) -> Check:
+    """The critical learning rate at response length ``long`` against that at ``short`` (same
+    initial success rate): Suk & Duan's prediction that it shrinks with the length."""
+    short, long = check_int("short", short), check_int("long", long)
+    if long <= short:
+        raise ValueError(f"`long` must exceed `short`; got short={short}, long={long}.")
+    rates = [steps.critical_learning_rate(steps.shared_token_problem(n, 2, success), num_steps,
+                                          method=method).learning_rate
+             for n in (short, long)]  # fmt: skip
+    finite = all(math.isfinite(r) for r in rates)
+    details = {"method": method, "num_steps": num_steps}
+    if finite:
+        details["exponent"] = math.log(rates[1] / rates[0]) / math.log(long / short)
+    return Check(
+        "Critical step falls with L (arXiv 2510.08539)",
+        f"L={long} vs L={short} V=2 p0={success:g} {method}", rates[1], rates[0], "<=",
+        bool(rates[1] <= rates[0]), details,
+        "" if finite else "no learning rate up to 1e3 makes a run fail at one of the lengths",
     )  # fmt: skip
