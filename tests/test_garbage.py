@@ -441,6 +441,10 @@ SMALL_STEPS = {
 CALLS |= {
     "shared_token_problem": (steps.shared_token_problem,
                              {"length": 4, "vocab": 2, "success": 0.2, "target": [0, 0, 0, 1]}),
+    "prefix_token_problem": (steps.prefix_token_problem,
+                             {"length": 4, "vocab": 2, "success": 0.2, "target": [0, 0, 0, 1]}),
+    "check_step_threshold_needs_sharing": (theorems.check_step_threshold_needs_sharing,
+                                           {"length": 4, "success": 0.2, "high": 100.0}),
     "gradient_gap": (steps.gradient_gap, {"problem": SHARED, "params": SHARED.params0}),
     "critical_learning_rate": (steps.critical_learning_rate, {
         "problem": SHARED, "num_steps": 100, "method": "grpo", "group_size": 4, "eps": 0.0,
@@ -615,7 +619,8 @@ SLOW = {"flat_landscape", "theorem_5_story", "accuracy_variance_grid", "theorem_
         "teacher_student", "sequence_teachers", "run_cells", "build_cell",
         "section_4_1", "group_exponents", "verifier_phases", "evaluate",
         "plot_group_exponents", "beneficial_errors", "step_thresholds", "plot_step_thresholds",
-        "check_step_scaling", "check_step_threshold", "critical_learning_rate"}  # fmt: skip
+        "check_step_scaling", "check_step_threshold", "critical_learning_rate",
+        "check_step_threshold_needs_sharing"}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -345,13 +345,13 @@ def test_grpo_success_rows_state_their_relations_and_notice_a_small_deviation(mo
 
 
 def test_verifiable_rows_of_check():
-    """The 47 rows ``theory-sim check`` runs on verifiable and imperfect rewards and discrete
+    """The 48 rows ``theory-sim check`` runs on verifiable and imperfect rewards and discrete
     steps: each names its instance, states its relation and (equalities) its tolerance, and none
     fails."""
     from theory_sim.experiments import verifiable_checks
 
     rows = verifiable_checks(0)
-    assert len(rows) == 47 and not [r for r in rows if r.status == "fails"]
+    assert len(rows) == 48 and not [r for r in rows if r.status == "fails"]
     assert {r.claim for r in rows} == {
         "Noisy verifier: t(J) = t(1)/J", "Noisy verifier: J <= 0, no gain",
         "Group update (0/1 rewards)", "GRPO no-signal probability",
@@ -360,6 +360,7 @@ def test_verifiable_rows_of_check():
         "Gradient Gap: grad p = p(1-p) Delta", "One-step threshold (arXiv 2510.08539)",
         "Step threshold: below converges", "Step threshold: above collapses",
         "Critical step falls with L (arXiv 2510.08539)",
+        "No step threshold without shared parameters",
     }  # fmt: skip
     for r in rows:
         assert r.instance and r.relation in ("==", "<=", ">=")

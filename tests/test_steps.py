@@ -218,3 +218,25 @@ def test_step_thresholds_story_agrees_with_its_parts():
     rows = study.rows()
     assert [r["L"] for r in rows] == [3, 4, 6, 8]
     assert rows[1]["sampled rloo half-fail"] == study.sampled_half["rloo"][0]
+
+
+def test_prefix_token_problem_matches_the_shared_start_and_never_falls():
+    """Same initial sequence probabilities as the shared family (both give each position's
+    target token q), and along numpy's own fixed-step runs of the exact update p never falls,
+    at any rate (the tilt argument of prefix_token_problem's docstring)."""
+    shared, prefix = steps.shared_token_problem(5, 2, 0.3), steps.prefix_token_problem(5, 2, 0.3)
+    np.testing.assert_allclose(np.exp(np.asarray(prefix.ref_log_probs)),
+                               np.exp(np.asarray(shared.ref_log_probs)), rtol=1e-12)  # fmt: skip
+    np.testing.assert_array_equal(np.asarray(prefix.reward_rm), np.asarray(shared.reward_rm))
+    for rate in (1.0, 1e2, 1e4):
+        theta = np.asarray(prefix.user_params(prefix.params0))  # [P, V], one prompt
+        p = [float(steps._success(prefix, theta[None]))]
+        for _ in range(30):
+            theta = theta + rate * np.asarray(ts.policy_gradient(prefix, theta))
+            p.append(float(steps._success(prefix, theta[None])))
+        assert np.all(np.diff(p) >= -1e-15), (rate, p)
+    assert steps.improvement_threshold(prefix, high=1e6) == math.inf
+    row = verifiable.check_step_threshold_needs_sharing(5, 0.3, high=1e3)
+    assert row.status == "holds"
+    # the same row on the shared family would fail: its runs do fall
+    assert steps.critical_learning_rate(shared, 1000, high=1e3).learning_rate < 1e3

@@ -49,6 +49,7 @@ from theory_sim.theorems import (
     check_proposition_4,
     check_step_scaling,
     check_step_threshold,
+    check_step_threshold_needs_sharing,
     check_theorem_4,
     check_theorem_4_held_out,
     check_theorem_5,
@@ -281,13 +282,14 @@ def step_checks(success: float = 0.2) -> list[Check]:
     success rate ``success``: the Gradient Gap identity (L = 8); the one-step threshold against
     its closed form (L = 4 and 8, exact; L = 8, GRPO with G = 8); the runs just below and just
     above the critical learning rate (L = 8, exact and GRPO); the critical rate at L = 8 against
-    L = 4."""
+    L = 4; and no threshold for the tabular autoregressive policy with the same target (L = 8)."""
     rows = [check_gradient_gap(8, success)]
     rows += [check_improvement_threshold(n, success) for n in (4, 8)]
     rows.append(check_improvement_threshold(8, success, "grpo"))
     for method in ("exact", "grpo"):
         rows += check_step_threshold(8, success, method)
     rows.append(check_step_scaling(4, 8, success))
+    rows.append(check_step_threshold_needs_sharing(8, success))
     return rows
 
 

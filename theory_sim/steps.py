@@ -53,7 +53,7 @@ from theory_sim._validation import (
 from theory_sim.estimators import _check_estimator, _check_verifier
 from theory_sim.metrics import _expected_reward
 from theory_sim.objective import _grad
-from theory_sim.policies import LogLinear
+from theory_sim.policies import Autoregressive, LogLinear
 from theory_sim.problem import Problem, check_problem
 from theory_sim.training import _sampled_run
 
@@ -66,6 +66,7 @@ __all__ = [
     "gradient_gap",
     "improvement_threshold",
     "predicted_improvement_threshold",
+    "prefix_token_problem",
     "shared_token_problem",
 ]
 
@@ -100,20 +101,7 @@ def shared_token_problem(length: int, vocab: int = 2, success: float = 0.2, targ
         success: the initial success rate, in (0, 1).
         target: L tokens in [0, V).
     """
-    length, vocab = check_int("length", length), check_int("vocab", vocab, 2)
-    if vocab**length > MAX_SEQUENCES:
-        raise ValueError(
-            f"`length` and `vocab` give V^L = {vocab**length:,} sequences; the limit is "
-            f"{MAX_SEQUENCES:,}."
-        )
-    success = check_float_scalar("success", success, positive=True)
-    if success >= 1:
-        raise ValueError(f"`success` must be in (0, 1); got {success}.")
-    target = np.array([0] * (length - 1) + [1]) if target is None else np.asarray(target)
-    if target.shape != (length,) or not np.all(np.isin(target, np.arange(vocab))):
-        raise ValueError(
-            f"`target` must hold {length} tokens in [0, {vocab}); got {target.tolist()!r}."
-        )
+    length, vocab, success, target = _check_family(length, vocab, success, target)
     seqs = np.array(list(itertools.product(range(vocab), repeat=length)))
     counts = (seqs[:, :, None] == np.arange(vocab)).sum(axis=1)
     onehot = (seqs[:, :, None] == np.arange(vocab)).reshape(len(seqs), length * vocab)
@@ -124,6 +112,52 @@ def shared_token_problem(length: int, vocab: int = 2, success: float = 0.2, targ
     weights[vocab + np.arange(length) * vocab + target] = bias
     correct = np.all(seqs == target, axis=1).astype(float)
     return Problem(weights, correct, policy=LogLinear(features))
+
+
+def _check_family(length, vocab, success, target):
+    """(L, V, success, target) of a token family, checked: V^L within MAX_SEQUENCES, success in
+    (0, 1), L target tokens in [0, V) (default L - 1 zeros then a 1)."""
+    length, vocab = check_int("length", length), check_int("vocab", vocab, 2)
+    if vocab**length > MAX_SEQUENCES:
+        raise ValueError(
+            f"`length` and `vocab` give V^L = {vocab**length:,} sequences; the limit is "
+            f"{MAX_SEQUENCES:,}."
+        )
+    target = np.array([0] * (length - 1) + [1]) if target is None else np.asarray(target)
+    if target.shape != (length,) or not np.all(np.isin(target, np.arange(vocab))):
+        raise ValueError(
+            f"`target` must hold {length} tokens in [0, {vocab}); got {target.tolist()!r}."
+        )
+    return length, vocab, _check_success(success), target.astype(int)
+
+
+def prefix_token_problem(length: int, vocab: int = 2, success: float = 0.2, target=None):
+    """The same sequences, target and initial per-position target probability q as
+    :func:`shared_token_problem`, under the tabular autoregressive policy (one free softmax per
+    prefix, :class:`~theory_sim.policies.Autoregressive`): nothing is shared between positions.
+
+    Here the exact update has no step-size threshold: at every prefix it tilts the next-token
+    distribution by exp(eta P(prefix) pi(v) (Q(v) - V)), towards the tokens whose success
+    probability Q exceeds the prefix's V, so sum_v pi'(v) (Q(v) - V) >= 0 at every prefix and,
+    by the performance-difference lemma, p never falls, whatever eta.
+    """
+    length, vocab, success, target = _check_family(length, vocab, success, target)
+    policy = Autoregressive(vocab, length)
+    q = success ** (1.0 / length)
+    params = np.zeros((policy.num_prefixes, vocab))
+    for level in range(length):  # every prefix of a level: its target token has probability q
+        start = (vocab**level - 1) // (vocab - 1)
+        params[start : start + vocab**level, target[level]] = math.log(q / (1 - q) * (vocab - 1))
+    correct = np.zeros(vocab**length)
+    correct[int(np.sum(target * vocab ** np.arange(length - 1, -1, -1)))] = 1.0
+    return Problem(params, correct, policy=policy)
+
+
+def _check_success(success) -> float:
+    success = check_float_scalar("success", success, positive=True)
+    if success >= 1:
+        raise ValueError(f"`success` must be in (0, 1); got {success}.")
+    return success
 
 
 def _success(problem, params):
@@ -323,10 +357,7 @@ def predicted_improvement_threshold(length: int, success: float) -> float:
     neither factor falls (inf); otherwise the threshold is x* / (2 p (1 - q)), x* the positive
     root of log p(s) = L log q (found by Brent's method).
     """
-    length = check_int("length", length)
-    success = check_float_scalar("success", success, positive=True)
-    if success >= 1:
-        raise ValueError(f"`success` must be in (0, 1); got {success}.")
+    length, success = check_int("length", length), _check_success(success)
     if length <= 3:
         return math.inf
     q = success ** (1.0 / length)

@@ -120,6 +120,9 @@ from theory_sim.theorems.verifiable import (
 )
 from theory_sim.theorems.verifiable import check_step_scaling as check_step_scaling
 from theory_sim.theorems.verifiable import check_step_threshold as check_step_threshold
+from theory_sim.theorems.verifiable import (
+    check_step_threshold_needs_sharing as check_step_threshold_needs_sharing,
+)
 
 __all__ = [
     "TIGHTNESS_CLAIMS",
@@ -146,6 +149,7 @@ __all__ = [
     "check_proposition_4",
     "check_step_scaling",
     "check_step_threshold",
+    "check_step_threshold_needs_sharing",
     "check_theorem_4",
     "check_theorem_4_held_out",
     "check_theorem_5",

@@ -63,6 +63,7 @@ __all__ = [
     "check_preference_metrics",
     "check_step_scaling",
     "check_step_threshold",
+    "check_step_threshold_needs_sharing",
 ]
 
 # The enumerated expectation and the closed forms are each sums of at most a few thousand
@@ -399,4 +400,24 @@ def check_step_scaling(
         f"L={long} vs L={short} V=2 p0={success:g} {method}", rates[1], rates[0], "<=",
         bool(rates[1] <= rates[0]), details,
         "" if finite else "no learning rate up to 1e3 makes a run fail at one of the lengths",
+    )  # fmt: skip
+
+
+def check_step_threshold_needs_sharing(length: int, success: float, high: float = 1e4) -> Check:
+    """The same target and initial success rate under the tabular autoregressive policy (one
+    softmax per prefix, :func:`theory_sim.steps.prefix_token_problem`): no 1,000-step run of the
+    exact update at any of 64 fixed learning rates up to ``high`` ends below its start, and no
+    single step up to 1e6 lowers p (the tilt argument in that function's docstring). Measured:
+    the lowest final success rate over the rates, against the start."""
+    high = check_float_scalar("high", high, positive=True)
+    problem = steps.prefix_token_problem(length, 2, success)
+    found = steps.critical_learning_rate(problem, 1000, high=high)
+    one_step = steps.improvement_threshold(problem, high=1e6)
+    lowest = float(np.min(found.finals))
+    return Check(
+        "No step threshold without shared parameters",
+        _step_label(length, success, "exact", "") + " tabular AR", lowest, found.start, ">=",
+        bool(lowest >= found.start and one_step == math.inf),
+        {"one-step threshold": one_step, "critical rate": found.learning_rate, "high": high,
+         "num_steps": 1000},
     )  # fmt: skip
