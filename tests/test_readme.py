@@ -54,6 +54,7 @@ NOTEBOOK_QUOTES = [
     ("11_verifiable_rewards_and_grpo", "flattens to -0.07 between L = 10 and 12"),
     ("11_verifiable_rewards_and_grpo", "bottoms at 7.24 at L = 16 and rises to 12.22 at L = 1,024"),
     ("11_verifiable_rewards_and_grpo", "fail at 33.12, 29.54 and 22.02 for L = 4, 6 and 8"),
+    ("11_verifiable_rewards_and_grpo", "between 27.33 and 36.23 (RLOO) and 10.96 and 17.22 (GRPO)"),
     ("10_evaluate_reward_models", "(Kendall tau mean 0.56), the dump's variance ranks"),
     (
         "10_evaluate_reward_models",

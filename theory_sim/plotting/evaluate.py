@@ -216,7 +216,7 @@ def plot_beneficial_errors(study, axes=None):
 
 @_inputs("study", "object", "lengths", "critical", "all_fail", "one_step", "long_lengths",
          "long_one_step", "successes", "critical_by_success", "one_step_by_success",
-         "sampled_lengths", "rates", "collapse", "sampled_half")  # fmt: skip
+         "sampled_lengths", "rates", "collapse", "sampled_half", "sampled_by_success")  # fmt: skip
 def plot_step_thresholds(study, axes=None):
     """The critical fixed learning rate on the shared-token family (``study``:
     :func:`theory_sim.stories.step_thresholds`): against L, with the band where runs that
@@ -249,6 +249,9 @@ def plot_step_thresholds(study, axes=None):
     _legend_below(by_length, ncols=2)
     by_success.semilogy(study.successes, study.one_step_by_success, "-", color="0.5", lw=1,
                         label="one-step threshold (exact), closed form")  # fmt: skip
+    for k, m in enumerate(("rloo", "grpo")):
+        by_success.semilogy(study.successes, study.sampled_by_success[m], "s", mfc="none",
+                            color=f"C{k + 2}", label=f"sampled {m.upper()}: half fail")  # fmt: skip
     by_success.set_xlabel("initial success rate $p_0$")
     by_success.set_ylabel("learning rate")
     by_success.set_title(f"L = {study.length}", fontsize=10)

@@ -224,7 +224,8 @@ class StepThresholds:
         sampled_lengths, rates: [k], [R]; collapse: {"rloo", "grpo": [k, R]} the fraction of
             ``num_runs`` sampled runs (groups of G) that end below their start, with Wilson
             intervals ``collapse_ci`` [k, R, 2]; sampled_half: {method: [k]} the rate where the
-            fraction crosses 1/2 (log interpolation; inf if it does not).
+            fraction crosses 1/2 (log interpolation; inf if it does not); sampled_by_success:
+            {method: [m]} the same rate at L = ``length`` for each initial success rate.
         group_size, num_steps, num_runs, success, length: the settings.
     """
 
@@ -245,6 +246,7 @@ class StepThresholds:
     collapse: dict
     collapse_ci: dict
     sampled_half: dict
+    sampled_by_success: dict
     group_size: int
     num_steps: int
     num_runs: int
@@ -313,7 +315,8 @@ def step_thresholds(
     (at L = ``length``), for the exact update and GRPO's expected update (groups of
     ``group_size``), with the fitted exponent in L; the one-step threshold measured and in closed
     form; and the fraction of ``num_runs`` sampled RLOO and GRPO runs that collapse at each of
-    ``rates`` (default 12 rates from 1 to 300) for ``sampled_lengths``."""
+    ``rates`` (default 12 rates from 1 to 300) for ``sampled_lengths`` and, at L = ``length``,
+    for each initial success rate."""
     lengths = _lengths("lengths", lengths, 3)
     sampled_lengths = _lengths("sampled_lengths", sampled_lengths, 1)
     successes = as_float_array("successes", successes, ndim=(1,))
@@ -356,16 +359,20 @@ def step_thresholds(
             by_success[m].append(steps.critical_learning_rate(
                 problem, num_steps, method=m, group_size=group_size).learning_rate)  # fmt: skip
     long_lengths = np.unique(np.geomspace(4, 1024, 25).round().astype(int))
-    collapse, intervals, half = {}, {}, {}
+
+    def sampled(m, n, p, salt):
+        return steps.collapse_probability(steps.shared_token_problem(n, 2, p), rates, num_steps,
+                                          key=jax.random.fold_in(key, salt), method=m,
+                                          num_samples=group_size, num_runs=num_runs)  # fmt: skip
+
+    collapse, intervals, half, half_by_success = {}, {}, {}, {}
     for m in ("rloo", "grpo"):
-        rows = [steps.collapse_probability(steps.shared_token_problem(int(n), 2, success), rates,
-                                           num_steps, key=jax.random.fold_in(key, int(n)),
-                                           method=m, num_samples=group_size,
-                                           num_runs=num_runs)
-                for n in sampled_lengths]  # fmt: skip
+        rows = [sampled(m, int(n), success, int(n)) for n in sampled_lengths]
         collapse[m] = np.array([r[0] for r in rows])
         intervals[m] = np.array([r[1] for r in rows])
         half[m] = np.array([_half(rates, f) for f in collapse[m]])
+        half_by_success[m] = np.array([_half(rates, sampled(m, length, float(p), 1000 + i)[0])
+                                       for i, p in enumerate(successes)])  # fmt: skip
     return StepThresholds(
         lengths, critical, {m: np.array(v) for m, v in all_fail.items()},
         {m: np.array(v) for m, v in one_step.items()},
@@ -374,6 +381,7 @@ def step_thresholds(
         np.array([steps.predicted_improvement_threshold(int(n), success) for n in long_lengths]),
         successes, {m: np.array(v) for m, v in by_success.items()},
         np.array([steps.predicted_improvement_threshold(length, float(p)) for p in successes]),
-        sampled_lengths, rates, collapse, intervals, half, group_size, num_steps, num_runs,
+        sampled_lengths, rates, collapse, intervals, half, half_by_success, group_size,
+        num_steps, num_runs,
         success, length,
     )  # fmt: skip
