@@ -228,12 +228,13 @@ def test_prefix_token_problem_matches_the_shared_start_and_never_falls():
     np.testing.assert_allclose(np.exp(np.asarray(prefix.ref_log_probs)),
                                np.exp(np.asarray(shared.ref_log_probs)), rtol=1e-12)  # fmt: skip
     np.testing.assert_array_equal(np.asarray(prefix.reward_rm), np.asarray(shared.reward_rm))
+    success = jax.jit(steps._success)
     for rate in (1.0, 1e2, 1e4):
         theta = np.asarray(prefix.user_params(prefix.params0))  # [P, V], one prompt
-        p = [float(steps._success(prefix, theta[None]))]
+        p = [float(success(prefix, theta[None]))]
         for _ in range(30):
             theta = theta + rate * np.asarray(ts.policy_gradient(prefix, theta))
-            p.append(float(steps._success(prefix, theta[None])))
+            p.append(float(success(prefix, theta[None])))
         assert np.all(np.diff(p) >= -1e-15), (rate, p)
     assert steps.improvement_threshold(prefix, high=1e6) == math.inf
     row = verifiable.check_step_threshold_needs_sharing(5, 0.3, high=1e3)

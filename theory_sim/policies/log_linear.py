@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from theory_sim._device import to_device
 from theory_sim._validation import as_float_array, check_index
 from theory_sim.policies._common import _strictly_positive, _VectorParams
 
@@ -33,7 +33,7 @@ class LogLinear(_VectorParams):
         arr = arr[None] if self.single_prompt else arr
         if arr.shape[1] < 2:
             raise ValueError(f"`features` must have at least 2 outputs; got shape {arr.shape}.")
-        self.features = jnp.asarray(arr)
+        self.features = to_device(arr)  # no program compiled for the transfer
 
     def tree_flatten(self):
         return (self.features,), self.single_prompt

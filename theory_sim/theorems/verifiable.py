@@ -31,6 +31,7 @@ arXiv 2503.20783), as rows of ``theory-sim check``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -38,6 +39,7 @@ import numpy as np
 from theory_sim import groups, steps
 from theory_sim._validation import (
     as_float_array,
+    check_choice,
     check_float_scalar,
     check_int,
     check_probabilities,
@@ -351,6 +353,21 @@ def check_improvement_threshold(
     )  # fmt: skip
 
 
+def _critical(length, success, method, num_steps) -> steps.StepThreshold:
+    """The critical rate of the shared-token family, computed once per settings for the rows
+    that share it (the threshold rows and the scaling row at the same length)."""
+    return _cached_critical(
+        check_int("length", length), check_float_scalar("success", success, positive=True),
+        check_choice("method", method, steps.STEP_METHODS), check_int("num_steps", num_steps),
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_critical(length: int, success: float, method: str, num_steps: int):
+    problem = steps.shared_token_problem(length, 2, success)
+    return steps.critical_learning_rate(problem, num_steps, method=method)
+
+
 def check_step_threshold(
     length: int, success: float, method: str = "exact", num_steps: int = 1000, *, instance=""
 ) -> list[Check]:
@@ -358,8 +375,7 @@ def check_step_threshold(
     critical learning rate (:func:`theory_sim.steps.critical_learning_rate`): the run just below
     it converges (success >= CONVERGED after ``num_steps`` steps) and the run just above it
     collapses (success <= COLLAPSED)."""
-    problem = steps.shared_token_problem(length, 2, success)
-    found = steps.critical_learning_rate(problem, num_steps, method=method)
+    found = _critical(length, success, method, num_steps)
     label = _step_label(length, success, method, instance)
     details = {
         "critical rate": found.learning_rate,
@@ -388,9 +404,7 @@ def check_step_scaling(
     short, long = check_int("short", short), check_int("long", long)
     if long <= short:
         raise ValueError(f"`long` must exceed `short`; got short={short}, long={long}.")
-    rates = [steps.critical_learning_rate(steps.shared_token_problem(n, 2, success), num_steps,
-                                          method=method).learning_rate
-             for n in (short, long)]  # fmt: skip
+    rates = [_critical(n, success, method, num_steps).learning_rate for n in (short, long)]
     finite = all(math.isfinite(r) for r in rates)
     details = {"method": method, "num_steps": num_steps}
     if finite:
