@@ -25,8 +25,9 @@ arXiv 2503.20783), as rows of ``theory-sim check``.
   exact one divided by w(p); the fixed-step runs just below the critical learning rate converge
   and those just above it collapse (the paper's "below it, learning converges, whereas above
   it, performance collapses", made quantitative: success >= 0.99 against <= 0.01 after 1,000
-  steps); and the critical rate falls from L = 4 to L = 8 (their prediction that it shrinks with
-  the response length).
+  steps); the critical rate falls from L = 4 to L = 8 (their prediction that it shrinks with
+  the response length); and under the tabular autoregressive policy, with nothing shared
+  between positions, no run and no single step lowers the success rate.
 """
 
 from __future__ import annotations
