@@ -191,6 +191,10 @@ def test_step_rows_hold_and_fail_on_a_wrong_constant(monkeypatch):
          "num_steps"),
         (lambda: steps.collapse_probability(steps.shared_token_problem(4), [-1.0],
                                             key=jax.random.key(0)), "learning_rates"),
+        (lambda: steps.collapse_probability(steps.shared_token_problem(4), [0.0],
+                                            key=jax.random.key(0)), "learning_rates"),
+        (lambda: steps.collapse_probability(steps.shared_token_problem(16), [1.0], 10**4,
+                                            key=jax.random.key(0), num_runs=64), "num_steps"),
         (lambda: steps.improvement_threshold(
             ts.Problem(np.zeros(2), np.array([0.0, 1.0]), kl_coef=0.1)), "problem"),
     ],
@@ -246,3 +250,42 @@ def test_prefix_token_problem_matches_the_shared_start_and_never_falls():
     assert row.status == "holds"
     # the same row on the shared family would fail: its runs do fall
     assert steps.critical_learning_rate(shared, 1000, high=1e3).learning_rate < 1e3
+
+
+def test_collapse_probability_counts_the_runs_of_sampled_optimize():
+    """Each run is training.sampled_optimize from one of the split keys (same method, group,
+    steps): the fractions are the counts of those runs that end below half their start."""
+    from theory_sim import training
+
+    problem = steps.shared_token_problem(4, 2, 0.3)
+    key, runs = jax.random.key(3), 6
+    # at 40 the two estimators fail on different runs (4 of 6 for RLOO, 6 of 6 for GRPO)
+    for method, rate in (("grpo", 40.0), ("rloo", 40.0)):
+        got, _ = steps.collapse_probability(problem, [rate], 120, key=key, method=method,
+                                            num_samples=4, num_runs=runs)  # fmt: skip
+        finals = [training.sampled_optimize(problem, rate, 120, key=k, method=method,
+                                            num_samples=4, save_every=120).expected_gt[-1]
+                  for k in jax.random.split(key, runs)]  # fmt: skip
+        assert got[0] == np.mean(np.array(finals) < steps.FAIL_FRACTION * 0.3)
+
+
+def test_gradient_gap_row_reports_its_deviation(monkeypatch):
+    """With Delta made 1e-6 too large, the row fails, reports a relative deviation of 1e-6 and
+    shows a coordinate of the largest |p (1 - p) Delta|; it asks for the success rate given."""
+    row = verifiable.check_gradient_gap(5, 0.35)
+    assert row.status == "holds" and row.instance == "L=5 V=2 p0=0.35"
+    assert math.isclose(row.details["p"], 0.35, rel_tol=1e-12)
+    real = steps.gradient_gap
+
+    def off(problem):
+        p, gap = real(problem)
+        return p, gap * (1 + 1e-6)
+
+    monkeypatch.setattr(steps, "gradient_gap", off)
+    p, gap = real(steps.shared_token_problem(5, 2, 0.35))
+    want = p * (1 - p) * gap
+    row = verifiable.check_gradient_gap(5, 0.35)
+    assert row.status == "fails"
+    assert math.isclose(row.details["max_relative_deviation"], 1e-6 / (1 + 1e-6), rel_tol=1e-6)
+    # the largest |p (1 - p) Delta| (two coordinates of opposite sign tie on this family)
+    assert math.isclose(abs(row.bound), np.max(np.abs(want)) * (1 + 1e-6), rel_tol=1e-12)
