@@ -133,7 +133,7 @@ def _check_family(length, vocab, success, target):
     return length, vocab, _check_success(success), target.astype(int)
 
 
-def prefix_token_problem(length: int, vocab: int = 2, success: float = 0.2, target=None):
+def prefix_token_problem(length: int, vocab: int = 2, success: float = 0.2, target=None) -> Problem:
     """The same sequences, target and initial per-position target probability q as
     :func:`shared_token_problem`, under the tabular autoregressive policy (one free softmax per
     prefix, :class:`~theory_sim.policies.Autoregressive`): nothing is shared between positions.
